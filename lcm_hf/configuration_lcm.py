@@ -1,0 +1,328 @@
+"""Configuration of the Large Connectome Model (LCM).
+
+This module imports only ``transformers`` so that it can be exported as Hub remote
+code (``trust_remote_code=True``) next to ``modeling_lcm.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from transformers import PretrainedConfig
+
+READOUT_POLICIES = ("max", "best_layer", "mean", "last")
+BEI_KINDS = ("categorical", "continuous")
+NORM_POSITIONS = ("post", "pre")
+FC_NORMS = ("batchnorm", "layernorm")
+ACTIVATIONS = ("relu", "gelu", "silu")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+
+DEFAULT_CATEGORICAL_LOSS_WEIGHT = 1.0
+DEFAULT_CONTINUOUS_LOSS_WEIGHT = 1e-4
+
+# Sizes of the paper's reference code (N=116 AAL ROIs, E=2048, 8 heads, FFN 768), named by
+# parameter count: the summary's "Small 8L/147M" contradicts the code, where 4 layers give
+# 147.19M parameters and 8 layers 294.1M.
+PRESETS: dict[str, dict[str, int]] = {
+    "small": {"num_hidden_layers": 4},  # 147.19M
+    "base": {"num_hidden_layers": 8},  # 294.1M
+    "mid": {"num_hidden_layers": 20},  # 734.9M
+    "big": {"num_hidden_layers": 32},  # 1175.7M
+}
+PRESET_DEFAULTS = {"num_rois": 116, "hidden_size": 2048, "num_attention_heads": 8, "intermediate_size": 768}
+
+
+def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"`{field}` must be one of {list(allowed)}, got {value!r}")
+
+
+def _check_positive_int(field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{field}` must be a positive integer, got {value!r}")
+
+
+def _check_probability(field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{field}` must be a float in [0, 1), got {value!r}")
+
+
+def bei_token_slices(beis: list[dict]) -> list[slice]:
+    """The token slice of every BEI, in list order: a categorical BEI owns one token per class,
+    a continuous BEI one token."""
+    slices, start = [], 0
+    for bei in beis:
+        width = len(bei["classes"]) if bei["kind"] == "categorical" else 1
+        slices.append(slice(start, start + width))
+        start += width
+    return slices
+
+
+def normalize_beis(beis: list[dict] | None) -> list[dict]:
+    """Validate a BEI list and fill in defaults.
+
+    Parameters
+    ----------
+    beis : list of dict or None
+        Each entry is ``{"name": str, "kind": "categorical" | "continuous",
+        "classes": [str, ...] (categorical only), "loss_weight": float (optional)}``.
+
+    Returns
+    -------
+    list of dict
+        New dicts with ``loss_weight`` filled in (1.0 for categorical, 1e-4 for continuous).
+    """
+    if beis is None:
+        return []
+    if not isinstance(beis, (list, tuple)):
+        raise TypeError(f"`beis` must be a list of dicts, got {type(beis).__name__}")
+    normalized, seen = [], set()
+    for index, bei in enumerate(beis):
+        if not isinstance(bei, dict):
+            raise TypeError(f"`beis[{index}]` must be a dict, got {type(bei).__name__}")
+        name = bei.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"`beis[{index}]['name']` must be a non-empty string, got {name!r}")
+        if name in seen:
+            raise ValueError(f"`beis` has the BEI name {name!r} twice; names must be unique")
+        seen.add(name)
+        kind = bei.get("kind")
+        _check_choice(f"beis[{index}]['kind']", kind, BEI_KINDS)
+        entry: dict[str, Any] = {"name": name, "kind": kind}
+        if kind == "categorical":
+            classes = bei.get("classes")
+            if not isinstance(classes, (list, tuple)) or len(classes) < 2:
+                raise ValueError(
+                    f"`beis[{index}]['classes']` ({name!r}) must list at least 2 class names, got {classes!r}"
+                )
+            classes = [str(c) for c in classes]
+            if len(set(classes)) != len(classes):
+                raise ValueError(f"`beis[{index}]['classes']` ({name!r}) has duplicates: {classes}")
+            entry["classes"] = classes
+            default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT
+        else:
+            if bei.get("classes"):
+                raise ValueError(f"`beis[{index}]` ({name!r}) is continuous and cannot have `classes`")
+            default_weight = DEFAULT_CONTINUOUS_LOSS_WEIGHT
+        weight = bei.get("loss_weight", default_weight)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"`beis[{index}]['loss_weight']` ({name!r}) must be a float >= 0, got {weight!r}")
+        entry["loss_weight"] = float(weight)
+        normalized.append(entry)
+    return normalized
+
+
+class LcmConfig(PretrainedConfig):
+    r"""Configuration of an [`LcmModel`] / [`LcmForBeiPrediction`].
+
+    The model reads an N x N functional-connectivity (FC) matrix, one token per FC row, and
+    decodes one learnable token per brain-environment-interaction (BEI) class (DETR style)
+    with a scalar prediction read out at every layer.
+
+    Args:
+        num_rois (`int`, *optional*, defaults to 116):
+            N, the number of regions of interest (rows and columns of the FC matrix).
+        hidden_size (`int`, *optional*, defaults to 2048):
+            E, the width of the FC row embeddings and of the BEI tokens.
+        num_hidden_layers (`int`, *optional*, defaults to 4):
+            L, the number of decoder layers (and of per-layer predictions).
+        num_attention_heads (`int`, *optional*, defaults to 8):
+            Heads of self- and cross-attention; must divide `hidden_size`.
+        intermediate_size (`int`, *optional*, defaults to 768):
+            Width of the feed-forward block (E -> intermediate_size -> E).
+        hidden_act (`str`, *optional*, defaults to `"relu"`):
+            Activation of the feed-forward block: "relu", "gelu" or "silu".
+        dropout (`float`, *optional*, defaults to 0.1):
+            Dropout after attention and feed-forward blocks (and inside the feed-forward block).
+        attention_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on attention weights.
+        norm_position (`str`, *optional*, defaults to `"post"`):
+            "post" (reference code) or "pre" LayerNorm placement in decoder layers.
+        fc_norm (`str`, *optional*, defaults to `"batchnorm"`):
+            Norm of the FC row encoder: "batchnorm" (reference code, BatchNorm1d over all rows of
+            the batch) or "layernorm" (batch-independent).
+        layer_norm_eps (`float`, *optional*, defaults to 1e-5)
+        initializer_range (`float`, *optional*, defaults to 0.02)
+        beis (`list[dict]`, *optional*):
+            The BEI vocabulary in token order: `{"name", "kind": "categorical"|"continuous",
+            "classes" (categorical only), "loss_weight"}`. Each categorical BEI owns one token per
+            class, each continuous BEI one token.
+        readout_policy (`str`, *optional*, defaults to `"max"`):
+            How the L per-layer predictions of a BEI are reduced: "max" (reference code),
+            "best_layer" (paper text), "mean" or "last" (ablations). See `LcmForBeiPrediction`.
+        momentum_epochs (`int`, *optional*, defaults to 5):
+            Epochs of training stage 1 ("momentum", mean over layers) before stage 2 (adaptive).
+        readout_layers (`dict[str, int]`, *optional*):
+            With `readout_policy="best_layer"`: the 0-based layer selected for each BEI.
+
+    Example:
+
+    ```python
+    >>> from lcm_hf import LcmConfig, LcmForBeiPrediction
+    >>> beis = [{"name": "sex", "kind": "categorical", "classes": ["F", "M"]}, {"name": "age", "kind": "continuous"}]
+    >>> config = LcmConfig.from_preset("small", beis=beis)
+    >>> config.num_bei_tokens
+    3
+    ```
+    """
+
+    model_type = "lcm"
+
+    def __init__(
+        self,
+        num_rois: int = 116,
+        hidden_size: int = 2048,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 8,
+        intermediate_size: int = 768,
+        hidden_act: str = "relu",
+        dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        norm_position: str = "post",
+        fc_norm: str = "batchnorm",
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        beis: list[dict] | None = None,
+        readout_policy: str = "max",
+        momentum_epochs: int = 5,
+        readout_layers: dict[str, int] | None = None,
+        **kwargs,
+    ):
+        for field, value in (
+            ("num_rois", num_rois),
+            ("hidden_size", hidden_size),
+            ("num_hidden_layers", num_hidden_layers),
+            ("num_attention_heads", num_attention_heads),
+            ("intermediate_size", intermediate_size),
+        ):
+            _check_positive_int(field, value)
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"`hidden_size` must be divisible by `num_attention_heads`, got {hidden_size} and {num_attention_heads}"
+            )
+        _check_choice("hidden_act", hidden_act, ACTIVATIONS)
+        _check_choice("norm_position", norm_position, NORM_POSITIONS)
+        _check_choice("fc_norm", fc_norm, FC_NORMS)
+        _check_choice("readout_policy", readout_policy, READOUT_POLICIES)
+        _check_probability("dropout", dropout)
+        _check_probability("attention_dropout", attention_dropout)
+        if isinstance(momentum_epochs, bool) or not isinstance(momentum_epochs, int) or momentum_epochs < 0:
+            raise ValueError(f"`momentum_epochs` must be an integer >= 0, got {momentum_epochs!r}")
+
+        self.num_rois = num_rois
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.norm_position = norm_position
+        self.fc_norm = fc_norm
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.beis = normalize_beis(beis)
+        self.readout_policy = readout_policy
+        self.momentum_epochs = momentum_epochs
+        self.readout_layers = self._validated_readout_layers(readout_layers)
+        kwargs.setdefault("attn_implementation", None)
+        super().__init__(**kwargs)
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def from_preset(cls, name: str, **kwargs) -> LcmConfig:
+        """Build the config of a named size: "small" (4 layers, 147M parameters at N=116),
+        "base" (8 layers, 294M), "mid" (20 layers, 735M) or "big" (32 layers, 1176M).
+
+        Any keyword overrides the preset (e.g. ``num_rois=200``, ``beis=...``).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"`name` must be one of {list(PRESETS)}, got {name!r}")
+        return cls(**{**PRESET_DEFAULTS, **PRESETS[name], **kwargs})
+
+    # ------------------------------------------------------------------ BEI layout
+    @property
+    def num_beis(self) -> int:
+        """K, the number of BEIs (columns of `labels`)."""
+        return len(self.beis)
+
+    @property
+    def num_bei_tokens(self) -> int:
+        """P, the number of BEI tokens (one per class of each categorical BEI, one per continuous BEI)."""
+        slices = bei_token_slices(self.beis)
+        return slices[-1].stop if slices else 0
+
+    @property
+    def bei_names(self) -> list[str]:
+        return [bei["name"] for bei in self.beis]
+
+    def bei_token_slices(self) -> list[slice]:
+        """The token slice of every BEI, in `beis` order."""
+        return bei_token_slices(self.beis)
+
+    def _validated_readout_layers(self, readout_layers: dict | None) -> dict[str, int] | None:
+        if readout_layers is None:
+            return None
+        if not isinstance(readout_layers, dict):
+            raise TypeError(f"`readout_layers` must be a dict {{bei name: layer}}, got {type(readout_layers).__name__}")
+        names = {bei["name"] for bei in self.beis}
+        checked = {}
+        for name, layer in readout_layers.items():
+            if name not in names:
+                raise ValueError(f"`readout_layers` names an unknown BEI {name!r}; known BEIs: {sorted(names)}")
+            if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_hidden_layers:
+                raise ValueError(
+                    f"`readout_layers[{name!r}]` must be a layer index in [0, {self.num_hidden_layers}), got {layer!r}"
+                )
+            checked[name] = layer
+        return checked
+
+    def set_readout_layers(self, readout_layers: dict[str, int] | None) -> None:
+        """Validate and store the per-BEI readout layers (used by `readout_policy="best_layer"`)."""
+        self.readout_layers = self._validated_readout_layers(readout_layers)
+
+    def add_beis(self, beis: list[dict]) -> None:
+        """Append new BEIs (or new classes of existing categorical BEIs, given with the full class list)
+        to the vocabulary. Tokens of existing BEIs keep their positions relative to each other; the
+        caller (`LcmForBeiPrediction.add_beis`) moves the weights accordingly."""
+        self.beis = merged_beis(self.beis, beis)
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        output["beis"] = copy.deepcopy(self.beis)
+        return output
+
+
+def merged_beis(old: list[dict], new: list[dict]) -> list[dict]:
+    """The vocabulary after adding `new` to `old`.
+
+    A new name is appended. An existing categorical name with a class list that starts
+    with the old classes grows by the extra classes (in place in the token order). Anything
+    else that changes an existing BEI raises ``ValueError``.
+    """
+    result = copy.deepcopy(normalize_beis(old))
+    by_name = {bei["name"]: bei for bei in result}
+    for bei in normalize_beis(new):
+        existing = by_name.get(bei["name"])
+        if existing is None:
+            result.append(bei)
+            by_name[bei["name"]] = bei
+            continue
+        if existing["kind"] != bei["kind"]:
+            raise ValueError(
+                f"BEI {bei['name']!r} exists as {existing['kind']}; cannot add it as {bei['kind']}"
+            )
+        if bei["kind"] == "continuous":
+            raise ValueError(f"BEI {bei['name']!r} already exists")
+        old_classes, new_classes = existing["classes"], bei["classes"]
+        if new_classes[: len(old_classes)] != old_classes or len(new_classes) == len(old_classes):
+            raise ValueError(
+                f"BEI {bei['name']!r}: expected a class list extending {old_classes}, got {new_classes}"
+            )
+        existing["classes"] = list(new_classes)
+    return result
+
+
+__all__ = ["LcmConfig", "PRESETS", "READOUT_POLICIES", "bei_token_slices", "merged_beis", "normalize_beis"]

@@ -1,0 +1,579 @@
+"""The Large Connectome Model (LCM): a DETR-style decoder whose brain-environment-interaction
+(BEI) tokens self-attend and cross-attend to the rows of a functional-connectivity matrix.
+
+This module imports only torch, transformers and `configuration_lcm`, so that it can be
+exported as Hub remote code (``trust_remote_code=True``).
+
+Shapes: B batch, N ROIs (`config.num_rois`), E `config.hidden_size`, L layers, H heads,
+P BEI tokens (`config.num_bei_tokens`), K BEIs (`config.num_beis`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput
+
+from .configuration_lcm import LcmConfig, bei_token_slices, merged_beis, normalize_beis
+
+READOUT_STAGES = ("momentum", "adaptive")
+ACT2FN = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+# ----------------------------------------------------------------------------- outputs
+@dataclass
+class LcmModelOutput(ModelOutput):
+    """Output of [`LcmModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(B, P, E)`): BEI-token states after the last computed layer.
+        layer_hidden_states (`torch.FloatTensor` of shape `(B, L, P, E)`): BEI-token states after every computed layer.
+        memory (`torch.FloatTensor` of shape `(B, N, E)`): the encoded FC rows the tokens cross-attend to.
+        attentions (`torch.FloatTensor` of shape `(B, L, H, P, P)`, *optional*): self-attention weights.
+        cross_attentions (`torch.FloatTensor` of shape `(B, L, H, P, N)`, *optional*): cross-attention weights
+            of every BEI token over the ROIs, returned with `output_attentions=True`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    layer_hidden_states: torch.FloatTensor | None = None
+    memory: torch.FloatTensor | None = None
+    attentions: torch.FloatTensor | None = None
+    cross_attentions: torch.FloatTensor | None = None
+
+
+@dataclass
+class LcmForBeiPredictionOutput(ModelOutput):
+    """Output of [`LcmForBeiPrediction`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): sum over BEIs of `loss_weight` times the
+            BEI's mean loss over its labelled samples (returned when `labels` are given).
+        logits (`torch.FloatTensor` of shape `(B, P)`): one logit per BEI token, reduced over layers by
+            the readout policy. Categorical BEIs: softmax over their tokens; continuous ones: the value.
+        layer_logits (`torch.FloatTensor` of shape `(B, L, P)`): the logits read out at every computed layer.
+        readout_layers (`torch.LongTensor` of shape `(B, K)`): the layer each BEI was read from per
+            sample, -1 where the prediction averages all layers.
+        bei_loss_sums (`torch.FloatTensor` of shape `(K,)`, *optional*): unweighted loss summed over the
+            labelled samples of each BEI (for exact normalisation across gradient accumulation).
+        bei_label_counts (`torch.LongTensor` of shape `(K,)`, *optional*): labelled samples per BEI.
+        attentions, cross_attentions: as in [`LcmModelOutput`], with `output_attentions=True`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    layer_logits: torch.FloatTensor | None = None
+    readout_layers: torch.LongTensor | None = None
+    bei_loss_sums: torch.FloatTensor | None = None
+    bei_label_counts: torch.LongTensor | None = None
+    attentions: torch.FloatTensor | None = None
+    cross_attentions: torch.FloatTensor | None = None
+
+
+# ----------------------------------------------------------------------------- input checks
+def check_connectivity(connectivity, num_rois: int) -> None:
+    """Raise a clear `TypeError`/`ValueError` unless `connectivity` is a finite float (B, N, N) tensor."""
+    if not isinstance(connectivity, torch.Tensor):
+        raise TypeError(f"expected `connectivity` to be a torch.Tensor, got {type(connectivity).__name__}")
+    if not connectivity.is_floating_point():
+        raise TypeError(f"expected `connectivity` of a floating-point dtype, got {connectivity.dtype}")
+    expected = f"(B, {num_rois}, {num_rois})"
+    if connectivity.dim() != 3:
+        hint = " (add a batch dimension: connectivity[None])" if connectivity.dim() == 2 else ""
+        raise ValueError(
+            f"expected `connectivity` of shape {expected}, got {tuple(connectivity.shape)} "
+            f"(rank {connectivity.dim()}){hint}"
+        )
+    if tuple(connectivity.shape[1:]) != (num_rois, num_rois):
+        raise ValueError(f"expected `connectivity` of shape {expected}, got {tuple(connectivity.shape)}")
+    if not torch.isfinite(connectivity).all():
+        raise ValueError("expected finite `connectivity`, got NaN or inf values")
+
+
+def check_labels(labels, config: LcmConfig, batch_size: int) -> None:
+    """Raise a clear error unless `labels` is a float (B, K) tensor of class indices / values / NaN."""
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"expected `labels` to be a torch.Tensor, got {type(labels).__name__}")
+    if not labels.is_floating_point():
+        raise TypeError(f"expected `labels` of a floating-point dtype (NaN marks missing), got {labels.dtype}")
+    expected = (batch_size, config.num_beis)
+    if tuple(labels.shape) != expected:
+        raise ValueError(
+            f"expected `labels` of shape (B, K) = {expected} (one column per BEI: {config.bei_names}), "
+            f"got {tuple(labels.shape)}"
+        )
+    for column, bei in zip(labels.unbind(1), config.beis):
+        known = column[~torch.isnan(column)]
+        if torch.isinf(known).any():
+            raise ValueError(f"expected finite `labels` for BEI {bei['name']!r} (NaN for missing), got inf")
+        if bei["kind"] != "categorical" or known.numel() == 0:
+            continue
+        num_classes = len(bei["classes"])
+        bad = (known < 0) | (known >= num_classes) | (known != known.round())
+        if bad.any():
+            raise ValueError(
+                f"expected `labels` for BEI {bei['name']!r} to be class indices in [0, {num_classes - 1}] "
+                f"({bei['classes']}) or NaN, got {known[bad][0].item()}"
+            )
+
+
+# ----------------------------------------------------------------------------- modules
+class LcmFcEncoder(nn.Module):
+    """Embeds every FC row (N values) as a token: Linear(N -> E), norm, LeakyReLU. No positions."""
+
+    def __init__(self, config: LcmConfig):
+        super().__init__()
+        self.projection = nn.Linear(config.num_rois, config.hidden_size)
+        # BatchNorm1d normalises over all rows of the batch (reference code); LayerNorm per row.
+        if config.fc_norm == "batchnorm":
+            self.norm = nn.BatchNorm1d(config.hidden_size)
+        else:
+            self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.activation = nn.LeakyReLU()
+
+    def forward(self, connectivity: torch.Tensor) -> torch.Tensor:
+        batch_size, num_rois, _ = connectivity.shape
+        rows = self.projection(connectivity.reshape(batch_size * num_rois, num_rois))  # (B*N, E)
+        return self.activation(self.norm(rows)).reshape(batch_size, num_rois, -1)  # (B, N, E)
+
+
+def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Plain softmax attention. query (B, H, Q, D), key/value (B, H, S, D) -> (B, Q, H, D), weights (B, H, Q, S)."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    output = torch.matmul(F.dropout(weights, p=dropout, training=module.training), value)
+    return output.transpose(1, 2).contiguous(), weights
+
+
+class LcmAttention(nn.Module):
+    """Multi-head attention with separate q/k/v/out projections (self- or cross-attention)."""
+
+    is_causal = False
+
+    def __init__(self, config: LcmConfig):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, query, key, value, output_attentions: bool = False):
+        """query (B, Q, E), key/value (B, S, E) -> output (B, Q, E), weights (B, H, Q, S) or None."""
+        batch_size, query_len, _ = query.shape
+        heads = (batch_size, -1, self.num_heads, self.head_dim)
+        query_states = self.q_proj(query).view(heads).transpose(1, 2)  # (B, H, Q, D)
+        key_states = self.k_proj(key).view(heads).transpose(1, 2)  # (B, H, S, D)
+        value_states = self.v_proj(value).view(heads).transpose(1, 2)  # (B, H, S, D)
+
+        implementation = self.config._attn_implementation or "sdpa"
+        if output_attentions or implementation == "eager":
+            attention = eager_attention_forward
+        else:
+            attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        output, weights = attention(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask=None,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=False,
+        )
+        output = self.out_proj(output.reshape(batch_size, query_len, -1))  # (B, Q, E)
+        return output, (weights if output_attentions else None)
+
+
+class LcmFeedForward(nn.Module):
+    def __init__(self, config: LcmConfig):
+        super().__init__()
+        self.linear1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]()
+        self.dropout = nn.Dropout(config.dropout)
+        self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.dropout(self.activation(self.linear1(hidden_states))))
+
+
+class LcmDecoderLayer(GradientCheckpointingLayer):
+    """Self-attention over BEI tokens, cross-attention to the FC memory, feed-forward.
+
+    The BEI embedding (`query_position`) is added to the queries and keys of self-attention and
+    to the queries of cross-attention (DETR). Post-norm by default, pre-norm as an option.
+    """
+
+    def __init__(self, config: LcmConfig):
+        super().__init__()
+        self.pre_norm = config.norm_position == "pre"
+        self.self_attn = LcmAttention(config)
+        self.cross_attn = LcmAttention(config)
+        self.feed_forward = LcmFeedForward(config)
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm3 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout1 = nn.Dropout(config.dropout)
+        self.dropout2 = nn.Dropout(config.dropout)
+        self.dropout3 = nn.Dropout(config.dropout)
+
+    def forward(self, hidden_states, query_position, memory, output_attentions: bool = False):
+        """hidden_states (B, P, E), query_position (B, P, E), memory (B, N, E) -> (B, P, E), weights."""
+        # Self-attention between BEI tokens.
+        x = self.norm1(hidden_states) if self.pre_norm else hidden_states
+        positioned = x + query_position
+        update, self_weights = self.self_attn(positioned, positioned, x, output_attentions)
+        hidden_states = hidden_states + self.dropout1(update)
+        if not self.pre_norm:
+            hidden_states = self.norm1(hidden_states)
+        # Cross-attention from BEI tokens to FC rows.
+        x = self.norm2(hidden_states) if self.pre_norm else hidden_states
+        update, cross_weights = self.cross_attn(x + query_position, memory, memory, output_attentions)
+        hidden_states = hidden_states + self.dropout2(update)
+        if not self.pre_norm:
+            hidden_states = self.norm2(hidden_states)
+        # Feed-forward.
+        x = self.norm3(hidden_states) if self.pre_norm else hidden_states
+        hidden_states = hidden_states + self.dropout3(self.feed_forward(x))
+        if not self.pre_norm:
+            hidden_states = self.norm3(hidden_states)
+        return hidden_states, self_weights, cross_weights
+
+
+# ----------------------------------------------------------------------------- models
+class LcmPreTrainedModel(PreTrainedModel):
+    config_class = LcmConfig
+    config: LcmConfig
+    base_model_prefix = "model"
+    main_input_name = "connectivity"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["LcmDecoderLayer"]
+    _supports_sdpa = True
+
+    def add_beis(self, beis: list[dict]) -> nn.Embedding:
+        """Grow the BEI vocabulary, like `resize_token_embeddings`.
+
+        New BEIs are appended; a categorical BEI given again with extra classes (its old classes
+        first) grows by those classes. Every existing token keeps its pretrained embedding
+        bit-identical, all other weights are untouched, and `config.beis` is updated.
+
+        Args:
+            beis (`list[dict]`): BEIs in the `config.beis` format.
+
+        Returns:
+            `nn.Embedding`: the new BEI embedding of shape (P_new, E).
+        """
+        model = self.base_model
+        old_beis, old_slices = model.config.beis, model.config.bei_token_slices()
+        new_beis = merged_beis(old_beis, beis)
+        new_slices = {bei["name"]: token_slice for bei, token_slice in zip(new_beis, bei_token_slices(new_beis))}
+        old_embedding = model.bei_embeddings
+        num_tokens = bei_token_slices(new_beis)[-1].stop
+        new_embedding = nn.Embedding(num_tokens, model.config.hidden_size)
+        new_embedding.to(device=old_embedding.weight.device, dtype=old_embedding.weight.dtype)
+        with torch.no_grad():
+            nn.init.normal_(new_embedding.weight, std=model.config.initializer_range)
+            for bei, old_slice in zip(old_beis, old_slices):
+                start = new_slices[bei["name"]].start
+                width = old_slice.stop - old_slice.start
+                new_embedding.weight[start : start + width] = old_embedding.weight[old_slice]
+        model.bei_embeddings = new_embedding
+        self.config.beis = new_beis  # shared by backbone and head
+        return new_embedding
+
+
+class LcmModel(LcmPreTrainedModel):
+    """The LCM backbone: FC row encoder + decoder over BEI tokens, without readout.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from lcm_hf import LcmConfig, LcmModel
+    >>> config = LcmConfig(num_rois=10, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    ...                    beis=[{"name": "sex", "kind": "categorical", "classes": ["F", "M"]}])
+    >>> out = LcmModel(config)(torch.rand(3, 10, 10), output_attentions=True)
+    >>> tuple(out.layer_hidden_states.shape), tuple(out.cross_attentions.shape)
+    ((3, 2, 2, 32), (3, 2, 4, 2, 10))
+    ```
+    """
+
+    def __init__(self, config: LcmConfig):
+        super().__init__(config)
+        self.fc_encoder = LcmFcEncoder(config)
+        self.bei_embeddings = nn.Embedding(config.num_bei_tokens, config.hidden_size)
+        self.layers = nn.ModuleList(LcmDecoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.bei_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.bei_embeddings = value
+
+    def forward(
+        self,
+        connectivity: torch.Tensor,
+        output_attentions: bool | None = None,
+        num_layers: int | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> LcmModelOutput | tuple:
+        r"""
+        Args:
+            connectivity (`torch.FloatTensor` of shape `(B, N, N)`): functional-connectivity matrices.
+            output_attentions (`bool`, *optional*): also return self- and cross-attention weights.
+            num_layers (`int`, *optional*): compute only the first `num_layers` layers (early exit).
+        """
+        check_connectivity(connectivity, self.config.num_rois)
+        if self.config.num_bei_tokens == 0:
+            raise ValueError("`config.beis` is empty: the model has no BEI token to decode; add BEIs first")
+        output_attentions = bool(output_attentions if output_attentions is not None else self.config.output_attentions)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        num_layers = self.config.num_hidden_layers if num_layers is None else num_layers
+        if not 1 <= num_layers <= self.config.num_hidden_layers:
+            raise ValueError(f"expected `num_layers` in [1, {self.config.num_hidden_layers}], got {num_layers}")
+
+        memory = self.fc_encoder(connectivity)  # (B, N, E)
+        batch_size = connectivity.shape[0]
+        query_position = self.bei_embeddings.weight.unsqueeze(0).expand(batch_size, -1, -1)  # (B, P, E)
+        hidden_states = torch.zeros_like(query_position)  # token content starts at zeros (DETR)
+        layer_states, self_maps, cross_maps = [], [], []
+        for layer in self.layers[:num_layers]:
+            hidden_states, self_weights, cross_weights = layer(
+                hidden_states, query_position, memory, output_attentions
+            )
+            layer_states.append(hidden_states)
+            if output_attentions:
+                self_maps.append(self_weights)
+                cross_maps.append(cross_weights)
+
+        output = LcmModelOutput(
+            last_hidden_state=hidden_states,
+            layer_hidden_states=torch.stack(layer_states, dim=1),  # (B, L, P, E)
+            memory=memory,
+            attentions=torch.stack(self_maps, dim=1) if output_attentions else None,  # (B, L, H, P, P)
+            cross_attentions=torch.stack(cross_maps, dim=1) if output_attentions else None,  # (B, L, H, P, N)
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class LcmForBeiPrediction(LcmPreTrainedModel):
+    """LCM with its readout: a shared final LayerNorm and a shared `Linear(E -> 1)` give one logit per
+    BEI token at every layer; the readout policy (`config.readout_policy`) reduces them over layers.
+
+    Readout policies, per BEI (continuous BEIs always average the layers):
+
+    - `"max"` (reference code): in training stage 2 each sample uses the layer whose logit for its true
+      class is highest; at inference each class logit is its maximum over layers.
+    - `"best_layer"` (paper text): the layer stored in `config.readout_layers[name]` (chosen by
+      `LcmTrainer` on validation metrics); the mean over layers until one is selected. Inference
+      computes no layer deeper than the deepest selected one when every BEI has a layer.
+    - `"mean"` / `"last"`: the mean over layers / the last layer (ablations).
+
+    In stage 1 (`readout_stage="momentum"`, the first `config.momentum_epochs` epochs) every policy but
+    `"last"` averages the layers.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from lcm_hf import LcmConfig, LcmForBeiPrediction
+    >>> beis = [{"name": "sex", "kind": "categorical", "classes": ["F", "M"]}, {"name": "age", "kind": "continuous"}]
+    >>> config = LcmConfig(num_rois=10, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, beis=beis)
+    >>> out = LcmForBeiPrediction(config)(torch.rand(3, 10, 10), labels=torch.tensor([[0.0, 30.0], [1.0, float("nan")], [float("nan"), 41.0]]))
+    >>> tuple(out.logits.shape), tuple(out.layer_logits.shape), out.loss.shape
+    ((3, 3), (3, 2, 3), torch.Size([]))
+    ```
+    """
+
+    def __init__(self, config: LcmConfig):
+        super().__init__(config)
+        self.model = LcmModel(config)
+        self.readout_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.readout = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.bei_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.bei_embeddings = value
+
+    def layers_needed(self) -> int:
+        """How many layers inference must compute: with `best_layer` readout and a layer selected for
+        every BEI, the deepest selected layer + 1; otherwise all of them."""
+        selected = self.config.readout_layers or {}
+        if self.config.readout_policy == "best_layer" and all(name in selected for name in self.config.bei_names):
+            return max(selected.values()) + 1
+        return self.config.num_hidden_layers
+
+    def forward(
+        self,
+        connectivity: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        readout_stage: str | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> LcmForBeiPredictionOutput | tuple:
+        r"""
+        Args:
+            connectivity (`torch.FloatTensor` of shape `(B, N, N)`): functional-connectivity matrices.
+            labels (`torch.FloatTensor` of shape `(B, K)`, *optional*): per BEI, the class index
+                (categorical) or value (continuous); NaN where missing (ignored by the loss).
+            readout_stage (`str`, *optional*): "momentum" (stage 1: mean over layers) or "adaptive"
+                (stage 2, the default: the readout policy).
+            output_attentions (`bool`, *optional*): also return attention weights.
+        """
+        if readout_stage is None:
+            readout_stage = "adaptive"
+        if readout_stage not in READOUT_STAGES:
+            raise ValueError(f"expected `readout_stage` in {list(READOUT_STAGES)}, got {readout_stage!r}")
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_connectivity(connectivity, self.config.num_rois)
+        if labels is not None:
+            check_labels(labels, self.config, connectivity.shape[0])
+
+        # Early exit only at inference: training and evaluation with labels score every layer.
+        early_exit = not self.training and labels is None and readout_stage == "adaptive"
+        backbone = self.model(
+            connectivity,
+            output_attentions=output_attentions,
+            num_layers=self.layers_needed() if early_exit else None,
+            return_dict=True,
+        )
+        layer_logits = self.readout(self.readout_norm(backbone.layer_hidden_states)).squeeze(-1)  # (B, L, P)
+        true_labels = labels if self.training else None  # the "max" policy may peek only while training
+        logits, readout_layers = self.reduce_layers(layer_logits, readout_stage, true_labels)
+
+        loss = bei_loss_sums = bei_label_counts = None
+        if labels is not None:
+            bei_loss_sums, bei_label_counts = self.bei_losses(logits, labels)
+            weights = logits.new_tensor([bei["loss_weight"] for bei in self.config.beis])
+            loss = (weights * bei_loss_sums / bei_label_counts.clamp(min=1)).sum()
+
+        output = LcmForBeiPredictionOutput(
+            loss=loss,
+            logits=logits,
+            layer_logits=layer_logits,
+            readout_layers=readout_layers,
+            bei_loss_sums=bei_loss_sums,
+            bei_label_counts=bei_label_counts,
+            attentions=backbone.attentions,
+            cross_attentions=backbone.cross_attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def reduce_layers(
+        self, layer_logits: torch.Tensor, readout_stage: str = "adaptive", labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reduce per-layer logits (B, L, P) to logits (B, P) and the layer used per sample and BEI (B, K).
+
+        `labels` (B, K), given only in training, lets the "max" policy pick each labelled sample's layer
+        by its true-class logit.
+        """
+        batch_size, num_layers, _ = layer_logits.shape
+        policy = self.config.readout_policy
+        if readout_stage == "momentum" and policy != "last":
+            policy = "mean"
+        selected = self.config.readout_layers or {}
+        logits, layers = [], []
+        for index, (bei, token_slice) in enumerate(zip(self.config.beis, self.config.bei_token_slices())):
+            per_layer = layer_logits[:, :, token_slice]  # (B, L, C)
+            layer = torch.full((batch_size,), -1, dtype=torch.long, device=layer_logits.device)
+            if bei["kind"] == "continuous" or policy == "mean" or (
+                policy == "best_layer" and bei["name"] not in selected
+            ):
+                reduced = per_layer.mean(dim=1)
+            elif policy == "last":
+                reduced, layer = per_layer[:, -1], layer.fill_(num_layers - 1)
+            elif policy == "best_layer":
+                reduced, layer = per_layer[:, selected[bei["name"]]], layer.fill_(selected[bei["name"]])
+            else:  # "max"
+                reduced, layer = self._max_readout(per_layer, None if labels is None else labels[:, index])
+            logits.append(reduced)
+            layers.append(layer)
+        return torch.cat(logits, dim=-1), torch.stack(layers, dim=-1)
+
+    @staticmethod
+    def _max_readout(per_layer: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """per_layer (B, L, C) -> logits (B, C), layer (B,). Each class takes its max over layers; with
+        labels, a labelled sample takes the whole layer where its true-class logit is highest."""
+        class_max, class_layer = per_layer.max(dim=1)  # (B, C)
+        layer = class_layer.gather(1, class_max.argmax(dim=1, keepdim=True)).squeeze(1)  # (B,)
+        if labels is None:
+            return class_max, layer
+        known = ~torch.isnan(labels)  # (B,)
+        target = torch.where(known, labels, torch.zeros_like(labels)).long()  # (B,)
+        index = target.view(-1, 1, 1).expand(-1, per_layer.shape[1], 1)  # (B, L, 1)
+        true_layer = per_layer.gather(2, index).squeeze(2).argmax(dim=1)  # (B,)
+        picked = per_layer[torch.arange(per_layer.shape[0], device=per_layer.device), true_layer]  # (B, C)
+        return torch.where(known[:, None], picked, class_max), torch.where(known, true_layer, layer)
+
+    def bei_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unweighted loss sums (K,) and label counts (K,): cross-entropy over a categorical BEI's tokens,
+        squared error for a continuous one; samples with a NaN label are ignored."""
+        sums, counts = [], []
+        for index, (bei, token_slice) in enumerate(zip(self.config.beis, self.config.bei_token_slices())):
+            target = labels[:, index]  # (B,)
+            known = ~torch.isnan(target)
+            bei_logits = logits[known, token_slice]  # (B_known, C)
+            if bei["kind"] == "categorical":
+                loss = F.cross_entropy(bei_logits.float(), target[known].long(), reduction="sum")
+            else:
+                loss = F.mse_loss(bei_logits[:, 0].float(), target[known].float(), reduction="sum")
+            sums.append(loss)
+            counts.append(known.sum())
+        return torch.stack(sums), torch.stack(counts)
+
+
+def logits_to_bei_predictions(logits: torch.Tensor, beis: list[dict]) -> list[dict]:
+    """Turn reduced logits (B, P) into per-sample, per-BEI predictions with class names.
+
+    Returns a list of B dicts: `{"sex": {"label": "F", "score": 0.83, "probabilities": {"F": 0.83,
+    "M": 0.17}}, "age": {"value": 30.2}}`.
+    """
+    beis = normalize_beis(beis)
+    slices = bei_token_slices(beis)
+    num_tokens = slices[-1].stop if slices else 0
+    if logits.dim() != 2 or logits.shape[1] != num_tokens:
+        raise ValueError(f"expected `logits` of shape (B, {num_tokens}), got {tuple(logits.shape)}")
+    predictions = [{} for _ in range(logits.shape[0])]
+    for bei, token_slice in zip(beis, slices):
+        values = logits[:, token_slice].detach().float().cpu()
+        if bei["kind"] == "continuous":
+            for sample, value in zip(predictions, values[:, 0].tolist()):
+                sample[bei["name"]] = {"value": value}
+            continue
+        probabilities = values.softmax(dim=-1)
+        for sample, row in zip(predictions, probabilities.tolist()):
+            best = max(range(len(row)), key=row.__getitem__)
+            sample[bei["name"]] = {
+                "label": bei["classes"][best],
+                "score": row[best],
+                "probabilities": dict(zip(bei["classes"], row)),
+            }
+    return predictions
+
+
+__all__ = [
+    "LcmForBeiPrediction",
+    "LcmForBeiPredictionOutput",
+    "LcmModel",
+    "LcmModelOutput",
+    "LcmPreTrainedModel",
+    "logits_to_bei_predictions",
+]
