@@ -1,0 +1,164 @@
+"""Parameter-efficient finetuning of LCM with LoRA (through `peft`) on the attention projections.
+
+```python
+from lcm_hf.lora import apply_lora, save_lora_adapter, load_lora_adapter
+
+model = LcmForBeiPrediction.from_pretrained(pretrained_dir)
+model.add_beis([{"name": "parkinson", "kind": "categorical", "classes": ["PD", "control"]}])
+peft_model = apply_lora(model, r=8)            # only LoRA A/B + the modules to save are trainable
+... train peft_model like the model (LcmTrainer or a plain loop) ...
+save_lora_adapter(peft_model, adapter_dir)     # adapter weights + the finetuned BEI vocabulary
+
+base = LcmForBeiPrediction.from_pretrained(pretrained_dir)
+peft_model = load_lora_adapter(base, adapter_dir)   # grows the vocabulary as in finetuning, loads the adapter
+merged = merge_lora(peft_model)                     # a plain LcmForBeiPrediction again
+```
+
+LoRA adapts ``q_proj``, ``k_proj``, ``v_proj`` and ``out_proj`` of every self- and cross-attention.
+Fully trained and saved with the adapter (``modules_to_save``) by default: the BEI token embeddings
+(new tokens must be learnt), the readout LayerNorm + Linear, and the FC encoder's BatchNorm (whose
+running statistics change in training mode even when frozen).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj")
+DEFAULT_MODULES_TO_SAVE = ("bei_embeddings", "readout_norm", "readout", "fc_encoder.norm")
+LCM_STATE_FILE = "lcm_finetune_config.json"
+
+
+def _require_peft():
+    try:
+        import peft
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("LoRA finetuning needs `peft`: pip install 'lcm-hf[peft]'") from error
+    return peft
+
+
+def lora_config(
+    r: int = 8,
+    lora_alpha: int | None = None,
+    lora_dropout: float = 0.0,
+    target_modules: Sequence[str] = LORA_TARGET_MODULES,
+    modules_to_save: Sequence[str] | None = DEFAULT_MODULES_TO_SAVE,
+):
+    """The `peft.LoraConfig` used by `apply_lora` (alpha defaults to 2 * r)."""
+    peft = _require_peft()
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"expected the LoRA rank `r` to be a positive int, got {r!r}")
+    unknown = set(target_modules) - set(LORA_TARGET_MODULES)
+    if unknown:
+        raise ValueError(f"expected `target_modules` among {list(LORA_TARGET_MODULES)}, got {sorted(unknown)}")
+    return peft.LoraConfig(
+        r=r,
+        lora_alpha=lora_alpha if lora_alpha is not None else 2 * r,
+        lora_dropout=lora_dropout,
+        target_modules=list(target_modules),
+        modules_to_save=list(modules_to_save) if modules_to_save else None,
+        bias="none",
+    )
+
+
+def apply_lora(
+    model,
+    r: int = 8,
+    lora_alpha: int | None = None,
+    lora_dropout: float = 0.0,
+    target_modules: Sequence[str] = LORA_TARGET_MODULES,
+    modules_to_save: Sequence[str] | None = DEFAULT_MODULES_TO_SAVE,
+):
+    """Wrap an `LcmForBeiPrediction` in a `peft.PeftModel` with LoRA on the attention projections.
+
+    Everything but the LoRA matrices and `modules_to_save` is frozen. Call `model.add_beis(...)` before
+    this when finetuning adds BEIs. The wrapper's forward takes the model's arguments
+    (``connectivity``, ``labels``, ``readout_stage``...).
+
+    Returns:
+        `peft.PeftModel`.
+    """
+    from .modeling_lcm import LcmForBeiPrediction
+
+    peft = _require_peft()
+    if not isinstance(model, LcmForBeiPrediction):
+        raise TypeError(f"expected an LcmForBeiPrediction, got {type(model).__name__}")
+    config = lora_config(r, lora_alpha, lora_dropout, target_modules, modules_to_save)
+    return peft.get_peft_model(model, config)
+
+
+def trainable_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def save_lora_adapter(peft_model, directory: str | os.PathLike) -> list[str]:
+    """Save the adapter (``adapter_config.json`` + ``adapter_model.safetensors``) and the finetuned
+    LCM settings (BEI vocabulary, readout policy and selected layers) that `load_lora_adapter` needs."""
+    directory = Path(directory)
+    peft_model.save_pretrained(str(directory), safe_serialization=True)
+    config = peft_model.get_base_model().config
+    state = {"beis": config.beis, "readout_policy": config.readout_policy, "readout_layers": config.readout_layers}
+    (directory / LCM_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    return sorted(p.name for p in directory.iterdir() if p.is_file())
+
+
+def load_lora_adapter(base_model, directory: str | os.PathLike, is_trainable: bool = False):
+    """Load a saved adapter onto `base_model` (the pretrained `LcmForBeiPrediction` the adapter was
+    trained from). BEIs added during finetuning are added to the base model first (their embeddings
+    come from the adapter), and the readout policy / selected layers are restored.
+
+    Returns:
+        `peft.PeftModel` (eval mode unless `is_trainable`).
+    """
+    from .configuration_lcm import normalize_beis
+
+    peft = _require_peft()
+    directory = Path(directory)
+    state_path = directory / LCM_STATE_FILE
+    if state_path.is_file():
+        state = json.loads(state_path.read_text())
+        saved_beis = normalize_beis(state["beis"])
+        if saved_beis != base_model.config.beis:
+            new = [b for b in saved_beis if b not in base_model.config.beis]
+            try:
+                base_model.add_beis(new)
+            except ValueError as error:
+                raise ValueError(
+                    f"the adapter in {directory} was trained with BEIs {[b['name'] for b in saved_beis]}, which do not "
+                    f"extend the base model's {base_model.config.bei_names}: {error}"
+                ) from error
+            if base_model.config.beis != saved_beis:
+                raise ValueError(
+                    f"the adapter's BEI order {[b['name'] for b in saved_beis]} differs from the base model's after "
+                    f"adding its new BEIs: {base_model.config.bei_names}"
+                )
+        base_model.config.readout_policy = state.get("readout_policy", base_model.config.readout_policy)
+        base_model.config.set_readout_layers(state.get("readout_layers"))
+    model = peft.PeftModel.from_pretrained(base_model, str(directory), is_trainable=is_trainable)
+    if not is_trainable:
+        model.eval()
+    return model
+
+
+def merge_lora(peft_model):
+    """Fold the LoRA matrices into the attention weights: a plain `LcmForBeiPrediction` with the
+    finetuned weights (saveable with `save_pretrained`, no `peft` needed to load)."""
+    return peft_model.merge_and_unload()
+
+
+__all__ = [
+    "DEFAULT_MODULES_TO_SAVE",
+    "LORA_TARGET_MODULES",
+    "apply_lora",
+    "load_lora_adapter",
+    "lora_config",
+    "merge_lora",
+    "save_lora_adapter",
+    "trainable_parameters",
+]

@@ -1,0 +1,99 @@
+"""Export a trained LCM as a complete Hugging Face model repository, and optionally push it.
+
+    python modeling/export_to_hub.py --model runs/demo/finetune --output hub/lcm-demo \
+        --model-name lcm-demo --datasets simulated-demo-cohort --eval-metrics runs/demo/finetune/eval_results.json
+    python modeling/export_to_hub.py ... --push --repo-id user/lcm-demo [--token TOKEN | HF_TOKEN=...]
+
+The folder holds config.json (with auto_map), model.safetensors, the remote-code files, the processor
+config + BEI vocabulary and a model card (README.md). It loads without lcm_hf installed:
+``AutoModelForPreTraining.from_pretrained(folder, trust_remote_code=True)`` and
+``AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)``. Nothing is uploaded
+without ``--push``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lcm_hf import LcmForBeiPrediction
+from lcm_hf.hub import eval_results_from_metrics, export_model_repository, push_model_repository
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a save_pretrained folder of LcmForBeiPrediction")
+    parser.add_argument("--processor", default=None,
+                        help="folder of the LcmProcessor (default: --model when it holds preprocessor_config.json)")
+    parser.add_argument("--output", required=True, help="the repository folder to write")
+    parser.add_argument("--model-name", default=None, help="title of the model card (default: the output folder name)")
+    parser.add_argument("--license", default="apache-2.0")
+    parser.add_argument("--datasets", nargs="*", default=[], help="dataset ids for the card metadata")
+    parser.add_argument("--tags", nargs="*", default=[])
+    parser.add_argument("--eval-metrics", default=None,
+                        help="JSON: trainer metrics (eval_{bei}/{metric}) or rows {name: {metric: value}}")
+    parser.add_argument("--subject-level", action="store_true", help="report subject-level trainer metrics")
+    parser.add_argument("--eval-dataset", default=None, help="what the evaluation was run on (one line)")
+    parser.add_argument("--training-data", default=None, help="text (or a path to a .md file) describing the data")
+    parser.add_argument("--training-procedure", default=None, help="text (or a path to a .md file)")
+    parser.add_argument("--push", action="store_true", help="upload the folder with huggingface_hub")
+    parser.add_argument("--repo-id", default=None, help="Hub repository id for --push, e.g. user/lcm-demo")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the cached login)")
+    parser.add_argument("--private", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _text(value: str | None) -> str | None:
+    if value and value.endswith((".md", ".txt")) and Path(value).is_file():
+        return Path(value).read_text()
+    return value
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.push and not args.repo_id:
+        print("error: --push needs --repo-id", file=sys.stderr)
+        return 2
+    model = LcmForBeiPrediction.from_pretrained(args.model).eval()
+    processor_dir = args.processor or (args.model if (Path(args.model) / "preprocessor_config.json").is_file() else None)
+    processor = None
+    if processor_dir is not None:
+        from lcm_hf.processing_lcm import LcmProcessor
+
+        processor = LcmProcessor.from_pretrained(processor_dir)
+    else:
+        print("warning: no processor found; the repository will load the model only", file=sys.stderr)
+
+    eval_results = None
+    if args.eval_metrics:
+        metrics = json.loads(Path(args.eval_metrics).read_text())
+        if metrics and all(isinstance(v, dict) for v in metrics.values()):
+            eval_results = metrics
+        else:
+            prefix = "eval_" if any(k.startswith("eval_") for k in metrics) else ""
+            level = "subject/" if args.subject_level else ""
+            eval_results = eval_results_from_metrics(metrics, model.config.beis, level=level, prefix=prefix)
+
+    info = {
+        "model_name": args.model_name or Path(args.output).name,
+        "license": args.license,
+        "datasets": args.datasets,
+        "tags": args.tags,
+        "eval_results": eval_results,
+        "eval_dataset": args.eval_dataset,
+        "training_data": _text(args.training_data),
+        "training_procedure": _text(args.training_procedure),
+        "repo_id": args.repo_id,
+    }
+    files = export_model_repository(model, args.output, processor=processor, model_card_info=info)
+    print(f"wrote {args.output}: {', '.join(files)}")
+    if args.push:
+        url = push_model_repository(args.output, args.repo_id, token=args.token, private=args.private)
+        print(f"pushed to {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
