@@ -1,0 +1,91 @@
+"""`LcmDataCollator`: dataset rows (dicts) -> ``{"connectivity": (B, N, N), "labels": (B, K)}``.
+
+Rows may hold ``connectivity`` (N x N, fastest: precompute it once with
+``add_connectivity``) or ``timeseries`` (T x N, FC computed per batch). Labels come from a
+``labels`` column when present (``add_labels``), else from the phenotype columns through the
+vocabulary. Nothing else is passed through by default, because ``Trainer`` calls
+``model(**batch)``; subject ids stay in the dataset's ``subject_id`` column for subject-level
+metrics (prediction i belongs to row i of the evaluation set).
+
+With the HF ``Trainer`` either precompute ``connectivity`` and ``labels`` (then the default
+``remove_unused_columns=True`` is fine) or pass ``remove_unused_columns=False`` so the
+phenotype / time-series columns reach the collator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..connectivity import compute_connectivity
+from ..vocabulary_lcm import BeiVocabulary
+
+
+class LcmDataCollator:
+    """Collate connectome rows into model-ready tensors.
+
+    Parameters
+    ----------
+    processor_or_vocabulary : LcmProcessor, BeiVocabulary or None
+        Gives the vocabulary (labels) and, for a processor, ``num_rois``, ``kind`` and ``fisher_z``.
+    kind : str, optional
+        Connectivity kind for time-series rows (default: the processor's, else "correlation").
+    fisher : bool, optional
+        Fisher z (default: the processor's, else False).
+    num_rois : int, optional
+        Expected N; checked when given (or taken from the processor).
+    pass_through : sequence of str
+        Extra row keys to return as lists (e.g. ``("subject_id",)``); default none.
+
+    Returns (``__call__``)
+    ----------------------
+    dict with ``connectivity`` float32 (B, N, N) and, when a vocabulary or a ``labels`` column
+    exists, ``labels`` float32 (B, K) (NaN where missing).
+    """
+
+    def __init__(self, processor_or_vocabulary=None, *, kind: str | None = None, fisher: bool | None = None,
+                 num_rois: int | None = None, pass_through: Sequence[str] = ()):
+        vocabulary = processor_or_vocabulary
+        if vocabulary is not None and not isinstance(vocabulary, BeiVocabulary):
+            if not hasattr(vocabulary, "vocabulary"):
+                raise TypeError(
+                    f"expected an LcmProcessor, a BeiVocabulary or None, got {type(vocabulary).__name__}")
+            processor = vocabulary
+            vocabulary = processor.vocabulary
+            kind = kind or processor.kind
+            fisher = processor.fisher_z if fisher is None else fisher
+            num_rois = num_rois or processor.num_rois
+        self.vocabulary = vocabulary
+        self.kind = kind or "correlation"
+        self.fisher = bool(fisher)
+        self.num_rois = num_rois
+        self.pass_through = tuple(pass_through)
+
+    def __call__(self, features: Sequence[Mapping]) -> dict:
+        if not features:
+            raise ValueError("expected at least one row to collate, got none")
+        first = features[0]
+        if "connectivity" in first:
+            fc = torch.from_numpy(np.stack([np.asarray(f["connectivity"], dtype=np.float32) for f in features]))
+        elif "timeseries" in first:
+            series = [np.asarray(f["timeseries"], dtype=np.float32) for f in features]
+            ids = [f.get("subject_id", i) for i, f in enumerate(features)]
+            fc = compute_connectivity(series, kind=self.kind, fisher=self.fisher, subject_ids=ids).float()
+        else:
+            raise ValueError(f"expected rows with 'connectivity' or 'timeseries', got keys {sorted(first)}")
+        if self.num_rois is not None and fc.shape[1:] != (self.num_rois, self.num_rois):
+            raise ValueError(
+                f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}")
+        batch = {"connectivity": fc}
+        if "labels" in first:
+            batch["labels"] = torch.from_numpy(np.stack([np.asarray(f["labels"], dtype=np.float32) for f in features]))
+        elif self.vocabulary is not None:
+            batch["labels"] = self.vocabulary.encode(list(features))
+        for key in self.pass_through:
+            batch[key] = [f.get(key) for f in features]
+        return batch
+
+
+__all__ = ["LcmDataCollator"]

@@ -1,0 +1,101 @@
+"""Merge several connectome datasets into one multitask set with the union vocabulary.
+
+Pseudo-labels: a dataset may declare constant values for BEIs it lacks, e.g. every resting
+scan of ``abide_like`` gets ``task="rest"``: ``pseudo_labels={"abide_like": {"task": "rest"}}``.
+They fill only missing values (an existing column keeps its values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..vocabulary_lcm import BeiVocabulary, is_missing
+from .schema import connectome_column
+
+
+def merge_connectome_datasets(
+    datasets: Mapping,
+    vocabularies: Mapping[str, BeiVocabulary] | BeiVocabulary,
+    pseudo_labels: Mapping[str, Mapping[str, object]] | None = None,
+    *,
+    on_conflict: str = "raise",
+):
+    """Concatenate connectome datasets into one multitask set.
+
+    Parameters
+    ----------
+    datasets : mapping name -> datasets.Dataset (a DatasetDict works)
+        All with the same data column (``timeseries`` or ``connectivity``) and ROI count.
+        A ``dataset`` column is set to the name where absent.
+    vocabularies : mapping name -> BeiVocabulary, or one BeiVocabulary for all
+        Each dataset's BEIs; their union (``BeiVocabulary.merge``) is the result's vocabulary.
+    pseudo_labels : mapping name -> {bei: value}, optional
+        Constant labels for BEIs a dataset lacks. Each value must be a class of the union vocabulary.
+        Entries for datasets not being merged are ignored (so one mapping can serve several merges).
+    on_conflict : {"raise", "union"}
+        Same BEI name with different classes across datasets (see ``BeiVocabulary.merge``).
+
+    Returns
+    -------
+    merged : datasets.Dataset
+        The union of all columns (absent values None / NaN), rows in the order of ``datasets``.
+    vocabulary : BeiVocabulary
+        The union vocabulary (BEI order: first dataset's BEIs, then new ones in order).
+    """
+    from datasets import Features, Value, concatenate_datasets
+
+    if not datasets:
+        raise ValueError("expected at least one dataset to merge, got none")
+    if on_conflict not in ("raise", "union"):
+        raise ValueError(f"expected on_conflict 'raise' or 'union', got {on_conflict!r}")
+    names = list(datasets)
+    if isinstance(vocabularies, BeiVocabulary):
+        vocabulary = vocabularies
+    else:
+        absent = [n for n in names if n not in vocabularies]
+        if absent:
+            raise ValueError(f"expected a vocabulary for every dataset, missing {absent}")
+        vocabulary = BeiVocabulary().merge(*(vocabularies[n] for n in names), on_conflict=on_conflict)
+    pseudo_labels = dict(pseudo_labels or {})
+    data_columns = {n: connectome_column(datasets[n]) for n in names}
+    if len(set(data_columns.values())) > 1:
+        raise ValueError(f"expected the same data column in every dataset, got {data_columns}")
+    data_column = data_columns[names[0]]
+    shapes = {n: tuple(datasets[n].features[data_column].shape)[-1] for n in names}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"expected the same number of ROIs in every dataset, got {shapes}")
+
+    prepared = []
+    for name in names:
+        ds = datasets[name]
+        if "dataset" not in ds.column_names:
+            ds = ds.add_column("dataset", [name] * len(ds))
+        for bei, value in pseudo_labels.get(name, {}).items():
+            if bei not in vocabulary:
+                raise ValueError(f"expected pseudo-label BEIs from the vocabulary {vocabulary.names}, got {bei!r}")
+            vocabulary.encode_value(bei, value)  # raises with the known classes if invalid
+            if bei in ds.column_names:
+                ds = ds.map(lambda row, b=bei, v=value: {b: v if is_missing(row[b]) else row[b]},
+                            desc=f"pseudo-labels {name}")
+            else:
+                ds = ds.add_column(bei, [value] * len(ds))
+        prepared.append(ds)
+
+    features = {}
+    for ds in prepared:
+        for column, feature in ds.features.items():
+            features.setdefault(column, feature)
+    aligned = []
+    for ds in prepared:
+        for column, feature in features.items():
+            if column not in ds.column_names:
+                fill = float("nan") if isinstance(feature, Value) and feature.dtype.startswith("float") else None
+                ds = ds.add_column(column, [fill] * len(ds))
+        ds = ds.select_columns(list(features))
+        if ds.features != Features(features):
+            ds = ds.cast(Features(features))
+        aligned.append(ds)
+    return concatenate_datasets(aligned), vocabulary
+
+
+__all__ = ["merge_connectome_datasets"]

@@ -1,0 +1,114 @@
+"""Publish a connectome dataset as parquet shards + a dataset card, readable offline.
+
+Layout written by :func:`publish_dataset`::
+
+    folder/
+      README.md                    # dataset card, YAML ``configs:`` + ``dataset_info.features``
+      data/<split>-00000-of-0000n.parquet
+      bei_vocabulary.json          # when a vocabulary is given
+
+``datasets.load_dataset(folder)`` reads it back (features, Array2D included, intact).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+CARD_TEMPLATE = """{header}
+# {name}
+
+{description}
+
+Connectome dataset in the lcm-hf schema: one row per scan (or window) with `subject_id`,
+`dataset`, `site`, `{data_column}` and phenotype columns ({phenotypes}).
+Splits: {splits}. Rows: {rows}.
+
+Load it offline with:
+
+```python
+from datasets import load_dataset
+ds = load_dataset("{folder_name}")
+```
+"""
+
+
+def publish_dataset(dataset, folder: str | os.PathLike, *, name: str | None = None, description: str = "",
+                    max_rows_per_shard: int = 2000, vocabulary=None, license: str | None = None,
+                    overwrite: bool = False) -> Path:
+    """Write ``dataset`` (Dataset -> split "train", or DatasetDict) as parquet shards + README.md.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset or datasets.DatasetDict
+    folder : path-like
+        Output folder (created; must be empty unless ``overwrite``).
+    name, description, license : str, optional
+        Dataset card fields.
+    max_rows_per_shard : int
+        Rows per parquet file.
+    vocabulary : BeiVocabulary, optional
+        Saved as ``bei_vocabulary.json``.
+    overwrite : bool
+        Replace an existing non-empty folder.
+
+    Returns
+    -------
+    pathlib.Path of the folder
+    """
+    import yaml
+    from datasets import Dataset, DatasetDict
+
+    if isinstance(dataset, Dataset):
+        dataset = DatasetDict({"train": dataset})
+    if not isinstance(dataset, DatasetDict):
+        raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}")
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise ValueError(f"expected an empty or new output folder, got non-empty {folder} (pass overwrite=True)")
+        shutil.rmtree(folder)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    data_files = []
+    for split, ds in dataset.items():
+        n_shards = max(1, -(-len(ds) // max_rows_per_shard))
+        for i in range(n_shards):
+            shard = ds.shard(n_shards, i, contiguous=True)
+            shard.to_parquet(str(folder / "data" / f"{split}-{i:05d}-of-{n_shards:05d}.parquet"))
+        data_files.append({"split": split, "path": f"data/{split}-*"})
+    first = next(iter(dataset.values()))
+    features_yaml = first.features._to_yaml_list()
+    meta = {"configs": [{"config_name": "default", "data_files": data_files}],
+            "dataset_info": {"features": features_yaml},
+            "tags": ["fmri", "connectome", "lcm-hf"]}
+    if license:
+        meta["license"] = license
+    header = "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---"
+    data_column = "timeseries" if "timeseries" in first.column_names else "connectivity"
+    phenotypes = [c for c in first.column_names if c not in ("subject_id", "dataset", "site", data_column)]
+    card = CARD_TEMPLATE.format(header=header, name=name or folder.name, description=description,
+                                data_column=data_column, phenotypes=", ".join(phenotypes) or "none",
+                                splits=", ".join(f"{k} ({len(v)})" for k, v in dataset.items()),
+                                rows=sum(len(v) for v in dataset.values()), folder_name=str(folder))
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    if vocabulary is not None:
+        vocabulary.save_pretrained(folder)
+    return folder
+
+
+def load_published(folder: str | os.PathLike, *, fresh: bool = True, **kwargs):
+    """``datasets.load_dataset(folder)``: the published DatasetDict.
+
+    ``datasets`` caches a local folder by its name and file names, so a folder republished in
+    place can come back stale; ``fresh=True`` (default) re-reads the parquet files
+    (``download_mode="force_redownload"``). Extra keyword arguments go to ``load_dataset``.
+    """
+    from datasets import load_dataset
+
+    if fresh:
+        kwargs.setdefault("download_mode", "force_redownload")
+    return load_dataset(str(folder), **kwargs)
+
+
+__all__ = ["load_published", "publish_dataset"]

@@ -1,0 +1,80 @@
+"""The connectome dataset schema (DESIGN §5) as ``datasets.Features``.
+
+A connectome set has one row per scan (or per window after :func:`expand_windows`):
+
+- ``subject_id`` (string): the subject; splits never put one subject in two splits.
+- ``dataset`` (string), ``site`` (string).
+- ``timeseries``: ``Array2D(shape=(None, N), dtype="float32")`` (T x N, T may vary per row), or
+  ``connectivity``: ``Array2D(shape=(N, N), dtype="float32")``.
+- phenotype columns (strings for categorical BEIs, float32 for continuous ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+REQUIRED_COLUMNS = ("subject_id", "dataset", "site")
+DATA_COLUMNS = ("timeseries", "connectivity")
+
+
+def connectome_features(num_rois: int, phenotypes: Mapping[str, str] | None = None, *,
+                        representation: str = "timeseries", extra: Mapping[str, str] | None = None):
+    """Features of a connectome dataset.
+
+    Parameters
+    ----------
+    num_rois : int
+        N, the number of ROIs.
+    phenotypes : mapping column -> dtype string ("string", "float32", "int64"...), optional
+    representation : {"timeseries", "connectivity"}
+        ``timeseries`` is ``Array2D((None, N))`` (variable T), ``connectivity`` ``Array2D((N, N))``.
+    extra : mapping column -> dtype string, optional
+        More scalar columns (e.g. ``window_index``: "int32").
+
+    Returns
+    -------
+    datasets.Features
+    """
+    from datasets import Array2D, Features, Value
+
+    if representation not in DATA_COLUMNS:
+        raise ValueError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
+    shape = (None, num_rois) if representation == "timeseries" else (num_rois, num_rois)
+    features = {c: Value("string") for c in REQUIRED_COLUMNS}
+    features[representation] = Array2D(shape=shape, dtype="float32")
+    for column, dtype in {**(extra or {}), **(phenotypes or {})}.items():
+        features[column] = Value(dtype)
+    return Features(features)
+
+
+def connectome_column(dataset) -> str:
+    """``"timeseries"`` or ``"connectivity"``: the data column of a connectome dataset."""
+    for column in DATA_COLUMNS:
+        if column in dataset.column_names:
+            return column
+    raise ValueError(
+        f"expected a connectome dataset with a 'timeseries' or 'connectivity' column, got {dataset.column_names}"
+    )
+
+
+def validate_connectome_dataset(dataset) -> None:
+    """Raise ``ValueError`` naming what is missing when ``dataset`` does not follow the schema."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"expected columns {list(REQUIRED_COLUMNS)} in the connectome dataset, missing {missing}")
+    connectome_column(dataset)
+
+
+def num_rois_of(dataset) -> int:
+    """N of a connectome dataset (from its Array2D feature, or its first row)."""
+    column = connectome_column(dataset)
+    shape = getattr(dataset.features[column], "shape", None)
+    if shape is not None and shape[-1] is not None:
+        return int(shape[-1])
+    import numpy as np
+
+    return int(np.asarray(dataset[0][column]).shape[-1])
+
+
+__all__ = ["DATA_COLUMNS", "REQUIRED_COLUMNS", "connectome_column", "connectome_features",
+           "num_rois_of", "validate_connectome_dataset"]

@@ -1,0 +1,158 @@
+"""Windows, FC precomputation, labels, subject/site-grouped splits, merging, the collator."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lcm_hf import BeiVocabulary, LcmConfig, LcmForBeiPrediction, LcmProcessor
+from lcm_hf.data import (
+    DEMO_PSEUDO_LABELS,
+    PRETRAIN_DATASETS,
+    LcmDataCollator,
+    add_connectivity,
+    add_labels,
+    check_no_leakage,
+    demo_vocabularies,
+    expand_windows,
+    grouped_kfold,
+    grouped_split,
+    make_demo_cohort,
+    merge_connectome_datasets,
+)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return make_demo_cohort(seed=0, n_subjects=30, n_timepoints={"hcp_like": 50, "abide_like": 40,
+                                                                 "adni_like": 40, "ppmi_like": 40})
+
+
+@pytest.fixture(scope="module")
+def merged(cohort):
+    return merge_connectome_datasets({k: cohort[k] for k in PRETRAIN_DATASETS}, demo_vocabularies(cohort),
+                                     pseudo_labels=DEMO_PSEUDO_LABELS)
+
+
+def test_expand_windows_keeps_subject(cohort):
+    ds = cohort["hcp_like"].select(range(3))
+    windows = expand_windows(ds, 20)
+    assert len(windows) == 9  # 50 TRs -> 20, 20, 10
+    assert windows["subject_id"][:3] == [ds["subject_id"][0]] * 3
+    assert windows["window_index"][:3] == [0, 1, 2] and windows["num_windows"][0] == 3
+    lengths = [np.asarray(t).shape[0] for t in windows.with_format("numpy")["timeseries"]]
+    assert lengths[:3] == [20, 20, 10]
+    assert len(expand_windows(ds, 20, drop_last=True)) == 6
+    padded = expand_windows(ds, 20, zero_pad=True).with_format("numpy")
+    assert np.asarray(padded[2]["timeseries"]).shape == (20, 116)
+    with pytest.raises(ValueError, match="expected a 'timeseries' column"):
+        expand_windows(add_connectivity(ds), 20)
+
+
+def test_add_connectivity_matches_numpy(cohort):
+    ds = cohort["abide_like"].select(range(4))
+    fc = add_connectivity(ds)
+    assert "timeseries" not in fc.column_names and fc.features["connectivity"].shape == (116, 116)
+    got = np.asarray(fc.with_format("numpy")["connectivity"])
+    series = np.asarray(ds.with_format("numpy")["timeseries"], dtype=np.float64)
+    np.testing.assert_allclose(got, np.stack([np.corrcoef(s.T) for s in series]), atol=1e-5)
+    assert fc["subject_id"] == ds["subject_id"]
+
+
+def test_merge_union_vocabulary_and_pseudo_labels(merged, cohort):
+    ds, vocab = merged
+    assert vocab.names == ["sex", "task", "age", "autism", "alzheimer"]
+    assert len(ds) == 90
+    rows = ds.select_columns(["dataset", "task", "autism", "alzheimer"])
+    for row in rows:
+        if row["dataset"] != "hcp_like":
+            assert row["task"] == "rest"  # declared pseudo-label
+        if row["dataset"] != "abide_like":
+            assert row["autism"] is None
+    hcp_tasks = [r["task"] for r in rows if r["dataset"] == "hcp_like"]
+    assert hcp_tasks == cohort["hcp_like"]["task"]  # real labels untouched
+    labels = vocab.encode(ds.select_columns(vocab.names).to_pandas()).numpy()
+    assert np.isnan(labels[:30, 3]).all() and not np.isnan(labels[30:60, 3]).any()
+
+
+def test_merge_errors(cohort):
+    vocabs = demo_vocabularies(cohort)
+    with pytest.raises(ValueError, match=r"unknown class 'sleep' for BEI 'task'; known classes: \['rest', 'wm', 'motor'\]"):
+        merge_connectome_datasets({k: cohort[k] for k in ("hcp_like", "abide_like")}, vocabs,
+                                  pseudo_labels={"abide_like": {"task": "sleep"}})
+    with pytest.raises(ValueError, match=r"expected a vocabulary for every dataset, missing \['abide_like'\]"):
+        merge_connectome_datasets({k: cohort[k] for k in ("hcp_like", "abide_like")}, {"hcp_like": vocabs["hcp_like"]})
+    fc = add_connectivity(cohort["abide_like"])
+    with pytest.raises(ValueError, match="expected the same data column in every dataset"):
+        merge_connectome_datasets({"hcp_like": cohort["hcp_like"], "abide_like": fc}, vocabs)
+
+
+def test_subject_split_no_leakage_stratified(merged):
+    ds = expand_windows(merged[0], 20)  # several rows per subject
+    splits = grouped_split(ds, 0.2, 0.2, stratify_by="dataset", seed=1)
+    assert set(splits) == {"train", "validation", "test"}
+    check_no_leakage(splits)
+    assert sum(len(s) for s in splits.values()) == len(ds)
+    assert set(splits["test"]["dataset"]) == set(PRETRAIN_DATASETS)  # stratified
+    again = grouped_split(ds, 0.2, 0.2, stratify_by="dataset", seed=1)
+    assert again["test"]["subject_id"] == splits["test"]["subject_id"]
+
+
+def test_site_split(merged):
+    splits = grouped_split(merged[0], 0.3, 0.0, group_by="site")
+    assert set(splits) == {"train", "test"}
+    check_no_leakage(splits, "site")
+    check_no_leakage(splits)
+    with pytest.raises(ValueError, match="expected each site in one split"):
+        check_no_leakage({"a": merged[0], "b": merged[0]}, "site")
+    with pytest.raises(ValueError, match="expected group column 'scanner' in the dataset"):
+        grouped_split(merged[0], group_by="scanner")
+
+
+def test_kfold(merged):
+    folds = grouped_kfold(merged[0], 3, stratify_by="dataset")
+    assert len(folds) == 3
+    for fold in folds:
+        check_no_leakage(fold)
+
+
+def test_collator_rows_to_model_inputs(merged):
+    ds, vocab = merged
+    rows = [ds[i] for i in (0, 35, 70)]
+    batch = LcmDataCollator(vocab)(rows)
+    assert set(batch) == {"connectivity", "labels"}
+    assert batch["connectivity"].shape == (3, 116, 116) and batch["connectivity"].dtype == torch.float32
+    assert batch["labels"].shape == (3, 5)
+    expected = np.corrcoef(np.asarray(rows[1]["timeseries"], dtype=np.float64).T)
+    np.testing.assert_allclose(batch["connectivity"][1].numpy(), expected, atol=1e-5)
+    assert math.isnan(batch["labels"][0, 3]) and batch["labels"][1, 1] == vocab["task"]["classes"].index("rest")
+
+    fc = add_labels(add_connectivity(ds.select(range(4))), vocab).with_format("numpy")
+    pre = LcmDataCollator(None, pass_through=("subject_id",))([fc[i] for i in range(4)])
+    assert set(pre) == {"connectivity", "labels", "subject_id"} and pre["labels"].shape == (4, 5)
+    np.testing.assert_array_equal(pre["labels"].numpy(), vocab.encode([ds[i] for i in range(4)]).numpy())
+
+    config = LcmConfig(num_rois=116, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=16, beis=vocab.to_config())
+    out = LcmForBeiPrediction(config)(**batch)
+    assert torch.isfinite(out.loss)
+
+
+def test_collator_errors(merged):
+    _, vocab = merged
+    with pytest.raises(ValueError, match="expected rows with 'connectivity' or 'timeseries'"):
+        LcmDataCollator(vocab)([{"sex": "F"}])
+    collator = LcmDataCollator(LcmProcessor(vocabulary=vocab, num_rois=90))
+    with pytest.raises(ValueError, match=r"expected connectivity of shape \(B, 90, 90\), got \(1, 116, 116\)"):
+        collator([{"connectivity": np.eye(116)}])
+    with pytest.raises(TypeError, match="expected an LcmProcessor, a BeiVocabulary or None, got dict"):
+        LcmDataCollator({})
+
+
+def test_add_labels_vocab_order():
+    vocab = BeiVocabulary([{"name": "a", "kind": "continuous"}])
+    from datasets import Dataset
+
+    ds = add_labels(Dataset.from_dict({"a": [1.0, None]}), vocab)
+    assert ds["labels"][0] == [1.0] and math.isnan(ds["labels"][1][0])
