@@ -1,0 +1,359 @@
+"""`LcmTrainer`: a `transformers.Trainer` with LCM's two-stage readout schedule and multitask loss.
+
+What it adds to `Trainer`, without copying `training_step`:
+
+- **Two-stage schedule** (`LcmReadoutScheduleCallback`): epochs ``[0, config.momentum_epochs)`` train in
+  stage 1 ("momentum": the mean over layers), later epochs in stage 2 ("adaptive": the readout policy).
+  `compute_loss` passes the stage to the model as ``readout_stage``.
+- **best_layer selection**: with ``config.readout_policy == "best_layer"``, every evaluation from the stage
+  switch on picks, per categorical BEI, the layer with the best validation metric (window-level balanced
+  accuracy by default) and writes it with ``model.config.set_readout_layers``.
+- **Checkpoint state**: the callback is an `ExportableState`; its stage, selected layers and selection history
+  go into ``trainer_state.json`` of every checkpoint, and ``train(resume_from_checkpoint=...)`` restores them
+  (and the model config's ``readout_layers``) before training continues. The config saved with the
+  checkpoint holds the layers too.
+- **Missing labels and gradient accumulation**: the model returns unweighted per-BEI loss sums and label
+  counts. `get_batch_samples` counts, per BEI, the labels of all micro-batches of one optimizer step on all
+  processes (K,), and `compute_loss` returns ``sum_k w_k * loss_sum_k / count_k * world_size`` for each
+  micro-batch: summed over micro-batches and averaged by DDP, the gradient is exactly that of the
+  per-BEI mean over the whole global batch, whatever the split into micro-batches or processes. A BEI
+  without any label in the step contributes nothing.
+- **Metrics**: unless `compute_metrics` is given, evaluation reports `lcm_hf.metrics.bei_metrics` for the
+  reduced prediction and every layer, at window and subject level (from the eval dataset's ``subject_id``
+  column) and per dataset (``dataset`` column).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import ExportableState, ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from .metrics import bei_metrics, best_layers
+
+logger = logging.getLogger(__name__)
+
+TRAINER_STATE_NAME = "trainer_state.json"
+_EPOCH_EPS = 1e-6
+
+
+def _unwrap(model):
+    while hasattr(model, "module"):
+        model = model.module
+    if hasattr(model, "get_base_model") and not hasattr(model, "reduce_layers"):  # peft
+        model = model.get_base_model()
+    return model
+
+
+class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
+    """Tracks the training stage and the `best_layer` selections; saved in and restored from checkpoints.
+
+    Args:
+        momentum_epochs: epochs of stage 1 (None: the model config's `momentum_epochs` at train begin).
+        selection_metric: per-layer validation metric used by `best_layer` ("balanced_accuracy", "macro_f1",
+            "roc_auc", "accuracy").
+        selection_level: "" (window level) or "subject/" (subject level).
+        metric_prefix: the evaluation's metric prefix the selection reads ("eval" for a single eval set,
+            "eval_<name>" for the named set of a dict of eval sets).
+    """
+
+    def __init__(
+        self,
+        momentum_epochs: int | None = None,
+        selection_metric: str = "balanced_accuracy",
+        selection_level: str = "",
+        metric_prefix: str = "eval",
+    ):
+        self.momentum_epochs = momentum_epochs
+        self.selection_metric = selection_metric
+        self.selection_level = selection_level
+        self.metric_prefix = metric_prefix
+        self.stage = None
+        self.readout_layers = None
+        self.stage_history = []  # [(epoch index, stage)] at every epoch begin
+        self.selection_history = []  # [{"step", "epoch", "layers"}]
+
+    def state(self) -> dict:
+        return {
+            "args": {
+                "momentum_epochs": self.momentum_epochs,
+                "selection_metric": self.selection_metric,
+                "selection_level": self.selection_level,
+                "metric_prefix": self.metric_prefix,
+            },
+            "attributes": {
+                "stage": self.stage,
+                "readout_layers": self.readout_layers,
+                "stage_history": self.stage_history,
+                "selection_history": self.selection_history,
+            },
+        }
+
+    def load_attributes(self, attributes: dict) -> None:
+        for key, value in attributes.items():
+            setattr(self, key, value)
+
+    def stage_for_epoch(self, epoch: float) -> str:
+        return "momentum" if epoch + _EPOCH_EPS < (self.momentum_epochs or 0) else "adaptive"
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        config = _unwrap(model).config
+        if self.momentum_epochs is None:
+            self.momentum_epochs = config.momentum_epochs
+        if self.readout_layers:  # restored from a checkpoint
+            config.set_readout_layers(dict(self.readout_layers))
+        self.stage = self.stage_for_epoch(math.floor((state.epoch or 0.0) + _EPOCH_EPS))
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # state.epoch is the (float) progress so far: an integer at a fresh epoch, inside it when resuming.
+        epoch = math.floor((state.epoch or 0.0) + _EPOCH_EPS)
+        stage = self.stage_for_epoch(epoch)
+        if self.stage is not None and stage != self.stage:
+            logger.info(
+                f"LCM readout schedule: epoch {epoch} switches from stage {self.stage!r} to {stage!r}"
+            )
+        self.stage = stage
+        self.stage_history.append([epoch, stage])
+
+    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+        config = _unwrap(model).config
+        if config.readout_policy != "best_layer" or not metrics:
+            return
+        # Select from the stage switch on: the evaluation that closes the last momentum epoch already
+        # chooses the layers stage 2 starts with.
+        if state.epoch is None or state.epoch + _EPOCH_EPS < (self.momentum_epochs or 0):
+            return
+        selected = best_layers(
+            metrics,
+            config.beis,
+            self.selection_metric,
+            prefix=f"{self.metric_prefix}_",
+            level=self.selection_level,
+        )
+        if not selected:
+            return
+        layers = {**(config.readout_layers or {}), **selected}
+        config.set_readout_layers(layers)
+        self.readout_layers = dict(layers)
+        self.selection_history.append(
+            {"step": state.global_step, "epoch": state.epoch, "layers": dict(layers)}
+        )
+
+
+class LcmProgressCallback(ProgressCallback):
+    """The progress bar, printing only the headline numbers (loss, learning rate, mean metrics) of each log;
+    every metric still goes to `report_to` (TensorBoard) and `trainer.state.log_history`."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            logs = {k: v for k, v in logs.items() if "/" not in k or k.split("_", 1)[-1].startswith("mean/")}
+        return super().on_log(args, state, control, logs=logs, **kwargs)
+
+
+class LcmTrainer(Trainer):
+    """`Trainer` for `LcmForBeiPrediction` with the two-stage readout schedule (see the module docstring).
+
+    Extra args:
+        readout_selection_metric: metric for `best_layer` selection (default "balanced_accuracy").
+        readout_selection_level: "" (window level, default) or "subject/".
+        readout_selection_prefix: metric prefix of the evaluation used for selection (default "eval").
+        layer_metrics: also score every layer at evaluation (default True).
+    """
+
+    loss_is_scaled_for_ga = True  # compute_loss normalises by the per-BEI counts of the whole step
+
+    def __init__(
+        self,
+        *args,
+        readout_selection_metric: str = "balanced_accuracy",
+        readout_selection_level: str = "",
+        readout_selection_prefix: str = "eval",
+        layer_metrics: bool = True,
+        **kwargs,
+    ):
+        user_metrics = kwargs.get("compute_metrics")
+        if user_metrics is None:
+            kwargs["compute_metrics"] = self._compute_lcm_metrics
+        super().__init__(*args, **kwargs)
+        self.layer_metrics = layer_metrics
+        self._metrics_dataset = None
+        if self.args.label_names is None:
+            self.label_names = ["labels"]
+        if any(type(cb) is ProgressCallback for cb in self.callback_handler.callbacks):
+            self.callback_handler.remove_callback(ProgressCallback)
+            self.add_callback(LcmProgressCallback)
+        if not any(isinstance(cb, LcmReadoutScheduleCallback) for cb in self.callback_handler.callbacks):
+            self.add_callback(
+                LcmReadoutScheduleCallback(
+                    selection_metric=readout_selection_metric,
+                    selection_level=readout_selection_level,
+                    metric_prefix=readout_selection_prefix,
+                )
+            )
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def schedule(self) -> LcmReadoutScheduleCallback:
+        """The schedule callback (looked up each time: resuming may replace the instance)."""
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, LcmReadoutScheduleCallback):
+                return callback
+        raise RuntimeError("LcmTrainer needs its LcmReadoutScheduleCallback; it was removed")
+
+    @property
+    def readout_stage(self) -> str:
+        """The current stage: the schedule's while training, "adaptive" (inference behaviour) otherwise."""
+        if self.is_in_train and self.schedule.stage is not None:
+            return self.schedule.stage
+        return "adaptive"
+
+    # ------------------------------------------------------------------ loss
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """Fetch the micro-batches of one optimizer step and count, per BEI, their labels on all processes."""
+        batch_samples = []
+        for _ in range(num_batches):
+            try:
+                batch_samples.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        if not batch_samples or "labels" not in batch_samples[0]:
+            return batch_samples, None
+        counts = sum((~torch.isnan(batch["labels"])).sum(dim=0) for batch in batch_samples).to(device)
+        if self.args.world_size > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+        return batch_samples, counts
+
+    def _get_num_items_in_batch(self, batch_samples, device):
+        return None  # evaluation uses the model's own per-batch normalisation
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(
+            connectivity=inputs["connectivity"], labels=inputs.get("labels"), readout_stage=self.readout_stage
+        )
+        loss = outputs.loss
+        if num_items_in_batch is not None and outputs.bei_loss_sums is not None:
+            config = _unwrap(model).config
+            weights = outputs.bei_loss_sums.new_tensor([bei["loss_weight"] for bei in config.beis])
+            counts = num_items_in_batch.to(outputs.bei_loss_sums.device).clamp(min=1)
+            loss = (weights * outputs.bei_loss_sums / counts).sum() * self.accelerator.num_processes
+        if return_outputs:
+            kept = {"loss": loss, "logits": outputs.logits, "layer_logits": outputs.layer_logits}
+            return loss, kept
+        return loss
+
+    # ------------------------------------------------------------------ metrics
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(dataset, dict):
+            self._metrics_dataset = dataset
+        return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix="test"):
+        self._metrics_dataset = test_dataset
+        return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+
+    def _dataset_column(self, name: str, length: int):
+        dataset = self._metrics_dataset
+        column_names = getattr(dataset, "column_names", None)
+        if column_names is None or name not in column_names:
+            return None
+        values = list(dataset[name])
+        return values if len(values) == length else None
+
+    def _compute_lcm_metrics(self, eval_prediction) -> dict[str, float]:
+        predictions = eval_prediction.predictions
+        logits, layer_logits = (
+            (predictions[0], predictions[1]) if isinstance(predictions, tuple) else (predictions, None)
+        )
+        labels = eval_prediction.label_ids
+        config = _unwrap(self.model).config
+        return bei_metrics(
+            logits,
+            labels,
+            config.beis,
+            layer_logits=layer_logits if self.layer_metrics else None,
+            subject_ids=self._dataset_column("subject_id", len(labels)),
+            datasets=self._dataset_column("dataset", len(labels)),
+        )
+
+    # ------------------------------------------------------------------ resume
+    def train(self, resume_from_checkpoint=None, trial=None, ignore_keys_for_eval=None, **kwargs):
+        """`Trainer.train`, restoring the readout stage and selected layers when resuming."""
+        checkpoint = resume_from_checkpoint
+        if isinstance(checkpoint, bool) and checkpoint:
+            checkpoint = get_last_checkpoint(self.args.output_dir)
+        if isinstance(checkpoint, str):
+            self._restore_schedule(checkpoint)
+        return super().train(
+            resume_from_checkpoint=resume_from_checkpoint,
+            trial=trial,
+            ignore_keys_for_eval=ignore_keys_for_eval,
+            **kwargs,
+        )
+
+    def _restore_schedule(self, checkpoint: str) -> None:
+        path = os.path.join(checkpoint, TRAINER_STATE_NAME)
+        if not os.path.isfile(path):
+            return
+        with open(path) as handle:
+            stored = json.load(handle).get("stateful_callbacks", {}).get(LcmReadoutScheduleCallback.__name__)
+        if isinstance(stored, list):
+            stored = stored[-1] if stored else None
+        if not stored:
+            return
+        self.schedule.load_attributes(stored.get("attributes", {}))
+        if self.schedule.readout_layers:
+            _unwrap(self.model).config.set_readout_layers(dict(self.schedule.readout_layers))
+
+
+def freeze_for_linear_probe(model, trainable_beis: list[str]) -> list[str]:
+    """Linear probing: freeze the whole model except the BEI-token embeddings of `trainable_beis` (rows of the
+    embedding, through a gradient mask) and the shared readout (`readout_norm`, `readout`).
+
+    Returns the names of the parameters left trainable. Use with ``weight_decay=0`` so frozen embedding rows
+    stay bit-identical.
+    """
+    config = model.config
+    names = config.bei_names
+    unknown = [name for name in trainable_beis if name not in names]
+    if unknown:
+        raise ValueError(f"unknown BEIs {unknown} for linear probing; the model has {names}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    embedding = model.get_input_embeddings().weight
+    embedding.requires_grad_(True)
+    mask = torch.zeros(embedding.shape[0], 1, dtype=embedding.dtype, device=embedding.device)
+    for name, token_slice in zip(names, config.bei_token_slices()):
+        if name in trainable_beis:
+            mask[token_slice] = 1.0
+    embedding.register_hook(lambda grad: grad * mask)
+    trainable = ["embedding rows of " + ", ".join(trainable_beis)]
+    for module_name in ("readout_norm", "readout"):
+        for name, parameter in getattr(model, module_name).named_parameters():
+            parameter.requires_grad_(True)
+            trainable.append(f"{module_name}.{name}")
+    return trainable
+
+
+def numpy_predictions(prediction_output) -> tuple[np.ndarray, np.ndarray | None]:
+    """(logits (n, P), layer_logits (n, L, P) or None) from a `Trainer.predict` output."""
+    predictions = prediction_output.predictions
+    if isinstance(predictions, tuple):
+        return np.asarray(predictions[0]), np.asarray(predictions[1]) if len(predictions) > 1 else None
+    return np.asarray(predictions), None
+
+
+__all__ = [
+    "LcmProgressCallback",
+    "LcmReadoutScheduleCallback",
+    "LcmTrainer",
+    "freeze_for_linear_probe",
+    "numpy_predictions",
+]

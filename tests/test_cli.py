@@ -1,0 +1,75 @@
+"""The `lcm-hf` console command: `demo --quick` writes the report; `predict` prints per-BEI predictions."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from lcm_hf.cli import main, read_timeseries
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    output = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--output-dir", str(output), "--quick"]) == 0
+    return output
+
+
+def test_demo_writes_report_json_and_figures(quick_demo):
+    report = json.loads((quick_demo / "report.json").read_text())
+    assert report["simulated_data"] is True
+    assert set(report["finetuning"]) == {"semi_supervised", "linear_probe", "scratch"}
+    assert "parkinson/subject/balanced_accuracy" in report["baseline"]
+    assert (
+        "test_parkinson/subject/balanced_accuracy" in report["finetuning"]["semi_supervised"]["test_metrics"]
+    )
+    assert {v["bei"] for v in report["verdicts"]} >= {"parkinson", "sex"}
+    assert report["figures"] == [
+        "layer_metrics.png",
+        "loss_curves.png",
+        "readout_layers.png",
+        "readout_layers_pretraining.png",
+    ]
+    markdown = (quick_demo / "report.md").read_text()
+    assert "SIMULATED" in markdown and "logistic regression on FC" in markdown and "| parkinson |" in markdown
+    assert report["split_sizes"]["finetuning"]["test"] > 0
+
+
+def test_predict_prints_per_bei_predictions(quick_demo, tmp_path, capsys):
+    model_dir = quick_demo / "finetuned-semi_supervised"
+    rng = np.random.default_rng(0)
+    npy, text = tmp_path / "sub-01.npy", tmp_path / "sub-02_rois.1D"
+    np.save(npy, rng.standard_normal((90, 116)).astype(np.float32))
+    np.savetxt(text, rng.standard_normal((80, 116)), header=" ".join(f"#{i}" for i in range(116)))
+    assert main(["predict", "--model", str(model_dir), "--timeseries", str(npy), str(text), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line["file"] for line in lines] == [str(npy), str(text)]
+    assert lines[0]["predictions"]["parkinson"]["label"] in {"PD", "control"}
+    assert "value" in lines[1]["predictions"]["age"]
+
+
+def test_predict_rejects_wrong_roi_count(quick_demo, tmp_path):
+    path = tmp_path / "bad.npy"
+    np.save(path, np.zeros((50, 90), dtype=np.float32))
+    with pytest.raises(SystemExit, match="expected 116 ROI columns"):
+        main(["predict", "--model", str(quick_demo / "finetuned-semi_supervised"), "--timeseries", str(path)])
+
+
+def test_read_timeseries_formats(tmp_path):
+    data = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.savetxt(tmp_path / "a.csv", data, delimiter=",", header="r1,r2,r3", comments="")
+    np.savetxt(tmp_path / "a.tsv", data, delimiter="\t")
+    assert np.array_equal(read_timeseries(str(tmp_path / "a.csv")), data)
+    assert np.array_equal(read_timeseries(str(tmp_path / "a.tsv")), data)
+    with pytest.raises(FileNotFoundError):
+        read_timeseries(os.path.join(str(tmp_path), "missing.npy"))

@@ -1,0 +1,174 @@
+"""training/pretrain.py and training/finetune.py: options from a YAML/JSON file, pretrain -> finetune."""
+
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = {
+    "demo_subjects": 24,
+    "num_train_epochs": 2,
+    "momentum_epochs": 1,
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "use_cpu": True,
+    "report_to": "none",
+    "save_strategy": "no",
+    "disable_tqdm": True,
+}
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "training", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, one_thread):
+    """Run training/pretrain.py once from a YAML file; returns (folder, printed summary)."""
+    import yaml
+
+    tmp_path = tmp_path_factory.mktemp("pretrain")
+    pretrain_dir = tmp_path / "model"
+    config = tmp_path / "pretrain.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "output_dir": str(pretrain_dir)}))
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        load_script("pretrain").main([str(config)])
+    return pretrain_dir, json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def test_pretrain_from_yaml_then_finetune_from_json(tmp_path, pretrained):
+    pretrain_dir, printed = pretrained
+    finetune_dir = tmp_path / "finetune"
+    assert set(printed["readout_layers"]) == {"sex", "task", "autism", "alzheimer"}
+    assert "test_task/subject/balanced_accuracy" in printed["test"]
+    results = json.loads((pretrain_dir / "results.json").read_text())
+    assert results["stage_history"][0] == [0, "momentum"] and results["stage_history"][-1] == [1, "adaptive"]
+    assert "test_dataset/hcp_like/task/accuracy" in results["test_metrics"]  # per-dataset metrics
+    assert "test_sex/layer_1/subject/roc_auc" in results["test_metrics"]  # per-layer, subject level
+    for name in ("config.json", "model.safetensors", "results.json"):
+        assert (pretrain_dir / name).is_file()
+
+    settings = {
+        k: v
+        for k, v in TINY.items()
+        if k not in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    }
+    config = tmp_path / "finetune.json"
+    config.write_text(
+        json.dumps({**settings, "output_dir": str(finetune_dir), "model_name_or_path": str(pretrain_dir)})
+    )
+    load_script("finetune").main([str(config)])
+    results = json.loads((finetune_dir / "results.json").read_text())
+    assert results["mode"] == "semi_supervised" and results["new_beis"] == ["parkinson"]
+    saved = json.loads((finetune_dir / "config.json").read_text())
+    assert [b["name"] for b in saved["beis"]] == ["sex", "task", "autism", "alzheimer", "age", "parkinson"]
+    assert "test_parkinson/subject/balanced_accuracy" in results["test_metrics"]
+
+
+def test_command_line_flags_and_help(tmp_path, capsys):
+    module = load_script("pretrain")
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    assert "--readout_policy" in capsys.readouterr().out
+    argv = [f"--{k}={v}" for k, v in TINY.items() if k != "use_cpu"] + [
+        "--use_cpu",
+        "--output_dir",
+        str(tmp_path),
+    ]
+    argv += ["--readout_policy", "max", "--num_train_epochs", "1", "--momentum_epochs", "0"]
+    module.main(argv)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["readout_policy"] == "max" and saved["readout_layers"] is None
+
+
+def test_linear_probe_keeps_the_pretrained_weights(tmp_path, pretrained):
+    from lcm_hf import LcmForBeiPrediction
+
+    pretrain_dir = pretrained[0]
+    settings = [
+        f"--{k}={v}"
+        for k in (
+            "demo_subjects",
+            "num_train_epochs",
+            "momentum_epochs",
+            "report_to",
+            "save_strategy",
+            "disable_tqdm",
+        )
+        for v in [TINY[k]]
+    ]
+    load_script("finetune").main(
+        settings
+        + [
+            "--use_cpu",
+            "--mode",
+            "linear_probe",
+            "--model_name_or_path",
+            str(pretrain_dir),
+            "--output_dir",
+            str(tmp_path / "probe"),
+        ]
+    )
+    before = LcmForBeiPrediction.from_pretrained(str(pretrain_dir)).state_dict()
+    after = LcmForBeiPrediction.from_pretrained(str(tmp_path / "probe")).state_dict()
+    for name, tensor in before.items():
+        if name.startswith("readout") or "bei_embeddings" in name or "num_batches_tracked" in name:
+            continue
+        if "running_" in name:
+            continue  # BatchNorm statistics follow the data in train mode
+        torch.testing.assert_close(after[name], tensor, msg=name)
+    old = before["model.bei_embeddings.weight"]
+    torch.testing.assert_close(after["model.bei_embeddings.weight"][: old.shape[0]], old)
+    assert after["model.bei_embeddings.weight"].shape[0] == old.shape[0] + 2  # parkinson: PD, control
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
+
+
+def test_confident_pseudo_labels_fill_only_missing_labels_above_threshold(pretrained):
+    import numpy as np
+
+    from lcm_hf import LcmForBeiPrediction
+    from lcm_hf.training_pipeline import (
+        LcmDataArguments,
+        _fill_missing_labels,
+        confident_predictions,
+        prepare_finetuning_data,
+    )
+
+    pretrain_dir = str(pretrained[0])
+    vocabulary, splits = prepare_finetuning_data(LcmDataArguments(demo_subjects=24), pretrain_dir)
+    model = LcmForBeiPrediction.from_pretrained(pretrain_dir)
+    train = splits["train"]
+    before = np.stack(train.with_format("numpy")["labels"])
+    autism = vocabulary.names.index("autism")
+    assert np.isnan(before[:, autism]).all()  # ppmi_like has no autism label
+    everything = confident_predictions(model, train, vocabulary, ["autism"], threshold=0.0)
+    nothing = confident_predictions(model, train, vocabulary, ["autism"], threshold=1.01)
+    assert not np.isnan(everything[:, autism]).any() and np.isnan(nothing).all()
+    filled = np.stack(_fill_missing_labels(train, everything).with_format("numpy")["labels"])
+    np.testing.assert_array_equal(filled[:, autism], everything[:, autism])
+    known = ~np.isnan(before)
+    np.testing.assert_array_equal(filled[known], before[known])  # true labels are never overwritten

@@ -1,0 +1,43 @@
+"""Finetune a pretrained LCM on a dataset with new BEIs (default: the held-back simulated ppmi_like set).
+
+    python training/finetune.py --model_name_or_path runs/pretrain --output_dir runs/finetune
+    python training/finetune.py --model_name_or_path runs/pretrain --mode linear_probe --output_dir runs/probe
+    python training/finetune.py --model_name_or_path runs/pretrain --mode scratch --output_dir runs/scratch
+    python training/finetune.py config.yaml
+    accelerate launch [--multi_gpu --num_processes 2] training/finetune.py ...
+
+Modes: `semi_supervised` (default: pretrained model + new BEI tokens, pretrained BEIs trained with true
+labels, declared pseudo-labels and, with `--confident_pseudo_label_threshold 0.9`, the pretrained model's
+confident predictions), `linear_probe` (frozen model; only the new BEIs' tokens and the readout train) and
+`scratch` (same architecture, random init). The same subject-level split for the same `--split_seed`, so
+the three can be compared. Same two-stage readout schedule as pretraining.
+"""
+
+import json
+
+from lcm_hf.training_cli import FinetuneTrainingArguments, parse_arguments
+from lcm_hf.training_pipeline import LcmDataArguments, LcmFinetuneArguments, finetune
+
+
+def main(argv=None):
+    data_args, finetune_args, training_args = parse_arguments(
+        (LcmDataArguments, LcmFinetuneArguments, FinetuneTrainingArguments), argv
+    )
+    if finetune_args.model_name_or_path is None:
+        finetune_args.model_name_or_path = "runs/pretrain"
+    if finetune_args.mode == "linear_probe":
+        training_args.weight_decay = 0.0  # frozen embedding rows must not decay
+    results = finetune(data_args, finetune_args, training_args)
+    if training_args.should_log:
+        summary = {
+            k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k
+        }
+        print(
+            json.dumps(
+                {"mode": results["mode"], "new_beis": results["new_beis"], "test": summary}, default=str
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
