@@ -144,7 +144,10 @@ class LcmConfig(PretrainedConfig):
             Norm of the FC row encoder: "batchnorm" (reference code, BatchNorm1d over all rows of
             the batch) or "layernorm" (batch-independent).
         layer_norm_eps (`float`, *optional*, defaults to 1e-5)
-        initializer_range (`float`, *optional*, defaults to 0.02)
+        bei_init_std (`float`, *optional*, defaults to 1.0):
+            Standard deviation of the BEI token embeddings at initialisation (and of tokens added by
+            `add_beis`): N(0, 1) as `nn.Embedding` in the reference code. Other weights use PyTorch's
+            default initialisation, as the reference code does.
         beis (`list[dict]`, *optional*):
             The BEI vocabulary in token order: `{"name", "kind": "categorical"|"continuous",
             "classes" (categorical only), "loss_weight"}`. Each categorical BEI owns one token per
@@ -183,7 +186,7 @@ class LcmConfig(PretrainedConfig):
         norm_position: str = "post",
         fc_norm: str = "batchnorm",
         layer_norm_eps: float = 1e-5,
-        initializer_range: float = 0.02,
+        bei_init_std: float = 1.0,
         beis: list[dict] | None = None,
         readout_policy: str = "max",
         momentum_epochs: int = 5,
@@ -222,7 +225,7 @@ class LcmConfig(PretrainedConfig):
         self.norm_position = norm_position
         self.fc_norm = fc_norm
         self.layer_norm_eps = layer_norm_eps
-        self.initializer_range = initializer_range
+        self.bei_init_std = bei_init_std
         self.beis = normalize_beis(beis)
         self.readout_policy = readout_policy
         self.momentum_epochs = momentum_epochs

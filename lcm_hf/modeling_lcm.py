@@ -10,12 +10,14 @@ P BEI tokens (`config.num_bei_tokens`), K BEIs (`config.num_beis`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
+from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
@@ -147,9 +149,18 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
     weights = torch.matmul(query, key.transpose(2, 3)) * scaling
     if attention_mask is not None:
         weights = weights + attention_mask
-    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.softmax(weights, dim=-1, dtype=torch.promote_types(weights.dtype, torch.float32)).to(query.dtype)
     output = torch.matmul(F.dropout(weights, p=dropout, training=module.training), value)
     return output.transpose(1, 2).contiguous(), weights
+
+
+class LcmAttentionProjection(nn.Linear):
+    """A q/k/v (`is_input_projection`) or output projection of `LcmAttention` (E -> E), initialised as
+    `nn.MultiheadAttention` initialises its packed in-projection and its output projection."""
+
+    def __init__(self, hidden_size: int, is_input_projection: bool):
+        super().__init__(hidden_size, hidden_size)
+        self.is_input_projection = is_input_projection
 
 
 class LcmAttention(nn.Module):
@@ -164,20 +175,33 @@ class LcmAttention(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
-        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.q_proj = LcmAttentionProjection(config.hidden_size, is_input_projection=True)
+        self.k_proj = LcmAttentionProjection(config.hidden_size, is_input_projection=True)
+        self.v_proj = LcmAttentionProjection(config.hidden_size, is_input_projection=True)
+        self.out_proj = LcmAttentionProjection(config.hidden_size, is_input_projection=False)
 
     def forward(self, query, key, value, output_attentions: bool = False):
         """query (B, Q, E), key/value (B, S, E) -> output (B, Q, E), weights (B, H, Q, S) or None."""
         batch_size, query_len, _ = query.shape
         heads = (batch_size, -1, self.num_heads, self.head_dim)
-        query_states = self.q_proj(query).view(heads).transpose(1, 2)  # (B, H, Q, D)
-        key_states = self.k_proj(key).view(heads).transpose(1, 2)  # (B, H, S, D)
-        value_states = self.v_proj(value).view(heads).transpose(1, 2)  # (B, H, S, D)
-
         implementation = self.config._attn_implementation or "sdpa"
+        plain = _plain_linears(self.q_proj, self.k_proj, self.v_proj)  # False under LoRA, quantization, hooks
+        if plain and key is value and query is not key:
+            if implementation == "sdpa" and not output_attentions and self._absorption_pays(query_len, key.shape[1]):
+                return self._absorbed_cross_attention(query, key), None
+            # Cross-attention: k and v read the same memory, so one (E -> 2E) matmul computes both.
+            query_states = self.q_proj(query)
+            key_states, value_states = _fused_linear(key, self.k_proj, self.v_proj)
+        elif plain and query is key and key is not value:
+            # Self-attention with a query position: q and k read the same input, v does not.
+            query_states, key_states = _fused_linear(query, self.q_proj, self.k_proj)
+            value_states = self.v_proj(value)
+        else:
+            query_states, key_states, value_states = self.q_proj(query), self.k_proj(key), self.v_proj(value)
+        query_states = query_states.view(heads).transpose(1, 2)  # (B, H, Q, D)
+        key_states = key_states.view(heads).transpose(1, 2)  # (B, H, S, D)
+        value_states = value_states.view(heads).transpose(1, 2)  # (B, H, S, D)
+
         if output_attentions or implementation == "eager":
             attention = eager_attention_forward
         else:
@@ -194,6 +218,66 @@ class LcmAttention(nn.Module):
         )
         output = self.out_proj(output.reshape(batch_size, query_len, -1))  # (B, Q, E)
         return output, (weights if output_attentions else None)
+
+    def _absorption_pays(self, query_len: int, memory_len: int) -> bool:
+        """Whether `_absorbed_cross_attention` needs fewer FLOPs than projecting the memory: per sample it
+        costs ~Q*(E + H*S)*E multiply-adds against ~S*(E + Q)*E (true while Q is small next to S and E)."""
+        hidden = self.num_heads * self.head_dim
+        return query_len * (hidden + self.num_heads * memory_len) < memory_len * (hidden + query_len)
+
+    def _absorbed_cross_attention(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Cross-attention of Q queries over S memory rows without projecting the memory to keys and values.
+
+        Per head h, with W_k,h, W_v,h the head's (D, E) rows of k_proj / v_proj:
+        q_h . (W_k,h m + b_k,h) = (W_k,h^T q_h) . m + q_h . b_k,h (the last term is the same for every
+        memory row) and sum_s a_s (W_v,h m_s + b_v,h) = W_v,h (sum_s a_s m_s) + b_v,h sum_s a_s.
+        So the (B, S, E) x (E, E) key and value matmuls, the model's largest, become (B, Q, E) x (E, E) ones
+        plus attention over the E-wide memory shared by all heads: the same function up to float rounding
+        (the `eager` path computes it the usual way), the same parameters.
+
+        query (B, Q, E), memory (B, S, E) -> (B, Q, E).
+        """
+        batch_size, query_len, hidden = query.shape
+        num_heads, head_dim = self.num_heads, self.head_dim
+        query_states = self.q_proj(query) * self.scaling  # (B, Q, E)
+        key_weight = self.k_proj.weight.view(num_heads, head_dim, hidden)  # (H, D, E)
+        value_weight = self.v_proj.weight.view(num_heads, head_dim, hidden)  # (H, D, E)
+        query_heads = query_states.view(batch_size, query_len, num_heads, head_dim)  # (B, Q, H, D)
+        # Queries moved into memory space: (B, H*Q, E); every head attends over the same memory rows.
+        query_states = torch.einsum("bqhd,hde->bhqe", query_heads, key_weight).reshape(batch_size, -1, hidden)
+        scores = torch.bmm(query_states, memory.transpose(1, 2))  # (B, H*Q, S)
+        if self.k_proj.bias is not None:
+            # q_h . b_k,h shifts a query's scores by a constant: no effect on the output, but kept so that
+            # k_proj.bias gets its (vanishing) gradient as usual (DDP and optimizers expect one).
+            key_bias = self.k_proj.bias.view(num_heads, head_dim)
+            scores = scores + torch.einsum("bqhd,hd->bhq", query_heads, key_bias).reshape(batch_size, -1, 1)
+        weights = F.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(scores.dtype)
+        if self.training and self.attention_dropout > 0:
+            weights = F.dropout(weights, p=self.attention_dropout, training=True)
+            mass = weights.sum(-1).view(batch_size, num_heads, query_len).transpose(1, 2)  # (B, Q, H): sum_s a_s
+        else:
+            mass = None  # the weights sum to 1
+        attended = torch.bmm(weights, memory).view(batch_size, num_heads, query_len, hidden)  # (B, H, Q, E)
+        output = torch.einsum("bhqe,hde->bqhd", attended, value_weight)  # (B, Q, H, D)
+        if self.v_proj.bias is not None:
+            value_bias = self.v_proj.bias.view(num_heads, head_dim)
+            output = output + (value_bias if mass is None else mass.unsqueeze(-1).to(output.dtype) * value_bias)
+        return self.out_proj(output.reshape(batch_size, query_len, hidden))
+
+
+def _plain_linears(*modules: nn.Module) -> bool:
+    """Whether the modules are plain `nn.Linear`s without hooks, so their weights may be used directly
+    (not a LoRA wrapper, a quantized layer or a hooked module)."""
+    return all(type(m) is LcmAttentionProjection and not (m._forward_hooks or m._forward_pre_hooks) for m in modules)
+
+
+def _fused_linear(inputs: torch.Tensor, first: nn.Linear, second: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """`first(inputs), second(inputs)` as one matmul with the two weights stacked (the same values up to
+    float rounding; the parameters stay separate, so names, shapes and checkpoints are unchanged)."""
+    if (first.bias is None) != (second.bias is None):
+        return first(inputs), second(inputs)
+    bias = None if first.bias is None else torch.cat([first.bias, second.bias])
+    return F.linear(inputs, torch.cat([first.weight, second.weight]), bias).chunk(2, dim=-1)
 
 
 class LcmFeedForward(nn.Module):
@@ -261,6 +345,26 @@ class LcmPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["LcmDecoderLayer"]
     _supports_sdpa = True
 
+    def _init_weights(self, module: nn.Module) -> None:
+        """PyTorch's default initialisation, as the reference code (built from `nn.MultiheadAttention`,
+        `nn.Linear` and `nn.Embedding`) has: Linear layers Kaiming-uniform, attention in-projections
+        Xavier-uniform over the packed (3E, E) matrix, attention biases zero, BEI tokens N(0, `bei_init_std`^2)."""
+        if isinstance(module, LcmAttentionProjection) and module.is_input_projection:
+            bound = math.sqrt(6.0 / (4 * module.in_features))  # Xavier over the packed (3E, E) in-projection
+            init.uniform_(module.weight, -bound, bound)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if isinstance(module, LcmAttentionProjection):
+                init.zeros_(module.bias)
+            elif module.bias is not None:
+                bound = 1 / math.sqrt(module.in_features)
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, std=self.config.bei_init_std)
+        else:
+            super()._init_weights(module)  # norms: ones and zeros, BatchNorm running statistics reset
+
     def add_beis(self, beis: list[dict]) -> nn.Embedding:
         """Grow the BEI vocabulary, like `resize_token_embeddings`.
 
@@ -283,7 +387,7 @@ class LcmPreTrainedModel(PreTrainedModel):
         new_embedding = nn.Embedding(num_tokens, model.config.hidden_size)
         new_embedding.to(device=old_embedding.weight.device, dtype=old_embedding.weight.dtype)
         with torch.no_grad():
-            nn.init.normal_(new_embedding.weight, std=model.config.initializer_range)
+            nn.init.normal_(new_embedding.weight, std=model.config.bei_init_std)
             for bei, old_slice in zip(old_beis, old_slices):
                 start = new_slices[bei["name"]].start
                 width = old_slice.stop - old_slice.start
@@ -350,10 +454,14 @@ class LcmModel(LcmPreTrainedModel):
         batch_size = connectivity.shape[0]
         query_position = self.bei_embeddings.weight.unsqueeze(0).expand(batch_size, -1, -1)  # (B, P, E)
         hidden_states = torch.zeros_like(query_position)  # token content starts at zeros (DETR)
+        # Under autocast every layer's cross-attention would cast the (B, N, E) memory again: cast it once.
+        layer_memory = memory
+        if torch.is_autocast_enabled(memory.device.type):
+            layer_memory = memory.to(torch.get_autocast_dtype(memory.device.type))
         layer_states, self_maps, cross_maps = [], [], []
         for layer in self.layers[:num_layers]:
             hidden_states, self_weights, cross_weights = layer(
-                hidden_states, query_position, memory, output_attentions
+                hidden_states, query_position, layer_memory, output_attentions
             )
             layer_states.append(hidden_states)
             if output_attentions:

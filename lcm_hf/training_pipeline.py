@@ -82,13 +82,6 @@ class LcmModelArguments:
     fc_norm: str = field(
         default="batchnorm", metadata={"help": "batchnorm (reference) or layernorm (batch-independent)."}
     )
-    initializer_range: float = field(
-        default=0.1,
-        metadata={
-            "help": "Init std. 0.1 (not the 0.02 of big models) lets the small CPU-sized models leave chance level "
-            "within a few epochs on the demo cohort; with 0.02 they need many more steps."
-        },
-    )
     readout_policy: str = field(default="best_layer", metadata={"help": "max, best_layer, mean or last."})
     momentum_epochs: int = field(default=2, metadata={"help": "Epochs of stage 1 (mean over layers)."})
     readout_selection_metric: str = field(
@@ -401,7 +394,6 @@ def pretrain(
         dropout=model_args.dropout,
         attention_dropout=model_args.attention_dropout,
         fc_norm=model_args.fc_norm,
-        initializer_range=model_args.initializer_range,
     )
     config = (
         LcmConfig.from_preset(model_args.preset, **common)

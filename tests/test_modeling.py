@@ -300,3 +300,19 @@ def test_bad_readout_stage_and_empty_vocabulary():
         tiny_model()(random_connectivity(2, 16), readout_stage="warmup")
     with pytest.raises(ValueError, match=r"`config.beis` is empty"):
         LcmModel(make_tiny_config(beis=None))(random_connectivity(2, 16))
+
+
+def test_initialisation_follows_the_reference_code():
+    """PyTorch defaults as in the reference (nn.MultiheadAttention / nn.Linear / nn.Embedding)."""
+    torch.manual_seed(0)
+    model = LcmForBeiPrediction(make_tiny_config(hidden_size=64, num_rois=16))
+    bound = math.sqrt(6.0 / (4 * 64))  # Xavier over the packed (3E, E) in-projection
+    attention = model.model.layers[0].cross_attn
+    for projection in (attention.q_proj, attention.k_proj, attention.v_proj):
+        assert projection.weight.abs().max() <= bound and projection.weight.abs().max() > 0.9 * bound
+        assert (projection.bias == 0).all()
+    assert (attention.out_proj.bias == 0).all()
+    linear1 = model.model.layers[0].feed_forward.linear1
+    assert linear1.weight.abs().max() <= 1 / math.sqrt(64) and linear1.bias.abs().max() > 0
+    assert abs(model.model.bei_embeddings.weight.std().item() - 1.0) < 0.25
+    assert (model.readout_norm.weight == 1).all() and (model.model.fc_encoder.norm.running_var == 1).all()
