@@ -3,7 +3,11 @@
 - `pretrain(data_args, model_args, training_args)`: multitask pretraining over several connectome datasets
   (union vocabulary, declared pseudo-labels, subject-level splits, per-dataset metrics).
 - `finetune(data_args, finetune_args, training_args)`: semi-supervised finetuning of a pretrained model on a
-  dataset with new BEIs (`add_beis`), or linear probing, or training from scratch; same two-stage schedule.
+  dataset with new BEIs (`add_beis`), optionally with LoRA adapters (`--use_lora`), or linear probing, or
+  training from scratch; same two-stage schedule.
+
+The data steps are `lcm_hf.data`'s: `union_vocabulary`, `merge_connectome_datasets` (declared pseudo-labels),
+`expand_windows`, `add_connectivity`, `add_labels`, `grouped_split` (by subject) and `LcmDataCollator`.
 
 Every option is a dataclass field, so `HfArgumentParser` reads them from the command line or a JSON/YAML file.
 """
@@ -113,12 +117,26 @@ class LcmFinetuneArguments:
         default=None, metadata={"help": "Override the pretrained readout policy."}
     )
     momentum_epochs: int | None = field(default=None, metadata={"help": "Override the stage-1 length."})
+    use_lora: bool = field(
+        default=False,
+        metadata={
+            "help": "semi_supervised with LoRA adapters (peft) on the attention projections: only the adapters, "
+            "the BEI tokens, the readout and the FC encoder's norm train; the output folder holds the adapter "
+            "(`lcm_hf.lora.load_lora_adapter(pretrained model, output_dir)` reloads it)."
+        },
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank (with --use_lora)."})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 * lora_r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
 
 
 # ----------------------------------------------------------------------------- data
 def load_connectome_datasets(data_args: LcmDataArguments, stage: str):
-    """{name: Dataset} from `dataset_dirs`, or the demo cohort's pretraining / finetuning datasets."""
+    """{name: Dataset} from `dataset_dirs` (`save_to_disk` folders, or parquet folders as `publish_dataset`
+    writes them), or the demo cohort's pretraining / finetuning datasets."""
     import datasets as hfds
+
+    from .data import load_published
 
     if data_args.dataset_dirs:
         loaded = {}
@@ -128,7 +146,7 @@ def load_connectome_datasets(data_args: LcmDataArguments, stage: str):
             ):
                 dataset = hfds.load_from_disk(path)
             else:
-                dataset = hfds.load_dataset(path, split="train")
+                dataset = load_published(path, split="train")
             name = (
                 dataset[0]["dataset"]
                 if "dataset" in dataset.column_names
@@ -164,6 +182,7 @@ def bei_columns(datasets: dict, data_args: LcmDataArguments) -> tuple[list[str],
 
 
 def declared_pseudo_labels(data_args: LcmDataArguments) -> dict[str, dict[str, str]]:
+    """`--pseudo_labels` (JSON), else the demo cohort's (`task = rest`) when no `dataset_dirs` are given."""
     if data_args.pseudo_labels:
         return json.loads(data_args.pseudo_labels)
     if data_args.dataset_dirs:
@@ -173,150 +192,48 @@ def declared_pseudo_labels(data_args: LcmDataArguments) -> dict[str, dict[str, s
     return DEMO_PSEUDO_LABELS
 
 
-def build_vocabulary(datasets: dict, categorical: list[str], continuous: list[str], pseudo_labels: dict):
-    """The union vocabulary of all datasets (a BEI may be absent from some datasets)."""
-    from .vocabulary_lcm import BeiVocabulary
-
-    columns = {}
-    for name, dataset in datasets.items():
-        n = len(dataset)
-        for column in categorical + continuous:
-            values = list(dataset[column]) if column in dataset.column_names else [None] * n
-            constant = pseudo_labels.get(name, {}).get(column)
-            if constant is not None:
-                values = [constant if v is None else v for v in values]
-            columns.setdefault(column, []).extend(values)
-    present = [c for c in categorical if any(v is not None for v in columns[c])]
-    return BeiVocabulary.from_dataframe(columns, categorical=present, continuous=continuous)
-
-
-def split_subjects(dataset, fractions: tuple[float, float], stratify_column: str | None, seed: int):
-    """Subject-level split into (train, validation, test) index lists, stratified on `stratify_column`."""
-    subjects = list(dict.fromkeys(dataset["subject_id"]))
-    if stratify_column and stratify_column in dataset.column_names:
-        first = {}
-        for subject, value in zip(dataset["subject_id"], dataset[stratify_column]):
-            first.setdefault(subject, "missing" if value is None else str(value))
-        strata = [first[s] for s in subjects]
-    else:
-        strata = None
-    from sklearn.model_selection import train_test_split
-
-    validation_fraction, test_fraction = fractions
-    rest, test = train_test_split(subjects, test_size=test_fraction, random_state=seed, stratify=strata)
-    rest_strata = None if strata is None else [strata[subjects.index(s)] for s in rest]
-    train, validation = train_test_split(
-        rest, test_size=validation_fraction / (1 - test_fraction), random_state=seed, stratify=rest_strata
-    )
-    groups = {s: 0 for s in train} | {s: 1 for s in validation} | {s: 2 for s in test}
-    assignment = [groups[s] for s in dataset["subject_id"]]
-    return [[i for i, g in enumerate(assignment) if g == k] for k in range(3)]
-
-
-def windowed_samples(
-    dataset, vocabulary, window_size: int, stride: int | None, pseudo_labels: dict | None = None
-):
-    """One sample per window: Pearson FC of each window (or the given FC), labels (K,) with NaN for missing,
-    the declared pseudo-label constants filled in. Returns a `datasets.Dataset` with `connectivity`,
-    `labels`, `subject_id`, `dataset`, `window`."""
-    import datasets as hfds
-
-    from .connectivity import pearson_connectivity, sliding_windows
-
-    names = vocabulary.names
-    rows = dataset.select_columns(
-        [c for c in dataset.column_names if c in names or c in ("subject_id", "dataset")]
-    )
-    phenotypes = rows.to_list()
-    for row in phenotypes:
-        for bei, value in (pseudo_labels or {}).get(row.get("dataset"), {}).items():
-            if row.get(bei) is None and bei in names:
-                row[bei] = value
-    labels = vocabulary.encode(phenotypes, return_tensors="np")
-    out = {"connectivity": [], "labels": [], "subject_id": [], "dataset": [], "window": []}
-    if "connectivity" in dataset.column_names:
-        fcs = [np.asarray(fc, dtype=np.float32)[None] for fc in dataset.with_format("numpy")["connectivity"]]
-    else:
-        fcs = []
-        for series in dataset.with_format("numpy")["timeseries"]:
-            windows, lengths = sliding_windows(series, size=window_size, stride=stride, drop_last=True)
-            fcs.append(pearson_connectivity(windows, lengths=lengths).numpy().astype(np.float32))
-    for index, fc in enumerate(fcs):
-        for window, matrix in enumerate(fc):
-            out["connectivity"].append(matrix)
-            out["labels"].append(labels[index])
-            out["subject_id"].append(str(phenotypes[index].get("subject_id", index)))
-            out["dataset"].append(str(phenotypes[index].get("dataset", "")))
-            out["window"].append(window)
-    num_rois = out["connectivity"][0].shape[-1]
-    features = hfds.Features(
-        {
-            "connectivity": hfds.Array2D(shape=(num_rois, num_rois), dtype="float32"),
-            "labels": hfds.Sequence(hfds.Value("float32")),
-            "subject_id": hfds.Value("string"),
-            "dataset": hfds.Value("string"),
-            "window": hfds.Value("int32"),
-        }
-    )
-    out["connectivity"] = np.stack(out["connectivity"])
-    out["labels"] = np.stack(out["labels"]).astype(np.float32)
-    return hfds.Dataset.from_dict(out, features=features).with_format(
-        "torch", columns=["connectivity", "labels"], output_all_columns=True
-    )
-
-
-def build_splits(
-    datasets: dict, vocabulary, data_args: LcmDataArguments, pseudo_labels: dict, stratify: dict
-):
-    """{"train", "validation", "test"} windowed datasets, split by subject within each dataset."""
-    import datasets as hfds
-
-    parts = {"train": [], "validation": [], "test": []}
-    for name, dataset in datasets.items():
-        indices = split_subjects(
-            dataset,
-            (data_args.validation_fraction, data_args.test_fraction),
-            data_args.stratify_column or stratify.get(name),
-            data_args.split_seed,
-        )
-        for split, rows in zip(parts, indices):
-            parts[split].append(
-                windowed_samples(
-                    dataset.select(rows),
-                    vocabulary,
-                    data_args.window_size,
-                    data_args.window_stride,
-                    pseudo_labels,
-                )
-            )
-    return {
-        split: hfds.concatenate_datasets(items).with_format(
-            "torch", columns=["connectivity", "labels"], output_all_columns=True
-        )
-        for split, items in parts.items()
-    }
-
-
-def collate_connectomes(features: list[dict]) -> dict[str, torch.Tensor]:
-    """Stack `connectivity` (B, N, N) and `labels` (B, K)."""
-    batch = {
-        "connectivity": torch.stack(
-            [torch.as_tensor(f["connectivity"], dtype=torch.float32) for f in features]
-        )
-    }
-    if "labels" in features[0]:
-        batch["labels"] = torch.stack([torch.as_tensor(f["labels"], dtype=torch.float32) for f in features])
-    return batch
-
-
-def _demo_stratify(datasets: dict) -> dict[str, str]:
+def _stratify_columns(datasets: dict, data_args: LcmDataArguments) -> list[str]:
+    """`dataset` and `--stratify_column` (default for demo datasets: each one's specific BEI)."""
     from .data.demo import DEMO_DATASETS
 
-    return {name: DEMO_DATASETS[name]["bei"][0] for name in datasets if name in DEMO_DATASETS}
+    if data_args.stratify_column:
+        return ["dataset", data_args.stratify_column]
+    specific = [DEMO_DATASETS[name]["bei"][0] for name in datasets if name in DEMO_DATASETS]
+    return ["dataset", *dict.fromkeys(specific)]
+
+
+def build_splits(datasets: dict, vocabulary, data_args: LcmDataArguments, pseudo_labels: dict) -> dict:
+    """{"train", "validation", "test"}: one row per window (`expand_windows`, whose rows keep `subject_id`,
+    `dataset` and the phenotypes) with `connectivity` and `labels` (declared pseudo-labels filled in), split
+    by subject (`grouped_split`, stratified on `dataset` and the stratify column: no subject in two splits).
+    Rows come as numpy `connectivity` / `labels` for `LcmDataCollator`, the other columns as Python values."""
+    from .data import add_connectivity, add_labels, expand_windows, grouped_split, merge_connectome_datasets
+
+    pseudo_labels = {
+        name: {bei: value for bei, value in declared.items() if bei in vocabulary}
+        for name, declared in pseudo_labels.items()
+    }
+    merged, _ = merge_connectome_datasets(datasets, vocabulary, pseudo_labels)
+    if "timeseries" in merged.column_names:
+        merged = expand_windows(merged, data_args.window_size, data_args.window_stride, drop_last=True)
+    samples = add_labels(add_connectivity(merged), vocabulary)
+    splits = grouped_split(
+        samples,
+        data_args.test_fraction,
+        data_args.validation_fraction,
+        stratify_by=[c for c in _stratify_columns(datasets, data_args) if c in samples.column_names],
+        seed=data_args.split_seed,
+    )
+    return {name: _model_format(split) for name, split in splits.items()}
+
+
+def _model_format(dataset):
+    return dataset.with_format("numpy", columns=["connectivity", "labels"], output_all_columns=True)
 
 
 # ----------------------------------------------------------------------------- recipes
-def _trainer(model, training_args, splits, model_args_or_none=None, selection_metric="balanced_accuracy"):
+def _trainer(model, training_args, splits, selection_metric="balanced_accuracy"):
+    from .data import LcmDataCollator
     from .trainer_lcm import LcmTrainer
 
     return LcmTrainer(
@@ -324,7 +241,7 @@ def _trainer(model, training_args, splits, model_args_or_none=None, selection_me
         args=training_args,
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
-        data_collator=collate_connectomes,
+        data_collator=LcmDataCollator(),
         readout_selection_metric=selection_metric,
     )
 
@@ -334,7 +251,12 @@ def _finish(trainer, splits, processor, output_dir: str, extra: dict) -> dict:
     prediction = trainer.predict(splits["test"], metric_key_prefix="test")
     test = prediction.metrics
     if trainer.args.should_save:
-        trainer.save_model(output_dir)
+        if hasattr(trainer.model, "peft_config"):  # LoRA: the adapter + finetuned BEIs, not the whole model
+            from .lora import save_lora_adapter
+
+            save_lora_adapter(trainer.model, output_dir)
+        else:
+            trainer.save_model(output_dir)
         processor.save_pretrained(output_dir)
     results = {
         "test_metrics": test,
@@ -371,14 +293,15 @@ def pretrain(
 ):
     """Multitask pretraining over several datasets. Returns the results dict (also in `results.json`)."""
     from .configuration_lcm import LcmConfig
+    from .data import union_vocabulary
     from .modeling_lcm import LcmForBeiPrediction
     from .processing_lcm import LcmProcessor
 
     datasets = load_connectome_datasets(data_args, "pretrain")
     categorical, continuous = bei_columns(datasets, data_args)
     pseudo = declared_pseudo_labels(data_args)
-    vocabulary = build_vocabulary(datasets, categorical, continuous, pseudo)
-    splits = build_splits(datasets, vocabulary, data_args, pseudo, _demo_stratify(datasets))
+    vocabulary = union_vocabulary(datasets, categorical, continuous, pseudo)
+    splits = build_splits(datasets, vocabulary, data_args, pseudo)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
     sizes = dict(
         hidden_size=model_args.hidden_size,
@@ -423,14 +346,15 @@ def confident_predictions(
 ):
     """Labels (n, K) of `vocabulary` holding the pretrained `model`'s predictions for `beis` where their
     probability is >= `threshold`, NaN elsewhere."""
+    from .data import LcmDataCollator
+
+    collate = LcmDataCollator()
     labels = np.full((len(dataset), len(vocabulary.names)), np.nan, dtype=np.float32)
     model.eval()
     slices = dict(zip(model.config.bei_names, model.config.bei_token_slices()))
     with torch.no_grad():
         for start in range(0, len(dataset), batch_size):
-            batch = collate_connectomes(
-                [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            )
+            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
             logits = model(connectivity=batch["connectivity"]).logits
             for name in beis:
                 probabilities = logits[:, slices[name]].softmax(-1)
@@ -439,17 +363,6 @@ def confident_predictions(
                 values = torch.where(score >= threshold, index.float(), torch.tensor(float("nan")))
                 labels[start : start + len(values), column] = values.numpy()
     return labels
-
-
-def _fill_missing_labels(dataset, extra: np.ndarray):
-    """Replace NaN labels of `dataset` by `extra` (n, K) where `extra` is not NaN."""
-    current = np.stack([np.asarray(x, dtype=np.float32) for x in dataset.with_format("numpy")["labels"]])
-    filled = np.where(np.isnan(current) & ~np.isnan(extra), extra, current)
-    return (
-        dataset.remove_columns("labels")
-        .add_column("labels", filled.tolist())
-        .with_format("torch", columns=["connectivity", "labels"], output_all_columns=True)
-    )
 
 
 def prepare_finetuning_data(data_args: LcmDataArguments, model_name_or_path: str):
@@ -461,7 +374,7 @@ def prepare_finetuning_data(data_args: LcmDataArguments, model_name_or_path: str
     datasets = load_connectome_datasets(data_args, "finetune")
     categorical, continuous = bei_columns(datasets, data_args)
     vocabulary, pseudo = finetune_vocabulary(datasets, old_vocabulary, categorical, continuous, data_args)
-    splits = build_splits(datasets, vocabulary, data_args, pseudo, _demo_stratify(datasets))
+    splits = build_splits(datasets, vocabulary, data_args, pseudo)
     return vocabulary, splits
 
 
@@ -472,12 +385,15 @@ def finetune(data_args: LcmDataArguments, finetune_args: LcmFinetuneArguments, t
     on one split (the demo does). Returns the results dict (also in `results.json`).
     """
     from .configuration_lcm import LcmConfig
+    from .data import add_labels
     from .modeling_lcm import LcmForBeiPrediction
     from .processing_lcm import LcmProcessor
     from .trainer_lcm import freeze_for_linear_probe
 
     if finetune_args.mode not in FINETUNE_MODES:
         raise ValueError(f"expected `mode` in {list(FINETUNE_MODES)}, got {finetune_args.mode!r}")
+    if finetune_args.use_lora and finetune_args.mode != "semi_supervised":
+        raise ValueError(f"expected `use_lora` with mode 'semi_supervised', got mode {finetune_args.mode!r}")
     if not finetune_args.model_name_or_path:
         raise ValueError("expected `model_name_or_path`: the pretrained model + processor folder")
     pretrained = LcmForBeiPrediction.from_pretrained(finetune_args.model_name_or_path)
@@ -490,11 +406,10 @@ def finetune(data_args: LcmDataArguments, finetune_args: LcmFinetuneArguments, t
 
     if finetune_args.confident_pseudo_label_threshold is not None and finetune_args.mode == "semi_supervised":
         missing = [n for n in old_vocabulary.names if old_vocabulary[n]["kind"] == "categorical"]
-        for split in ("train",):
-            extra = confident_predictions(
-                pretrained, splits[split], vocabulary, missing, finetune_args.confident_pseudo_label_threshold
-            )
-            splits[split] = _fill_missing_labels(splits[split], extra)
+        extra = confident_predictions(
+            pretrained, splits["train"], vocabulary, missing, finetune_args.confident_pseudo_label_threshold
+        )
+        splits["train"] = _model_format(add_labels(splits["train"], vocabulary, fill=extra))
 
     if finetune_args.mode == "scratch":
         config = LcmConfig(
@@ -514,6 +429,16 @@ def finetune(data_args: LcmDataArguments, finetune_args: LcmFinetuneArguments, t
     trainable = None
     if finetune_args.mode == "linear_probe":
         trainable = freeze_for_linear_probe(model, new_names)
+    if finetune_args.use_lora:
+        from .lora import apply_lora
+
+        model = apply_lora(
+            model,
+            r=finetune_args.lora_r,
+            lora_alpha=finetune_args.lora_alpha,
+            lora_dropout=finetune_args.lora_dropout,
+        )
+        trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
     processor = LcmProcessor(vocabulary=vocabulary, num_rois=model.config.num_rois)
     trainer = _trainer(model, training_args, splits)
     trainer.train()
@@ -524,6 +449,7 @@ def finetune(data_args: LcmDataArguments, finetune_args: LcmFinetuneArguments, t
         training_args.output_dir,
         {
             "mode": finetune_args.mode,
+            "lora": _lora_summary(model) if finetune_args.use_lora else None,
             "new_beis": new_names,
             "trainable": trainable,
             "split_sizes": {k: len(v) for k, v in splits.items()},
@@ -531,10 +457,25 @@ def finetune(data_args: LcmDataArguments, finetune_args: LcmFinetuneArguments, t
     )
 
 
+def _lora_summary(peft_model) -> dict:
+    from .lora import trainable_parameters
+
+    config = peft_model.peft_config["default"]
+    trainable, total = trainable_parameters(peft_model)
+    return {
+        "r": config.r,
+        "lora_alpha": config.lora_alpha,
+        "trainable_parameters": trainable,
+        "parameters": total,
+    }
+
+
 def finetune_vocabulary(datasets: dict, old_vocabulary, categorical, continuous, data_args):
     """The pretrained vocabulary extended with the finetuning data's new BEIs, and the pseudo-labels."""
+    from .data import union_vocabulary
+
     pseudo = declared_pseudo_labels(data_args)
-    data_vocabulary = build_vocabulary(datasets, categorical, continuous, pseudo)
+    data_vocabulary = union_vocabulary(datasets, categorical, continuous, pseudo)
     additions = [bei for bei in data_vocabulary.to_config() if bei["name"] not in old_vocabulary.names]
     return old_vocabulary.extend(additions), pseudo
 
@@ -545,11 +486,9 @@ __all__ = [
     "LcmFinetuneArguments",
     "LcmModelArguments",
     "build_splits",
-    "build_vocabulary",
-    "collate_connectomes",
+    "confident_predictions",
     "finetune",
     "finetune_vocabulary",
     "prepare_finetuning_data",
     "pretrain",
-    "windowed_samples",
 ]

@@ -20,6 +20,7 @@ from lcm_hf.data import (
     grouped_split,
     make_demo_cohort,
     merge_connectome_datasets,
+    union_vocabulary,
 )
 
 
@@ -74,6 +75,35 @@ def test_merge_union_vocabulary_and_pseudo_labels(merged, cohort):
     assert hcp_tasks == cohort["hcp_like"]["task"]  # real labels untouched
     labels = vocab.encode(ds.select_columns(vocab.names).to_pandas()).numpy()
     assert np.isnan(labels[:30, 3]).all() and not np.isnan(labels[30:60, 3]).any()
+
+
+def test_union_vocabulary_pools_columns_and_pseudo_labels(cohort):
+    datasets = {k: cohort[k] for k in ("abide_like", "ppmi_like")}
+    vocab = union_vocabulary(datasets, ["sex", "task", "autism", "alzheimer"], ["age"],
+                             pseudo_labels={"abide_like": {"task": "rest"}, "ppmi_like": {"task": "motor"}})
+    assert vocab.names == ["sex", "task", "autism", "age"]  # alzheimer: no value anywhere, left out
+    assert vocab["task"]["classes"] == ["motor", "rest"]  # two classes only over both datasets
+    assert vocab["autism"]["classes"] == ["ASD", "control"]
+    merged, same = merge_connectome_datasets(datasets, vocab, {"abide_like": {"task": "rest"}})
+    assert same == vocab and set(merged["task"][:30]) == {"rest"} and set(merged["task"][30:]) == {None}
+    with pytest.raises(ValueError, match="at least 2 classes in categorical column 'task'"):
+        union_vocabulary(datasets, ["task"], pseudo_labels={"abide_like": {"task": "rest"}})
+
+
+def test_add_labels_fill_only_missing(merged):
+    ds, vocab = merged
+    ds = ds.select(range(28, 33))  # hcp (task known, autism missing) and abide rows
+    base = np.asarray(add_labels(ds, vocab).with_format("numpy")["labels"])
+    fill = np.full(base.shape, np.nan, dtype=np.float32)
+    fill[:, vocab.names.index("autism")] = 1.0
+    fill[:, vocab.names.index("task")] = 2.0
+    filled = np.asarray(add_labels(ds, vocab, fill=fill).with_format("numpy")["labels"])
+    known = ~np.isnan(base)
+    np.testing.assert_array_equal(filled[known], base[known])  # never overwrites a label
+    np.testing.assert_array_equal(filled[~known & ~np.isnan(fill)], fill[~known & ~np.isnan(fill)])
+    assert np.isnan(filled[:2, vocab.names.index("alzheimer")]).all()  # NaN fills nothing
+    with pytest.raises(ValueError, match=r"expected `fill` of shape \(5, 5\) \(rows, BEIs\), got \(5, 2\)"):
+        add_labels(ds, vocab, fill=fill[:, :2])
 
 
 def test_merge_errors(cohort):

@@ -151,12 +151,8 @@ def test_confident_pseudo_labels_fill_only_missing_labels_above_threshold(pretra
     import numpy as np
 
     from lcm_hf import LcmForBeiPrediction
-    from lcm_hf.training_pipeline import (
-        LcmDataArguments,
-        _fill_missing_labels,
-        confident_predictions,
-        prepare_finetuning_data,
-    )
+    from lcm_hf.data import add_labels
+    from lcm_hf.training_pipeline import LcmDataArguments, confident_predictions, prepare_finetuning_data
 
     pretrain_dir = str(pretrained[0])
     vocabulary, splits = prepare_finetuning_data(LcmDataArguments(demo_subjects=24), pretrain_dir)
@@ -168,7 +164,59 @@ def test_confident_pseudo_labels_fill_only_missing_labels_above_threshold(pretra
     everything = confident_predictions(model, train, vocabulary, ["autism"], threshold=0.0)
     nothing = confident_predictions(model, train, vocabulary, ["autism"], threshold=1.01)
     assert not np.isnan(everything[:, autism]).any() and np.isnan(nothing).all()
-    filled = np.stack(_fill_missing_labels(train, everything).with_format("numpy")["labels"])
+    filled = np.stack(add_labels(train, vocabulary, fill=everything).with_format("numpy")["labels"])
     np.testing.assert_array_equal(filled[:, autism], everything[:, autism])
     known = ~np.isnan(before)
     np.testing.assert_array_equal(filled[known], before[known])  # true labels are never overwritten
+    subjects = {name: set(split["subject_id"]) for name, split in splits.items()}
+    assert not subjects["train"] & subjects["validation"] and not subjects["train"] & subjects["test"]
+    assert not subjects["validation"] & subjects["test"]  # windows split by subject, never leaking
+
+
+def test_finetune_with_lora_saves_an_adapter_that_reloads(tmp_path, pretrained):
+    import numpy as np
+
+    from lcm_hf import LcmForBeiPrediction
+    from lcm_hf.data import LcmDataCollator
+    from lcm_hf.lora import load_lora_adapter
+
+    pretrain_dir, output = pretrained[0], tmp_path / "lora"
+    settings = [
+        f"--{k}={TINY[k]}" for k in ("demo_subjects", "num_train_epochs", "momentum_epochs", "report_to")
+    ]
+    argv = settings + [
+        "--save_strategy=no",
+        "--disable_tqdm=True",
+        "--use_cpu",
+        "--use_lora",
+        "--lora_r",
+        "4",
+    ]
+    argv += ["--model_name_or_path", str(pretrain_dir), "--output_dir", str(output)]
+    results = load_script("finetune").main(argv)
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "lcm_finetune_config.json",
+        "results.json",
+    ):
+        assert (output / name).is_file(), name
+    assert not (output / "model.safetensors").exists()  # the adapter, not a copy of the model
+    saved = json.loads((output / "results.json").read_text())
+    assert saved["lora"]["r"] == 4 and 0 < saved["lora"]["trainable_parameters"] < saved["lora"]["parameters"]
+    assert any("lora_A" in name for name in saved["trainable"])
+    assert "test_parkinson/subject/balanced_accuracy" in saved["test_metrics"]
+
+    model = load_lora_adapter(LcmForBeiPrediction.from_pretrained(str(pretrain_dir)), output)
+    assert model.get_base_model().config.bei_names[-1] == "parkinson"
+    test = results["test_dataset"]
+    batch = LcmDataCollator()([test[i] for i in range(len(test))])
+    with torch.no_grad():
+        logits = model(connectivity=batch["connectivity"]).logits.numpy()
+    np.testing.assert_allclose(logits, results["test_predictions"].predictions[0], rtol=1e-4, atol=1e-5)
+
+    with pytest.raises(ValueError, match="expected `use_lora` with mode 'semi_supervised'"):
+        load_script("finetune").main(
+            argv[:-4]
+            + ["--mode", "scratch", "--model_name_or_path", str(pretrain_dir), "--output_dir", str(tmp_path)]
+        )

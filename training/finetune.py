@@ -3,6 +3,7 @@
     python training/finetune.py --model_name_or_path runs/pretrain --output_dir runs/finetune
     python training/finetune.py --model_name_or_path runs/pretrain --mode linear_probe --output_dir runs/probe
     python training/finetune.py --model_name_or_path runs/pretrain --mode scratch --output_dir runs/scratch
+    python training/finetune.py --model_name_or_path runs/pretrain --use_lora --lora_r 8 --output_dir runs/lora
     python training/finetune.py config.yaml
     accelerate launch [--multi_gpu --num_processes 2] training/finetune.py ...
 
@@ -11,6 +12,11 @@ labels, declared pseudo-labels and, with `--confident_pseudo_label_threshold 0.9
 confident predictions), `linear_probe` (frozen model; only the new BEIs' tokens and the readout train) and
 `scratch` (same architecture, random init). The same subject-level split for the same `--split_seed`, so
 the three can be compared. Same two-stage readout schedule as pretraining.
+
+LoRA: `--use_lora` (with `semi_supervised`; `--lora_r`, `--lora_alpha`, `--lora_dropout`) trains LoRA adapters
+on the attention projections plus the BEI tokens, readout and FC-encoder norm, and saves the adapter to
+`--output_dir`; `lcm_hf.lora.load_lora_adapter(LcmForBeiPrediction.from_pretrained(pretrained), output_dir)`
+reloads it (`lcm_hf.lora.merge_lora` folds it into a plain model).
 """
 
 import json
@@ -37,6 +43,7 @@ def main(argv=None):
                 {"mode": results["mode"], "new_beis": results["new_beis"], "test": summary}, default=str
             )
         )
+    return results
 
 
 if __name__ == "__main__":

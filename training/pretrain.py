@@ -27,6 +27,7 @@ def main(argv=None):
             k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k
         }
         print(json.dumps({"readout_layers": results["readout_layers"], "test": summary}, default=str))
+    return results
 
 
 if __name__ == "__main__":

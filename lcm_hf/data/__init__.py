@@ -20,10 +20,12 @@ Typical pipeline (what ``training/`` does)::
 - :func:`import_timeseries_folder`, :func:`import_abide_pcp`, :func:`read_timeseries_file`,
   :func:`nifti_to_timeseries`: from user files.
 - :func:`expand_windows` (keeps ``subject_id``, adds ``window_index``), :func:`add_connectivity`,
-  :func:`add_labels` (a ``labels`` column so ``Trainer(remove_unused_columns=True)`` works).
+  :func:`add_labels` (a ``labels`` column so ``Trainer(remove_unused_columns=True)`` works;
+  ``fill=`` adds e.g. confident model predictions where a label is missing).
 - :func:`grouped_split` / :func:`grouped_kfold`: by subject (``group_by="subject_id"``) or by
   site (``group_by="site"``), stratified; :func:`check_no_leakage`.
-- :func:`merge_connectome_datasets`: union vocabulary + declared pseudo-labels.
+- :func:`merge_connectome_datasets`: union vocabulary + declared pseudo-labels;
+  :func:`union_vocabulary`: that vocabulary from the BEI columns' pooled values (user data).
 - :class:`LcmDataCollator`: rows -> ``{"connectivity": (B, N, N), "labels": (B, K)}`` only;
   subject ids stay in the dataset column (row order = prediction order) for subject-level metrics.
 - :func:`publish_dataset` / :func:`load_published`: parquet shards + dataset card.
@@ -42,7 +44,7 @@ from .demo import (
     make_demo_cohort,
 )
 from .importers import ABIDE_DEFAULT_MAPPING, import_abide_pcp, import_timeseries_folder
-from .merge import merge_connectome_datasets
+from .merge import merge_connectome_datasets, union_vocabulary
 from .nifti import make_kmeans_atlas, make_synthetic_bold, nifti_to_timeseries
 from .publishing import load_published, publish_dataset
 from .readers import parse_bids_name, read_phenotypes, read_timeseries_file
@@ -82,5 +84,6 @@ __all__ = [
     "publish_dataset",
     "read_phenotypes",
     "read_timeseries_file",
+    "union_vocabulary",
     "validate_connectome_dataset",
 ]

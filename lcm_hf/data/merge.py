@@ -3,11 +3,14 @@
 Pseudo-labels: a dataset may declare constant values for BEIs it lacks, e.g. every resting
 scan of ``abide_like`` gets ``task="rest"``: ``pseudo_labels={"abide_like": {"task": "rest"}}``.
 They fill only missing values (an existing column keeps its values).
+
+:func:`union_vocabulary` builds the union vocabulary straight from the datasets' columns when
+no per-dataset vocabularies exist (user data: only the BEI column names are known).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ..vocabulary_lcm import BeiVocabulary, is_missing
 from .schema import connectome_column
@@ -98,4 +101,40 @@ def merge_connectome_datasets(
     return concatenate_datasets(aligned), vocabulary
 
 
-__all__ = ["merge_connectome_datasets"]
+def union_vocabulary(
+    datasets: Mapping,
+    categorical: Sequence[str] = (),
+    continuous: Sequence[str] = (),
+    pseudo_labels: Mapping[str, Mapping[str, object]] | None = None,
+) -> BeiVocabulary:
+    """One vocabulary over the BEI columns of several datasets, from their pooled values.
+
+    A column may be absent from some datasets; the declared ``pseudo_labels`` constants count as
+    that dataset's values. Categorical columns with no value anywhere are left out; classes are the
+    sorted distinct values (``BeiVocabulary.from_dataframe``). Unlike merging per-dataset
+    vocabularies, a BEI needs two classes only over all datasets (e.g. ``task`` = rest everywhere
+    but in one dataset).
+
+    Parameters
+    ----------
+    datasets : mapping name -> datasets.Dataset
+    categorical, continuous : sequence of str
+        BEI columns (BEI order: categorical, then continuous).
+    pseudo_labels : mapping name -> {bei: value}, optional
+
+    Returns
+    -------
+    BeiVocabulary
+    """
+    pseudo_labels = pseudo_labels or {}
+    columns: dict[str, list] = {c: [] for c in list(categorical) + list(continuous)}
+    for name, dataset in datasets.items():
+        for column, values in columns.items():
+            found = list(dataset[column]) if column in dataset.column_names else [None] * len(dataset)
+            constant = pseudo_labels.get(name, {}).get(column)
+            values.extend(found if constant is None else [constant if is_missing(v) else v for v in found])
+    present = [c for c in categorical if any(not is_missing(v) for v in columns[c])]
+    return BeiVocabulary.from_dataframe(columns, categorical=present, continuous=list(continuous))
+
+
+__all__ = ["merge_connectome_datasets", "union_vocabulary"]

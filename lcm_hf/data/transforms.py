@@ -110,27 +110,47 @@ def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False
     return result.with_format(dataset.format["type"])
 
 
-def add_labels(dataset, vocabulary, column: str = "labels"):
+def add_labels(dataset, vocabulary, column: str = "labels", *, fill=None):
     """Add the ``labels`` column (K float32 per row, NaN where missing) from phenotype columns.
 
     With labels and connectivity precomputed, the HF ``Trainer`` can keep its default
     ``remove_unused_columns=True`` (it keeps exactly ``connectivity`` and ``labels``).
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset or DatasetDict
+    vocabulary : BeiVocabulary
+    column : str
+        Name of the labels column (replaced when it exists).
+    fill : array-like (len(dataset), K), optional
+        Extra labels (e.g. a pretrained model's confident predictions) used only where the
+        phenotype columns give none; NaN entries fill nothing. Not for a DatasetDict.
     """
     from datasets import DatasetDict, Sequence, Value
 
     if isinstance(dataset, DatasetDict):
+        if fill is not None:
+            raise ValueError("expected a Dataset with `fill` (one row of labels per row), got a DatasetDict")
         return DatasetDict({k: add_labels(v, vocabulary, column) for k, v in dataset.items()})
     names = [n for n in vocabulary.names if n in dataset.column_names]
+    if fill is not None:
+        fill = np.asarray(fill, dtype=np.float32)
+        if fill.shape != (len(dataset), len(vocabulary)):
+            raise ValueError(
+                f"expected `fill` of shape ({len(dataset)}, {len(vocabulary)}) (rows, BEIs), got {fill.shape}")
     features = dataset.features.copy()
     features[column] = Sequence(Value("float32"), length=len(vocabulary))
 
-    def encode(batch):
-        n = len(next(iter(batch.values())))
-        rows = [{k: batch[k][i] for k in names} for i in range(n)]
-        return {column: vocabulary.encode(rows, return_tensors="np")}
+    def encode(*columns_and_indices):  # only the phenotype columns are read (not the FC)
+        *columns, indices = columns_and_indices
+        rows = [dict(zip(names, values)) for values in zip(*columns)] if names else [{}] * len(indices)
+        labels = vocabulary.encode(rows, return_tensors="np")
+        if fill is not None:
+            labels = np.where(np.isnan(labels), fill[indices], labels)
+        return {column: labels}
 
-    return dataset.map(encode, batched=True, batch_size=1000, features=features, input_columns=None,
-                       desc="labels")
+    return dataset.map(encode, batched=True, batch_size=1000, features=features, input_columns=names,
+                       with_indices=True, desc="labels")
 
 
 __all__ = ["add_connectivity", "add_labels", "expand_windows"]
