@@ -12,6 +12,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
     "--demo_subjects",
     "24",
+    # 48 of the 72 subjects train: 96 windows, a multiple of the global batch (8), so no process pads its
+    # last batch with repeated samples (accelerate's even_batches), which one process would not see.
+    "--validation_fraction",
+    "0.17",
+    "--test_fraction",
+    "0.17",
     "--num_train_epochs",
     "2",
     "--momentum_epochs",
@@ -73,7 +79,13 @@ def test_two_processes_match_one_at_equal_global_batch(tmp_path):
 
     weights = [load_file(str(path / "model.safetensors")) for path in (tmp_path / "one", tmp_path / "two")]
     for name, tensor in weights[0].items():
-        assert (weights[1][name] - tensor).abs().max().item() < 1e-4, name
+        if name.endswith("k_proj.bias"):
+            # Softmax is shift-invariant, so a key bias gets a zero gradient up to float noise, which Adam
+            # normalises into full-size steps: its values differ between runs and change no output.
+            continue
+        # Gradients summed in another order differ by float noise; on weakly driven weights (layer-0
+        # self-attention keys see only the BEI embeddings) Adam's normalisation grows that to ~1e-4.
+        assert (weights[1][name] - tensor).abs().max().item() < 1e-3, name
     for key, value in single["test_metrics"].items():
         # `test_loss` is the Trainer's mean of per-process batch means (not a per-BEI global mean), and
         # timings differ; float noise may swap two near-tied scores in a ROC-AUC (1/num_pairs).
