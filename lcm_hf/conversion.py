@@ -34,9 +34,11 @@ Mapping (reference -> lcm_hf):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
@@ -53,6 +55,29 @@ _LAYER_KEY = re.compile(r"^decoder\.layers\.(\d+)\.")
 
 class CheckpointConversionError(ValueError):
     """A reference checkpoint does not match the expected layout or the given vocabulary."""
+
+
+def load_bei_list(path: str | os.PathLike) -> list[dict]:
+    """The ``config.beis`` list, in reference token order, from a JSON file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        JSON: the list itself, or a ``config.json``-like object holding it under ``"beis"``.
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    OSError, json.JSONDecodeError
+        The file cannot be read or parsed.
+    """
+    beis = json.loads(Path(path).read_text())
+    if isinstance(beis, dict) and "beis" in beis:
+        beis = beis["beis"]
+    return beis
 
 
 def load_reference_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -303,6 +328,7 @@ __all__ = [
     "convert_reference_checkpoint",
     "convert_reference_state_dicts",
     "infer_reference_config",
+    "load_bei_list",
     "load_reference_state_dict",
     "reference_token_embeddings",
 ]

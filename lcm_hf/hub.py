@@ -104,6 +104,42 @@ def eval_results_from_metrics(
     return rows
 
 
+def load_eval_results(
+    path: str | os.PathLike, beis: Sequence[Mapping] | None = None, subject_level: bool = False
+) -> dict[str, dict[str, float]]:
+    """Rows for the evaluation table from a JSON file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        JSON: rows already (``{name: {metric: value}}``), `LcmTrainer` metrics (``eval_{bei}/{metric}``,
+        ``test_{bei}/{metric}`` or no prefix), or a training run's ``results.json`` (its ``test_metrics``).
+    beis : sequence of dict, optional
+        The model's ``config.beis``: metrics of other names are left out.
+    subject_level : bool
+        Take the subject-level metrics (``{bei}/subject/{metric}``).
+
+    Returns
+    -------
+    dict
+        ``{bei: {metric: value}}`` (see :func:`eval_results_from_metrics`).
+    """
+    metrics = json.loads(Path(path).read_text())
+    if isinstance(metrics.get("test_metrics"), dict):  # a training run's results.json
+        metrics = metrics["test_metrics"]
+    if metrics and all(isinstance(v, dict) for v in metrics.values()):
+        return metrics
+    prefix = next((p for p in ("eval_", "test_") if any(k.startswith(p) for k in metrics)), "")
+    return eval_results_from_metrics(metrics, beis, level="subject/" if subject_level else "", prefix=prefix)
+
+
+def text_or_file(value: str | None) -> str | None:
+    """`value`, or the contents of the file it names when it is an existing ``.md`` / ``.txt`` path."""
+    if value and value.endswith((".md", ".txt")) and Path(value).is_file():
+        return Path(value).read_text()
+    return value
+
+
 def _model_index(
     model_name: str, results: Mapping[str, Mapping[str, Any]] | None, dataset: str | None, dataset_type: str | None
 ) -> list:
@@ -319,7 +355,9 @@ __all__ = [
     "CITATION",
     "eval_results_from_metrics",
     "evaluation_table",
+    "load_eval_results",
     "export_model_repository",
     "push_model_repository",
     "render_model_card",
+    "text_or_file",
 ]

@@ -8,6 +8,8 @@
 - :func:`attention_table` / :func:`top_rois`: the maps as a long table (CSV) and the top ROIs by name.
 - :func:`plot_attention_heatmap`, :func:`plot_layer_attention`, :func:`plot_glass_brain`,
   :func:`plot_readout_layer_histogram`: matplotlib / nilearn figures (saved with :func:`save_figure`).
+- :func:`read_roi_table`, :func:`demo_roi_names`, :func:`encode_connectome_dataset`: the inputs of
+  :func:`write_attention_report` from the user's files and a connectome dataset.
 
 Glass-brain figures need ROI coordinates (MNI mm) from the user's atlas; nothing is downloaded.
 """
@@ -530,6 +532,116 @@ def write_attention_report(
     return {"figures": figures, "tables": [str(output_dir / "attention_maps.csv"), str(output_dir / "top_rois.csv")]}
 
 
+# ----------------------------------------------------------------------------- inputs of the report
+def read_roi_table(names_path: str | os.PathLike | None, coords_path: str | os.PathLike | None, num_rois: int):
+    """ROI names and coordinates from the user's atlas files (nothing is downloaded).
+
+    Parameters
+    ----------
+    names_path : str or PathLike, optional
+        ``.txt`` (one name per line) or ``.csv`` / ``.tsv`` with a name / label / roi / region column
+        (and optionally x, y, z columns, MNI mm).
+    coords_path : str or PathLike, optional
+        ``.csv`` / ``.tsv`` with x, y, z columns, or a whitespace-separated text file (N rows of 3);
+        overrides the coordinates of `names_path`.
+    num_rois : int
+        N, the model's number of ROIs: both are checked against it.
+
+    Returns
+    -------
+    names : list of str or None
+    coords : numpy.ndarray or None
+        (N, 3) coordinates.
+
+    Raises
+    ------
+    ValueError
+        A missing column or a count / shape that does not match `num_rois`.
+    """
+    import pandas as pd
+
+    def xyz(table):
+        lower = {c.lower(): c for c in table.columns}
+        if not all(axis in lower for axis in "xyz"):
+            return None
+        return table[[lower["x"], lower["y"], lower["z"]]].to_numpy(dtype=float)  # (N, 3)
+
+    names, coords = None, None
+    if names_path:
+        path = Path(names_path)
+        if path.suffix in (".csv", ".tsv"):
+            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+            column = next((c for c in table.columns if c.lower() in ("name", "label", "roi", "region")), None)
+            if column is None:
+                raise ValueError(f"expected a name/label/roi/region column in {path}, got {list(table.columns)}")
+            names = table[column].astype(str).tolist()
+            coords = xyz(table)
+        else:
+            names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if coords_path:
+        path = Path(coords_path)
+        if path.suffix in (".csv", ".tsv"):
+            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+            coords = xyz(table)
+            if coords is None:
+                raise ValueError(f"expected x, y, z columns in {path}, got {list(table.columns)}")
+        else:
+            coords = np.loadtxt(path, dtype=float)
+    if names is not None and len(names) != num_rois:
+        raise ValueError(f"expected {num_rois} ROI names, got {len(names)} in {names_path}")
+    if coords is not None and coords.shape != (num_rois, 3):
+        raise ValueError(f"expected ROI coordinates of shape ({num_rois}, 3), got {coords.shape}")
+    return names, coords
+
+
+def demo_roi_names() -> list[str]:
+    """Names of the simulated demo cohort's ROIs: ``{network}_{index:02d}`` in ROI order."""
+    from .data.demo import DEMO_NETWORKS
+
+    return [f"{network}_{i + 1:02d}" for network, size in DEMO_NETWORKS.items() for i in range(size)]
+
+
+def encode_connectome_dataset(dataset, processor, batch_size: int = 32, max_samples: int | None = None):
+    """Connectivity and labels of a connectome dataset, through an `LcmProcessor`.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Rows with ``timeseries`` or ``connectivity`` and (optionally) the vocabulary's BEI columns.
+    processor : LcmProcessor
+        Computes FC from time series and encodes the BEI columns.
+    batch_size : int
+        Rows per processor call.
+    max_samples : int, optional
+        Keep only the first rows.
+
+    Returns
+    -------
+    connectivity : torch.Tensor
+        (S, N, N).
+    labels : torch.Tensor or None
+        (S, K), or None when the dataset has none of the vocabulary's columns.
+    """
+    from .data.schema import connectome_column
+
+    if max_samples is not None:
+        dataset = dataset.select(range(min(max_samples, len(dataset))))
+    column = connectome_column(dataset)
+    names = processor.vocabulary.names if processor.vocabulary is not None else []
+    present = [n for n in names if n in dataset.column_names]
+    fcs, labels = [], []
+    for start in range(0, len(dataset), batch_size):
+        rows = dataset[start : start + batch_size]
+        data = [np.asarray(x, dtype=np.float32) for x in rows[column]]  # B x (T, N) or B x (N, N)
+        phenotypes = [{n: rows[n][i] for n in present} for i in range(len(data))] if present else None
+        kwargs = {"timeseries": data} if column == "timeseries" else {"connectivity": np.stack(data)}
+        batch = processor(**kwargs, phenotypes=phenotypes, return_tensors="pt")
+        fcs.append(batch["connectivity"])  # (B, N, N)
+        if phenotypes is not None:
+            labels.append(batch["labels"])  # (B, K)
+    return torch.cat(fcs), (torch.cat(labels) if labels else None)
+
+
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
@@ -538,10 +650,13 @@ __all__ = [
     "AttentionSummary",
     "attention_table",
     "collect_cross_attention",
+    "demo_roi_names",
+    "encode_connectome_dataset",
     "plot_attention_heatmap",
     "plot_glass_brain",
     "plot_layer_attention",
     "plot_readout_layer_histogram",
+    "read_roi_table",
     "save_figure",
     "top_roi_table",
     "top_rois",

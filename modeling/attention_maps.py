@@ -1,6 +1,7 @@
 """Cross-attention maps and readout-layer histograms of a trained LCM on a connectome dataset.
 
-    python modeling/attention_maps.py --model runs/demo/finetune --demo-dataset ppmi_like --output-dir runs/demo/attention
+    python modeling/attention_maps.py --model runs/demo/finetuned-semi_supervised --demo-dataset ppmi_like \
+        --output-dir runs/demo/attention
     python modeling/attention_maps.py --model MODEL_DIR --dataset DATA_DIR --roi-names aal116.csv --output-dir OUT
 
 Writes heatmaps (PNG + PDF) of every BEI class token's mean cross-attention over the ROIs at its readout
@@ -18,6 +19,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from lcm_hf import LcmForBeiPrediction
+from lcm_hf.data import load_connectome_dataset, make_demo_cohort
+from lcm_hf.processing_lcm import LcmProcessor
+from lcm_hf.visualization import (
+    collect_cross_attention,
+    demo_roi_names,
+    encode_connectome_dataset,
+    read_roi_table,
+    top_rois,
+    write_attention_report,
+)
 
 
 def parse_args(argv=None):
@@ -42,96 +55,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def read_roi_table(names_path: str | None, coords_path: str | None, num_rois: int):
-    """ROI names (list or None) and coordinates ((N, 3) array or None) from the user's files."""
-    import pandas as pd
-
-    names, coords = None, None
-    if names_path:
-        path = Path(names_path)
-        if path.suffix in (".csv", ".tsv"):
-            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-            column = next((c for c in table.columns if c.lower() in ("name", "label", "roi", "region")), None)
-            if column is None:
-                raise ValueError(f"expected a name/label/roi/region column in {path}, got {list(table.columns)}")
-            names = table[column].astype(str).tolist()
-            lower = {c.lower(): c for c in table.columns}
-            if all(axis in lower for axis in "xyz"):
-                coords = table[[lower["x"], lower["y"], lower["z"]]].to_numpy(dtype=float)
-        else:
-            names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if coords_path:
-        path = Path(coords_path)
-        if path.suffix in (".csv", ".tsv"):
-            table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-            lower = {c.lower(): c for c in table.columns}
-            if not all(axis in lower for axis in "xyz"):
-                raise ValueError(f"expected x, y, z columns in {path}, got {list(table.columns)}")
-            coords = table[[lower["x"], lower["y"], lower["z"]]].to_numpy(dtype=float)
-        else:
-            coords = np.loadtxt(path, dtype=float)
-    if names is not None and len(names) != num_rois:
-        raise ValueError(f"expected {num_rois} ROI names, got {len(names)} in {names_path}")
-    if coords is not None and coords.shape != (num_rois, 3):
-        raise ValueError(f"expected ROI coordinates of shape ({num_rois}, 3), got {coords.shape}")
-    return names, coords
-
-
-def demo_roi_names() -> list[str]:
-    from lcm_hf.data.demo import DEMO_NETWORKS
-
-    return [f"{network}_{i + 1:02d}" for network, size in DEMO_NETWORKS.items() for i in range(size)]
-
-
-def load_connectome_dataset(args):
-    if args.demo_dataset:
-        from lcm_hf.data.demo import make_demo_cohort
-
-        n = {args.demo_dataset: args.demo_subjects} if args.demo_subjects else None
-        return make_demo_cohort(seed=args.demo_seed, n_subjects=n, datasets=(args.demo_dataset,))[args.demo_dataset]
-    import datasets
-
-    path = Path(args.dataset)
-    if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
-        loaded = datasets.load_from_disk(str(path))
-    else:
-        loaded = datasets.load_dataset(str(path), split=args.split) if path.is_dir() else datasets.load_dataset(
-            "parquet", data_files=str(path), split="train")
-    if isinstance(loaded, datasets.DatasetDict):
-        loaded = loaded[args.split]
-    return loaded
-
-
-def encode(dataset, processor, batch_size: int, max_samples: int | None):
-    """(S, N, N) connectivity and (S, K) labels through the processor."""
-    import torch
-
-    from lcm_hf.data.schema import connectome_column
-
-    if max_samples is not None:
-        dataset = dataset.select(range(min(max_samples, len(dataset))))
-    column = connectome_column(dataset)
-    names = processor.vocabulary.names if processor.vocabulary is not None else []
-    present = [n for n in names if n in dataset.column_names]
-    fcs, labels = [], []
-    for start in range(0, len(dataset), batch_size):
-        rows = dataset[start : start + batch_size]
-        data = [np.asarray(x, dtype=np.float32) for x in rows[column]]
-        phenotypes = [{n: rows[n][i] for n in present} for i in range(len(data))] if present else None
-        kwargs = {"timeseries": data} if column == "timeseries" else {"connectivity": np.stack(data)}
-        batch = processor(**kwargs, phenotypes=phenotypes, return_tensors="pt")
-        fcs.append(batch["connectivity"])
-        if phenotypes is not None:
-            labels.append(batch["labels"])
-    return torch.cat(fcs), (torch.cat(labels) if labels else None)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from lcm_hf import LcmForBeiPrediction
-    from lcm_hf.processing_lcm import LcmProcessor
-    from lcm_hf.visualization import collect_cross_attention, top_rois, write_attention_report
-
     model = LcmForBeiPrediction.from_pretrained(args.model).eval()
     processor_dir = args.processor or args.model
     if (Path(processor_dir) / "preprocessor_config.json").is_file():
@@ -145,8 +70,13 @@ def main(argv=None) -> int:
         return 2
     if roi_names is None and args.demo_dataset:
         roi_names = demo_roi_names()
-    dataset = load_connectome_dataset(args)
-    connectivity, labels = encode(dataset, processor, args.batch_size, args.max_samples)
+    if args.demo_dataset:
+        n_subjects = {args.demo_dataset: args.demo_subjects} if args.demo_subjects else None
+        dataset = make_demo_cohort(seed=args.demo_seed, n_subjects=n_subjects,
+                                   datasets=(args.demo_dataset,))[args.demo_dataset]
+    else:
+        dataset = load_connectome_dataset(args.dataset, split=args.split)
+    connectivity, labels = encode_connectome_dataset(dataset, processor, args.batch_size, args.max_samples)
     summary = collect_cross_attention(model, connectivity, labels, roi_names=roi_names, batch_size=args.batch_size)
     written = write_attention_report(summary, args.output_dir, roi_coords=coords, top_k=args.top_k,
                                      formats=args.formats, per_layer=not args.no_per_layer)

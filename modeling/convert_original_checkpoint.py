@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from lcm_hf.configuration_lcm import READOUT_POLICIES
-from lcm_hf.conversion import CheckpointConversionError, convert_reference_checkpoint
+from lcm_hf.conversion import CheckpointConversionError, convert_reference_checkpoint, load_bei_list
 
 
 def parse_args(argv=None):
@@ -40,12 +39,10 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        beis = json.loads(Path(args.beis).read_text())
+        beis = load_bei_list(args.beis)  # the list, or a config.json-like {"beis": [...]}
     except (OSError, json.JSONDecodeError) as error:
         print(f"error: cannot read the BEI list from {args.beis}: {error}", file=sys.stderr)
         return 2
-    if isinstance(beis, dict) and "beis" in beis:  # also accept a config.json-like {"beis": [...]}
-        beis = beis["beis"]
     try:
         model = convert_reference_checkpoint(
             args.backbone,

@@ -1,7 +1,8 @@
 """Export a trained LCM as a complete Hugging Face model repository, and optionally push it.
 
-    python modeling/export_to_hub.py --model runs/demo/finetune --output hub/lcm-demo \
-        --model-name lcm-demo --datasets simulated-demo-cohort --eval-metrics runs/demo/finetune/eval_results.json
+    python modeling/export_to_hub.py --model runs/demo/finetuned-semi_supervised --output hub/lcm-demo \
+        --model-name lcm-demo --datasets simulated-demo-cohort \
+        --eval-metrics runs/demo/finetuned-semi_supervised/results.json
     python modeling/export_to_hub.py ... --push --repo-id user/lcm-demo [--token TOKEN | HF_TOKEN=...]
 
 The folder holds config.json (with auto_map), model.safetensors, the remote-code files, the processor
@@ -14,12 +15,12 @@ without ``--push``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.hub import eval_results_from_metrics, export_model_repository, push_model_repository
+from lcm_hf.hub import export_model_repository, load_eval_results, push_model_repository, text_or_file
+from lcm_hf.processing_lcm import LcmProcessor
 
 
 def parse_args(argv=None):
@@ -45,12 +46,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _text(value: str | None) -> str | None:
-    if value and value.endswith((".md", ".txt")) and Path(value).is_file():
-        return Path(value).read_text()
-    return value
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.push and not args.repo_id:
@@ -60,21 +55,13 @@ def main(argv=None) -> int:
     processor_dir = args.processor or (args.model if (Path(args.model) / "preprocessor_config.json").is_file() else None)
     processor = None
     if processor_dir is not None:
-        from lcm_hf.processing_lcm import LcmProcessor
-
         processor = LcmProcessor.from_pretrained(processor_dir)
     else:
         print("warning: no processor found; the repository will load the model only", file=sys.stderr)
 
     eval_results = None
     if args.eval_metrics:
-        metrics = json.loads(Path(args.eval_metrics).read_text())
-        if metrics and all(isinstance(v, dict) for v in metrics.values()):
-            eval_results = metrics
-        else:
-            prefix = "eval_" if any(k.startswith("eval_") for k in metrics) else ""
-            level = "subject/" if args.subject_level else ""
-            eval_results = eval_results_from_metrics(metrics, model.config.beis, level=level, prefix=prefix)
+        eval_results = load_eval_results(args.eval_metrics, model.config.beis, subject_level=args.subject_level)
 
     info = {
         "model_name": args.model_name or Path(args.output).name,
@@ -83,8 +70,8 @@ def main(argv=None) -> int:
         "tags": args.tags,
         "eval_results": eval_results,
         "eval_dataset": args.eval_dataset,
-        "training_data": _text(args.training_data),
-        "training_procedure": _text(args.training_procedure),
+        "training_data": text_or_file(args.training_data),
+        "training_procedure": text_or_file(args.training_procedure),
         "repo_id": args.repo_id,
     }
     files = export_model_repository(model, args.output, processor=processor, model_card_info=info)

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.hub import AUTO_MAP, export_model_repository, render_model_card
+from lcm_hf.hub import AUTO_MAP, export_model_repository, load_eval_results, render_model_card, text_or_file
 from lcm_testing import TINY_BEIS, make_tiny_config, random_connectivity
 
 try:
@@ -155,3 +155,20 @@ def test_exported_model_loads_without_lcm_hf(tmp_path):
     local = processor.post_process(out)
     assert [p["sex"]["label"] for p in remote] == [p["sex"]["label"] for p in local]
     np.testing.assert_allclose([p["age"]["value"] for p in remote], [p["age"]["value"] for p in local], rtol=1e-5)
+
+
+def test_load_eval_results_reads_trainer_metrics_and_results_json(tmp_path):
+    metrics = {"eval_sex/accuracy": 0.75, "eval_sex/subject/accuracy": 0.8, "eval_sex/layer_0/accuracy": 0.5,
+               "eval_other/accuracy": 0.1, "eval_loss": 1.0}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert load_eval_results(tmp_path / "metrics.json", [{"name": "sex"}]) == {"sex": {"accuracy": 0.75}}
+    assert load_eval_results(tmp_path / "metrics.json", [{"name": "sex"}], subject_level=True) == {
+        "sex": {"accuracy": 0.8}}
+    results = {"test_metrics": {"test_sex/accuracy": 0.6}, "mode": "semi_supervised"}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert load_eval_results(tmp_path / "results.json", [{"name": "sex"}]) == {"sex": {"accuracy": 0.6}}
+    (tmp_path / "rows.json").write_text(json.dumps({"sex": {"accuracy": 0.9}}))
+    assert load_eval_results(tmp_path / "rows.json") == {"sex": {"accuracy": 0.9}}
+    (tmp_path / "card.md").write_text("# data")
+    assert text_or_file(str(tmp_path / "card.md")) == "# data"
+    assert text_or_file("plain words") == "plain words" and text_or_file(None) is None

@@ -12,7 +12,9 @@ from lcm_hf import LcmForBeiPrediction  # noqa: E402
 from lcm_hf.visualization import (  # noqa: E402
     attention_table,
     collect_cross_attention,
+    demo_roi_names,
     plot_attention_heatmap,
+    read_roi_table,
     save_figure,
     top_rois,
     write_attention_report,
@@ -101,3 +103,21 @@ def test_report_writes_figures_and_tables(model_and_data, tmp_path):
     assert "contrast" in figure.axes[0].get_title()
     assert save_figure(figure, tmp_path / "extra", ("png", "pdf")) == [str(tmp_path / "extra.png"),
                                                                        str(tmp_path / "extra.pdf")]
+
+
+def test_read_roi_table(tmp_path):
+    rows = "\n".join(f"{name},{i},{-i},{2 * i}" for i, name in enumerate(ROIS))
+    (tmp_path / "atlas.csv").write_text("Label,x,y,z\n" + rows + "\n")
+    names, coords = read_roi_table(tmp_path / "atlas.csv", None, 16)
+    assert names == ROIS and coords.shape == (16, 3) and coords[3].tolist() == [3.0, -3.0, 6.0]
+    (tmp_path / "names.txt").write_text("\n".join(ROIS) + "\n")
+    np.savetxt(tmp_path / "coords.txt", np.ones((16, 3)))
+    names, coords = read_roi_table(tmp_path / "names.txt", tmp_path / "coords.txt", 16)
+    assert names == ROIS and (coords == 1).all()
+    assert read_roi_table(None, None, 16) == (None, None)
+    with pytest.raises(ValueError, match="expected 15 ROI names"):
+        read_roi_table(tmp_path / "names.txt", None, 15)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="name/label"):
+        read_roi_table(tmp_path / "bad.csv", None, 1)
+    assert len(demo_roi_names()) == 116

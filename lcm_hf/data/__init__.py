@@ -28,7 +28,8 @@ Typical pipeline (what ``training/`` does)::
   :func:`union_vocabulary`: that vocabulary from the BEI columns' pooled values (user data).
 - :class:`LcmDataCollator`: rows -> ``{"connectivity": (B, N, N), "labels": (B, K)}`` only;
   subject ids stay in the dataset column (row order = prediction order) for subject-level metrics.
-- :func:`publish_dataset` / :func:`load_published`: parquet shards + dataset card.
+- :func:`publish_dataset` / :func:`load_published`: parquet shards + dataset card;
+  :func:`load_connectome_dataset`: one split of a ``save_to_disk`` folder, published folder or parquet file.
 """
 
 from .collator import LcmDataCollator
@@ -46,7 +47,7 @@ from .demo import (
 from .importers import ABIDE_DEFAULT_MAPPING, import_abide_pcp, import_timeseries_folder
 from .merge import merge_connectome_datasets, union_vocabulary
 from .nifti import make_kmeans_atlas, make_synthetic_bold, nifti_to_timeseries
-from .publishing import load_published, publish_dataset
+from .publishing import load_connectome_dataset, load_published, publish_dataset
 from .readers import parse_bids_name, read_phenotypes, read_timeseries_file
 from .schema import connectome_column, connectome_features, num_rois_of, validate_connectome_dataset
 from .splits import check_no_leakage, grouped_kfold, grouped_split
@@ -73,6 +74,7 @@ __all__ = [
     "grouped_split",
     "import_abide_pcp",
     "import_timeseries_folder",
+    "load_connectome_dataset",
     "load_published",
     "make_demo_cohort",
     "make_kmeans_atlas",

@@ -111,4 +111,33 @@ def load_published(folder: str | os.PathLike, *, fresh: bool = True, **kwargs):
     return load_dataset(str(folder), **kwargs)
 
 
-__all__ = ["load_published", "publish_dataset"]
+def load_connectome_dataset(path: str | os.PathLike, split: str = "train"):
+    """One split of a connectome dataset on disk, whichever way it was written.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``save_to_disk`` folder (``Dataset`` or ``DatasetDict``), a folder that
+        ``datasets.load_dataset`` reads (e.g. one written by :func:`publish_dataset`), or a parquet file.
+    split : str
+        The split to return from a ``DatasetDict`` or a folder (a single parquet file is one split).
+
+    Returns
+    -------
+    datasets.Dataset
+    """
+    import datasets
+
+    path = Path(path)
+    if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
+        loaded = datasets.load_from_disk(str(path))
+    elif path.is_dir():
+        loaded = datasets.load_dataset(str(path), split=split)
+    else:
+        loaded = datasets.load_dataset("parquet", data_files=str(path), split="train")
+    if isinstance(loaded, datasets.DatasetDict):
+        loaded = loaded[split]
+    return loaded
+
+
+__all__ = ["load_connectome_dataset", "load_published", "publish_dataset"]
