@@ -5,17 +5,8 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 from lcm_hf.cli import main, read_timeseries
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

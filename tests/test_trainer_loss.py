@@ -1,19 +1,9 @@
 """LcmTrainer loss: missing labels are ignored; gradient accumulation equals the full batch."""
 
-import pytest
 import torch
 from trainer_helpers import collate, synthetic_dataset, tiny_model, training_args
 
 from lcm_hf.trainer_lcm import LcmTrainer
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread, and the machine is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _batch_with_holes():

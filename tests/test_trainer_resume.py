@@ -11,15 +11,6 @@ from transformers import TrainerCallback
 from lcm_hf.trainer_lcm import LcmReadoutScheduleCallback, LcmTrainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread, and the machine is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def data():
     return synthetic_dataset(num_subjects=12, seed=0), synthetic_dataset(num_subjects=6, seed=1)

@@ -31,16 +31,10 @@ def load_script(name):
     return module
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
-def pretrained(tmp_path_factory, one_thread):
+def pretrained(tmp_path_factory):
     """Run training/pretrain.py once from a YAML file; returns (folder, printed summary)."""
     import yaml
 
