@@ -224,7 +224,7 @@ def _plot_readout_histogram(matched: dict, selected: dict, num_layers: int, path
     import matplotlib.pyplot as plt
 
     names = list(matched)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.8 * len(names), 2.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(2.8 * len(names), 5.6), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
         counts = np.bincount(matched[name], minlength=num_layers)
         bars = ax.bar(range(num_layers), counts / max(counts.sum(), 1), color="tab:blue")
@@ -391,7 +391,7 @@ def _write_report(settings, pretrained, finetuned, baseline, beis, splits, figur
         semi["readout_layers"],
         layer_logits.shape[1],
         os.path.join(figures, "readout_layers.png"),
-        "Best-matched readout layer per test window (finetuned LCM; orange: layer selected on validation)",
+        "Best-matched readout layer per test window\n(finetuned LCM; orange: layer selected on validation)",
     )
     pre_prediction = pretrained["test_predictions"]
     pre_matched = best_matched_layers(pre_prediction.predictions[1], pre_prediction.label_ids, pretrain_beis)
@@ -400,7 +400,7 @@ def _write_report(settings, pretrained, finetuned, baseline, beis, splits, figur
         pretrained["readout_layers"],
         pre_prediction.predictions[1].shape[1],
         os.path.join(figures, "readout_layers_pretraining.png"),
-        "Best-matched readout layer per test window (pretrained LCM; orange: selected layer)",
+        "Best-matched readout layer per test window\n(pretrained LCM; orange: selected layer)",
     )
 
     models = {
