@@ -220,10 +220,7 @@ class LcmAttention(nn.Module):
         return output, (weights if output_attentions else None)
 
     def _absorption_pays(self, query_len: int, memory_len: int) -> bool:
-        """Whether `_absorbed_cross_attention` needs fewer FLOPs than projecting the memory: per sample it
-        costs ~Q*(E + H*S)*E multiply-adds against ~S*(E + Q)*E (true while Q is small next to S and E)."""
-        hidden = self.num_heads * self.head_dim
-        return query_len * (hidden + self.num_heads * memory_len) < memory_len * (hidden + query_len)
+        return absorption_pays(self.num_heads, self.num_heads * self.head_dim, query_len, memory_len)
 
     def _absorbed_cross_attention(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Cross-attention of Q queries over S memory rows without projecting the memory to keys and values.
@@ -263,6 +260,12 @@ class LcmAttention(nn.Module):
             value_bias = self.v_proj.bias.view(num_heads, head_dim)
             output = output + (value_bias if mass is None else mass.unsqueeze(-1).to(output.dtype) * value_bias)
         return self.out_proj(output.reshape(batch_size, query_len, hidden))
+
+
+def absorption_pays(num_heads: int, hidden_size: int, query_len: int, memory_len: int) -> bool:
+    """Whether `LcmAttention._absorbed_cross_attention` needs fewer FLOPs than projecting the memory: per
+    sample it costs ~Q*(E + H*S)*E multiply-adds against ~S*(E + Q)*E (true while Q is small next to S and E)."""
+    return query_len * (hidden_size + num_heads * memory_len) < memory_len * (hidden_size + query_len)
 
 
 def _plain_linears(*modules: nn.Module) -> bool:

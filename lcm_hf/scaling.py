@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .configuration_lcm import PRESETS, LcmConfig
-from .modeling_lcm import LcmForBeiPrediction
+from .modeling_lcm import LcmForBeiPrediction, absorption_pays
 
 REFERENCE_PARAMETERS_M = {"small": 147.19, "base": 294.1, "mid": 734.9, "big": 1175.7}
 """Parameter counts (millions) of the reference code's model sizes (4, 8, 20, 32 layers)."""
@@ -60,7 +60,7 @@ def count_parameters(config: LcmConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def forward_flops(config: LcmConfig) -> int:
+def forward_flops(config: LcmConfig, executed: bool = False) -> int:
     """Analytic forward FLOPs of one sample.
 
     FLOPs are 2 x the multiply-accumulates of every matmul; norms, softmax, biases and activations
@@ -73,12 +73,17 @@ def forward_flops(config: LcmConfig) -> int:
       feed-forward: P tokens x (E -> F -> E);
     - readout: every layer's P tokens x Linear(E -> 1).
 
-    This is the textbook computation, which ``torch.utils.flop_counter`` counts on the eager path.
+    This is the textbook computation, which ``torch.utils.flop_counter`` counts on the eager path. With
+    `executed`, cross-attention is counted as the sdpa path runs it where that pays
+    (`modeling_lcm.absorption_pays`): no k/v projection of the N memory rows; the k/v weights act on the
+    P query side and every head attends over the E-wide memory.
 
     Parameters
     ----------
     config : LcmConfig
         The model configuration.
+    executed : bool, default False
+        Count what the model executes rather than the textbook computation.
 
     Returns
     -------
@@ -90,6 +95,9 @@ def forward_flops(config: LcmConfig) -> int:
     encoder = n * n * e  # (N, N) @ (N, E)
     self_attention = 4 * p * e * e + 2 * p * p * e  # (P, E) @ (E, E) x 4; (P, E) @ (E, P), (P, P) @ (P, E)
     cross_attention = 2 * p * e * e + 2 * n * e * e + 2 * p * n * e  # q, out; k, v of (N, E); (P, N) scores
+    h = config.num_attention_heads
+    if executed and absorption_pays(h, e, p, n):
+        cross_attention = 4 * p * e * e + 2 * h * p * n * e  # q, W_k^T q, W_v o, out; (H*P, N) scores over E
     feed_forward = 2 * p * e * f  # (P, E) @ (E, F), (P, F) @ (F, E)
     readout = L * p * e  # (L, P, E) @ (E, 1)
     return 2 * (encoder + L * (self_attention + cross_attention + feed_forward) + readout)
