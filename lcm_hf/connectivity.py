@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 MIN_TIMEPOINTS = 3
+CHUNK_BYTES = 2 << 20  # input bytes per chunk of `pearson_connectivity` (cache-sized)
 TORCH_KINDS = ("correlation", "partial correlation", "covariance")
 NILEARN_KINDS = ("tangent", "shrunk covariance", "ledoit-wolf correlation", "precision")
 CONNECTIVITY_KINDS = TORCH_KINDS + NILEARN_KINDS
@@ -180,7 +181,7 @@ def pearson_connectivity(
     device=None,
     subject_ids: Sequence | None = None,
     roi_names: Sequence | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
     """Pearson functional connectivity of ROI time series, batched.
@@ -198,8 +199,9 @@ def pearson_connectivity(
         Where to compute (default: the input's device, CPU for arrays).
     subject_ids, roi_names : sequence of str, optional
         Names used in warnings and errors.
-    batch_size : int
-        Subjects per chunk, bounds the temporary memory.
+    batch_size : int, optional
+        Subjects per chunk, bounds the temporary memory. Default: as many as fit ~2 MiB of input, so the
+        element-wise passes around the matrix product stay in cache.
     validate : bool
         Check finiteness and the number of time points (default True).
 
@@ -228,6 +230,8 @@ def pearson_connectivity(
         _validate_lengths(x, lengths, subject_ids, MIN_TIMEPOINTS)
     out = x.new_empty((x.shape[0], x.shape[2], x.shape[2]))
     constant = torch.zeros((x.shape[0], x.shape[2]), dtype=torch.bool, device=x.device)
+    if batch_size is None:
+        batch_size = max(1, min(64, CHUNK_BYTES // (x.shape[1] * x.shape[2] * x.element_size())))
     for start in range(0, x.shape[0], batch_size):
         stop = min(start + batch_size, x.shape[0])
         chunk = x[start:stop]
