@@ -67,12 +67,15 @@ def normalize_beis(beis: list[dict] | None) -> list[dict]:
     ----------
     beis : list of dict or None
         Each entry is ``{"name": str, "kind": "categorical" | "continuous",
-        "classes": [str, ...] (categorical only), "loss_weight": float (optional)}``.
+        "classes": [str, ...] (categorical only), "loss_weight": float (optional)}``. A continuous
+        BEI may also give ``"center"`` and ``"scale"``: the model then predicts
+        ``(value - center) / scale``, so targets in any unit train at unit scale, and reports values.
 
     Returns
     -------
     list of dict
-        New dicts with ``loss_weight`` filled in (1.0 for categorical, 1e-4 for continuous).
+        New dicts with ``loss_weight`` filled in: 1.0 for categorical BEIs; for continuous ones 1e-4
+        (the reference code's weight for age in raw years), or 1.0 when ``scale`` standardises them.
     """
     if beis is None:
         return []
@@ -106,6 +109,15 @@ def normalize_beis(beis: list[dict] | None) -> list[dict]:
             if bei.get("classes"):
                 raise ValueError(f"`beis[{index}]` ({name!r}) is continuous and cannot have `classes`")
             default_weight = DEFAULT_CONTINUOUS_LOSS_WEIGHT
+            if "scale" in bei or "center" in bei:
+                center, scale = bei.get("center", 0.0), bei.get("scale", 1.0)
+                for key, value in (("center", center), ("scale", scale)):
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                        raise ValueError(f"`beis[{index}]['{key}']` ({name!r}) must be a finite float, got {value!r}")
+                if scale <= 0:
+                    raise ValueError(f"`beis[{index}]['scale']` ({name!r}) must be > 0, got {scale!r}")
+                entry["center"], entry["scale"] = float(center), float(scale)
+                default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT  # standardised targets: unit scale
         weight = bei.get("loss_weight", default_weight)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise ValueError(f"`beis[{index}]['loss_weight']` ({name!r}) must be a float >= 0, got {weight!r}")

@@ -520,8 +520,8 @@ def _markdown(settings, report, pretrain_beis, finetune_beis, models, verdicts, 
             lines += [f"**Honest note:** the finetuned LCM does not beat chance on `{v['bei']}`.", ""]
     lines += [
         "BEIs whose test labels hold one class (the declared pseudo-label `task = rest`) get no verdict. Age is "
-        "trained with the reference code's loss weight 1e-4 on raw years, so in a few minutes of training its "
-        "prediction barely moves from 0: its MAE says nothing about the model; the ridge baseline shows what FC holds.",
+        "predicted in years, standardised by the pooled mean and standard deviation during training "
+        "(`--standardize_continuous`); compare its MAE and Pearson r with the ridge baseline below.",
         "",
         "## Finetuning: per-BEI test metrics (window and subject level)",
         "",

@@ -567,6 +567,7 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
             return_dict=True,
         )
         layer_logits = self.readout(self.readout_norm(backbone.layer_hidden_states)).squeeze(-1)  # (B, L, P)
+        layer_logits = self.to_values(layer_logits)
         true_labels = labels if self.training else None  # the "max" policy may peek only while training
         logits, readout_layers = self.reduce_layers(layer_logits, readout_stage, true_labels)
 
@@ -587,6 +588,18 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
             cross_attentions=backbone.cross_attentions,
         )
         return output if return_dict else output.to_tuple()
+
+    def to_values(self, layer_logits: torch.Tensor) -> torch.Tensor:
+        """Map the readout of standardised continuous BEIs (those with `center`/`scale`) back to their
+        units: token = token * scale + center. layer_logits (..., P) -> (..., P)."""
+        scale = torch.ones(self.config.num_bei_tokens)
+        center = torch.zeros(self.config.num_bei_tokens)
+        for bei, token_slice in zip(self.config.beis, self.config.bei_token_slices()):
+            if "scale" in bei:
+                scale[token_slice], center[token_slice] = bei["scale"], bei["center"]
+        if bool((scale == 1).all() and (center == 0).all()):
+            return layer_logits
+        return torch.addcmul(center.to(layer_logits), layer_logits, scale.to(layer_logits))
 
     def reduce_layers(
         self, layer_logits: torch.Tensor, readout_stage: str = "adaptive", labels: torch.Tensor | None = None
@@ -636,7 +649,8 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
 
     def bei_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Unweighted loss sums (K,) and label counts (K,): cross-entropy over a categorical BEI's tokens,
-        squared error for a continuous one; samples with a NaN label are ignored."""
+        squared error for a continuous one (of standardised values where the BEI has a `scale`); samples
+        with a NaN label are ignored."""
         sums, counts = [], []
         for index, (bei, token_slice) in enumerate(zip(self.config.beis, self.config.bei_token_slices())):
             target = labels[:, index]  # (B,)
@@ -644,8 +658,9 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
             bei_logits = logits[known, token_slice]  # (B_known, C)
             if bei["kind"] == "categorical":
                 loss = F.cross_entropy(bei_logits.float(), target[known].long(), reduction="sum")
-            else:
-                loss = F.mse_loss(bei_logits[:, 0].float(), target[known].float(), reduction="sum")
+            else:  # squared error in units of `scale` (1 unless the BEI is standardised)
+                error = (bei_logits[:, 0].float() - target[known].float()) / bei.get("scale", 1.0)
+                loss = error.square().sum()
             sums.append(loss)
             counts.append(known.sum())
         return torch.stack(sums), torch.stack(counts)

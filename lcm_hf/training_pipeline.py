@@ -43,6 +43,13 @@ class LcmDataArguments:
         default=None, metadata={"help": "Categorical BEI columns (default for the demo cohort: its BEIs)."}
     )
     continuous_columns: list[str] | None = field(default=None, metadata={"help": "Continuous BEI columns."})
+    standardize_continuous: bool = field(
+        default=True,
+        metadata={
+            "help": "Predict continuous BEIs as (value - mean) / std of the pooled data (loss weight 1), reported "
+            "in their units; --standardize_continuous false trains on raw values with the reference weight 1e-4."
+        },
+    )
     pseudo_labels: str | None = field(
         default=None,
         metadata={
@@ -300,7 +307,7 @@ def pretrain(
     datasets = load_connectome_datasets(data_args, "pretrain")
     categorical, continuous = bei_columns(datasets, data_args)
     pseudo = declared_pseudo_labels(data_args)
-    vocabulary = union_vocabulary(datasets, categorical, continuous, pseudo)
+    vocabulary = union_vocabulary(datasets, categorical, continuous, pseudo, data_args.standardize_continuous)
     splits = build_splits(datasets, vocabulary, data_args, pseudo)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
     sizes = dict(
@@ -475,7 +482,7 @@ def finetune_vocabulary(datasets: dict, old_vocabulary, categorical, continuous,
     from .data import union_vocabulary
 
     pseudo = declared_pseudo_labels(data_args)
-    data_vocabulary = union_vocabulary(datasets, categorical, continuous, pseudo)
+    data_vocabulary = union_vocabulary(datasets, categorical, continuous, pseudo, data_args.standardize_continuous)
     additions = [bei for bei in data_vocabulary.to_config() if bei["name"] not in old_vocabulary.names]
     return old_vocabulary.extend(additions), pseudo
 

@@ -100,7 +100,12 @@ def _validate_bei(bei: Mapping, index: int) -> dict:
             entry["bins"] = edges
     elif bei.get("classes"):
         raise ValueError(f"expected continuous BEI {name!r} without 'classes', got {bei['classes']!r}")
-    weight = bei.get("loss_weight", DEFAULT_LOSS_WEIGHTS[kind])
+    standardised = kind == "continuous" and "scale" in bei
+    if standardised:
+        if not bei["scale"] > 0:
+            raise ValueError(f"expected BEI {name!r} 'scale' > 0, got {bei['scale']!r}")
+        entry["center"], entry["scale"] = float(bei.get("center", 0.0)), float(bei["scale"])
+    weight = bei.get("loss_weight", DEFAULT_LOSS_WEIGHTS["categorical" if standardised else kind])
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
         raise ValueError(f"expected BEI {name!r} 'loss_weight' to be a float >= 0, got {weight!r}")
     entry["loss_weight"] = float(weight)
@@ -145,6 +150,7 @@ class BeiVocabulary:
         bins: Mapping[str, Sequence[float]] | None = None,
         classes: Mapping[str, Sequence] | None = None,
         loss_weights: Mapping[str, float] | None = None,
+        standardize: bool | Sequence[str] = False,
     ) -> BeiVocabulary:
         """Build a vocabulary from phenotype columns.
 
@@ -163,6 +169,10 @@ class BeiVocabulary:
         classes : mapping column -> list, optional
             Fixed class order for some categorical columns (values outside it raise on encode).
         loss_weights : mapping column -> float, optional
+        standardize : bool or sequence of str
+            Continuous columns (all with True) to standardise: their BEI gets the column's mean as
+            ``center`` and standard deviation as ``scale``, so the model trains on unit-scale targets
+            (loss weight 1.0) and still predicts values in the column's units.
 
         Returns
         -------
@@ -189,6 +199,10 @@ class BeiVocabulary:
                 if bad:
                     raise ValueError(f"expected numbers in continuous column {name!r}, got {bad[0]!r}")
                 bei = {"name": name, "kind": "continuous"}
+                if standardize is True or (not isinstance(standardize, bool) and name in standardize):
+                    known = np.asarray([float(v) for v in values if not is_missing(v)])
+                    if known.size:
+                        bei["center"], bei["scale"] = float(known.mean()), float(known.std()) or 1.0
             elif name in bins:
                 edges = [float(e) for e in bins[name]]
                 names = [_bin_label(a, b) for a, b in zip(edges, edges[1:])]
@@ -218,8 +232,9 @@ class BeiVocabulary:
         return cls(beis)
 
     def to_config(self) -> list[dict]:
-        """The JSON-able BEI list for ``LcmConfig(beis=...)`` (name, kind, classes, loss_weight)."""
-        keys = ("name", "kind", "classes", "loss_weight")
+        """The JSON-able BEI list for ``LcmConfig(beis=...)`` (name, kind, classes, loss_weight, and
+        center/scale of standardised continuous BEIs)."""
+        keys = ("name", "kind", "classes", "loss_weight", "center", "scale")
         return [{k: copy.deepcopy(bei[k]) for k in keys if k in bei} for bei in self._beis]
 
     def to_list(self) -> list[dict]:

@@ -83,3 +83,12 @@ def test_beis_must_be_a_list_of_dicts():
         make_tiny_config(beis="sex")
     with pytest.raises(TypeError, match=r"`beis\[0\]` must be a dict, got str"):
         make_tiny_config(beis=["sex"])
+
+
+def test_continuous_bei_standardisation_fields():
+    config = make_tiny_config(beis=[{"name": "age", "kind": "continuous", "center": 40, "scale": 12}])
+    assert config.beis == [{"name": "age", "kind": "continuous", "center": 40.0, "scale": 12.0, "loss_weight": 1.0}]
+    with pytest.raises(ValueError, match=r"`beis\[0\]\['scale'\]` \('age'\) must be > 0, got 0"):
+        make_tiny_config(beis=[{"name": "age", "kind": "continuous", "center": 40, "scale": 0}])
+    with pytest.raises(ValueError, match=r"`beis\[0\]\['center'\]` \('age'\) must be a finite float, got 'old'"):
+        make_tiny_config(beis=[{"name": "age", "kind": "continuous", "center": "old", "scale": 1}])

@@ -316,3 +316,17 @@ def test_initialisation_follows_the_reference_code():
     assert linear1.weight.abs().max() <= 1 / math.sqrt(64) and linear1.bias.abs().max() > 0
     assert abs(model.model.bei_embeddings.weight.std().item() - 1.0) < 0.25
     assert (model.readout_norm.weight == 1).all() and (model.model.fc_encoder.norm.running_var == 1).all()
+
+
+def test_standardised_continuous_bei_reports_values_and_trains_at_unit_scale():
+    beis = [TINY_BEIS[0], {"name": "age", "kind": "continuous", "center": 40.0, "scale": 12.0}]
+    model = tiny_model(beis=beis, dropout=0.0, attention_dropout=0.0).eval()
+    assert model.config.beis[1]["loss_weight"] == 1.0  # standardised: unit-scale targets
+    connectivity, labels = random_connectivity(3, 16), labels_tensor([[0, 52.0], [1, NAN], [NAN, 31.0]])
+    out = model(connectivity, labels=labels)
+    raw = model.readout(model.readout_norm(model.model(connectivity).layer_hidden_states)).squeeze(-1)
+    torch.testing.assert_close(out.layer_logits[:, :, 2], raw[:, :, 2] * 12.0 + 40.0)
+    torch.testing.assert_close(out.layer_logits[:, :, :2], raw[:, :, :2])  # categorical tokens untouched
+    standardised_error = (out.logits[[0, 2], 2] - torch.tensor([52.0, 31.0])) / 12.0
+    expected = F.cross_entropy(out.logits[:2, :2], torch.tensor([0, 1])) + standardised_error.square().mean()
+    torch.testing.assert_close(out.loss, expected)

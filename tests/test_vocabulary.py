@@ -138,3 +138,16 @@ def test_save_load(vocab, tmp_path):
     assert BeiVocabulary.from_pretrained(tmp_path) == vocab
     with pytest.raises(FileNotFoundError, match="expected bei_vocabulary.json"):
         BeiVocabulary.from_pretrained(tmp_path / "nowhere")
+
+
+def test_standardize_continuous_columns(table, tmp_path):
+    vocab = BeiVocabulary.from_dataframe(table, categorical=["sex"], continuous=["age"], standardize=True)
+    ages = np.asarray([a for a in table["age"] if not pd.isna(a)], dtype=np.float64)
+    (age,) = [bei for bei in vocab.to_config() if bei["name"] == "age"]
+    assert math.isclose(age["center"], ages.mean()) and math.isclose(age["scale"], ages.std())
+    assert age["loss_weight"] == 1.0
+    assert LcmConfig(num_rois=4, hidden_size=8, num_attention_heads=2, beis=vocab.to_config()).beis[1] == age
+    vocab.save_pretrained(tmp_path)
+    assert BeiVocabulary.from_pretrained(tmp_path) == vocab
+    raw = BeiVocabulary.from_dataframe(table, continuous=["age"])
+    assert "scale" not in raw["age"] and raw["age"]["loss_weight"] == 1e-4

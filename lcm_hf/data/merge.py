@@ -33,6 +33,8 @@ def merge_connectome_datasets(
     vocabularies : mapping name -> BeiVocabulary, or one BeiVocabulary for all
         Each dataset's BEIs; their union (``BeiVocabulary.merge``) is the result's vocabulary.
     pseudo_labels : mapping name -> {bei: value}, optional
+    standardize : bool
+        Standardise the continuous BEIs by the pooled mean and std (``BeiVocabulary.from_dataframe``).
         Constant labels for BEIs a dataset lacks. Each value must be a class of the union vocabulary.
         Entries for datasets not being merged are ignored (so one mapping can serve several merges).
     on_conflict : {"raise", "union"}
@@ -106,6 +108,7 @@ def union_vocabulary(
     categorical: Sequence[str] = (),
     continuous: Sequence[str] = (),
     pseudo_labels: Mapping[str, Mapping[str, object]] | None = None,
+    standardize: bool = False,
 ) -> BeiVocabulary:
     """One vocabulary over the BEI columns of several datasets, from their pooled values.
 
@@ -121,6 +124,8 @@ def union_vocabulary(
     categorical, continuous : sequence of str
         BEI columns (BEI order: categorical, then continuous).
     pseudo_labels : mapping name -> {bei: value}, optional
+    standardize : bool
+        Standardise the continuous BEIs by the pooled mean and std (``BeiVocabulary.from_dataframe``).
 
     Returns
     -------
@@ -134,7 +139,9 @@ def union_vocabulary(
             constant = pseudo_labels.get(name, {}).get(column)
             values.extend(found if constant is None else [constant if is_missing(v) else v for v in found])
     present = [c for c in categorical if any(not is_missing(v) for v in columns[c])]
-    return BeiVocabulary.from_dataframe(columns, categorical=present, continuous=list(continuous))
+    return BeiVocabulary.from_dataframe(
+        columns, categorical=present, continuous=list(continuous), standardize=standardize
+    )
 
 
 __all__ = ["merge_connectome_datasets", "union_vocabulary"]
