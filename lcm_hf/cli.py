@@ -14,6 +14,7 @@ import sys
 
 
 def _demo(args) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo simulates its data: nothing to download
     from .demo import DemoSettings, run_demo
 
     settings = DemoSettings(output_dir=args.output_dir, seed=args.seed, num_threads=args.num_threads)
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--momentum-epochs", type=int, default=None)
     demo.set_defaults(handler=_demo)
     predict = commands.add_parser("predict", help="per-BEI predictions for ROI time-series files")
-    predict.add_argument("--model", required=True, help="a folder with the model and its processor")
+    predict.add_argument("--model", required=True, help="a folder (or Hub id) with the model and its processor")
     predict.add_argument(
         "--timeseries", nargs="+", required=True, help=".npy / .mat / .1D / .txt / .tsv / .csv files (T x N)"
     )
@@ -90,7 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
     return args.handler(args)
 
