@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from transformers import PretrainedConfig
@@ -60,6 +61,48 @@ def bei_token_slices(beis: list[dict]) -> list[slice]:
     return slices
 
 
+def normalize_bei(bei: Mapping, index: int = 0) -> dict:
+    """Validate one BEI entry (see `normalize_beis`) and return a new dict with defaults filled in;
+    errors name the entry as ``beis[index]``."""
+    if not isinstance(bei, Mapping):
+        raise TypeError(f"`beis[{index}]` must be a dict, got {type(bei).__name__}")
+    name = bei.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`beis[{index}]['name']` must be a non-empty string, got {name!r}")
+    kind = bei.get("kind")
+    _check_choice(f"beis[{index}]['kind']", kind, BEI_KINDS)
+    entry: dict[str, Any] = {"name": name, "kind": kind}
+    if kind == "categorical":
+        classes = bei.get("classes")
+        if not isinstance(classes, (list, tuple)) or len(classes) < 2:
+            raise ValueError(
+                f"`beis[{index}]['classes']` ({name!r}) must list at least 2 class names, got {classes!r}"
+            )
+        classes = [str(c) for c in classes]
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"`beis[{index}]['classes']` ({name!r}) has duplicates: {classes}")
+        entry["classes"] = classes
+        default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT
+    else:
+        if bei.get("classes"):
+            raise ValueError(f"`beis[{index}]` ({name!r}) is continuous and cannot have `classes`")
+        default_weight = DEFAULT_CONTINUOUS_LOSS_WEIGHT
+        if "scale" in bei or "center" in bei:
+            center, scale = bei.get("center", 0.0), bei.get("scale", 1.0)
+            for key, value in (("center", center), ("scale", scale)):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ValueError(f"`beis[{index}]['{key}']` ({name!r}) must be a finite float, got {value!r}")
+            if scale <= 0:
+                raise ValueError(f"`beis[{index}]['scale']` ({name!r}) must be > 0, got {scale!r}")
+            entry["center"], entry["scale"] = float(center), float(scale)
+            default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT  # standardised targets: unit scale
+    weight = bei.get("loss_weight", default_weight)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"`beis[{index}]['loss_weight']` ({name!r}) must be a float >= 0, got {weight!r}")
+    entry["loss_weight"] = float(weight)
+    return entry
+
+
 def normalize_beis(beis: list[dict] | None) -> list[dict]:
     """Validate a BEI list and fill in defaults.
 
@@ -83,45 +126,10 @@ def normalize_beis(beis: list[dict] | None) -> list[dict]:
         raise TypeError(f"`beis` must be a list of dicts, got {type(beis).__name__}")
     normalized, seen = [], set()
     for index, bei in enumerate(beis):
-        if not isinstance(bei, dict):
-            raise TypeError(f"`beis[{index}]` must be a dict, got {type(bei).__name__}")
-        name = bei.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"`beis[{index}]['name']` must be a non-empty string, got {name!r}")
-        if name in seen:
-            raise ValueError(f"`beis` has the BEI name {name!r} twice; names must be unique")
-        seen.add(name)
-        kind = bei.get("kind")
-        _check_choice(f"beis[{index}]['kind']", kind, BEI_KINDS)
-        entry: dict[str, Any] = {"name": name, "kind": kind}
-        if kind == "categorical":
-            classes = bei.get("classes")
-            if not isinstance(classes, (list, tuple)) or len(classes) < 2:
-                raise ValueError(
-                    f"`beis[{index}]['classes']` ({name!r}) must list at least 2 class names, got {classes!r}"
-                )
-            classes = [str(c) for c in classes]
-            if len(set(classes)) != len(classes):
-                raise ValueError(f"`beis[{index}]['classes']` ({name!r}) has duplicates: {classes}")
-            entry["classes"] = classes
-            default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT
-        else:
-            if bei.get("classes"):
-                raise ValueError(f"`beis[{index}]` ({name!r}) is continuous and cannot have `classes`")
-            default_weight = DEFAULT_CONTINUOUS_LOSS_WEIGHT
-            if "scale" in bei or "center" in bei:
-                center, scale = bei.get("center", 0.0), bei.get("scale", 1.0)
-                for key, value in (("center", center), ("scale", scale)):
-                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                        raise ValueError(f"`beis[{index}]['{key}']` ({name!r}) must be a finite float, got {value!r}")
-                if scale <= 0:
-                    raise ValueError(f"`beis[{index}]['scale']` ({name!r}) must be > 0, got {scale!r}")
-                entry["center"], entry["scale"] = float(center), float(scale)
-                default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT  # standardised targets: unit scale
-        weight = bei.get("loss_weight", default_weight)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"`beis[{index}]['loss_weight']` ({name!r}) must be a float >= 0, got {weight!r}")
-        entry["loss_weight"] = float(weight)
+        entry = normalize_bei(bei, index)
+        if entry["name"] in seen:
+            raise ValueError(f"`beis` has the BEI name {entry['name']!r} twice; names must be unique")
+        seen.add(entry["name"])
         normalized.append(entry)
     return normalized
 
@@ -340,4 +348,12 @@ def merged_beis(old: list[dict], new: list[dict]) -> list[dict]:
     return result
 
 
-__all__ = ["LcmConfig", "PRESETS", "READOUT_POLICIES", "bei_token_slices", "merged_beis", "normalize_beis"]
+__all__ = [
+    "LcmConfig",
+    "PRESETS",
+    "READOUT_POLICIES",
+    "bei_token_slices",
+    "merged_beis",
+    "normalize_bei",
+    "normalize_beis",
+]

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .configuration_lcm import normalize_bei
+
 VOCABULARY_NAME = "bei_vocabulary.json"
 NA_CLASS = "n/a"
-BEI_KINDS = ("categorical", "continuous")
-DEFAULT_LOSS_WEIGHTS = {"categorical": 1.0, "continuous": 1e-4}
 
 
 def is_missing(value: Any) -> bool:
@@ -72,43 +72,19 @@ def _bin_label(lo: float, hi: float) -> str:
 
 
 def _validate_bei(bei: Mapping, index: int) -> dict:
-    if not isinstance(bei, Mapping):
-        raise TypeError(f"expected BEI {index} to be a dict, got {type(bei).__name__}")
-    name = bei.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"expected BEI {index} 'name' to be a non-empty string, got {name!r}")
-    kind = bei.get("kind")
-    if kind not in BEI_KINDS:
-        raise ValueError(f"expected BEI {name!r} 'kind' to be one of {list(BEI_KINDS)}, got {kind!r}")
-    entry: dict[str, Any] = {"name": name, "kind": kind}
-    if kind == "categorical":
-        classes = bei.get("classes")
-        if not isinstance(classes, (list, tuple)) or len(classes) < 2:
-            raise ValueError(f"expected BEI {name!r} 'classes' to list at least 2 classes, got {classes!r}")
-        classes = [class_name(c) for c in classes]
-        if len(set(classes)) != len(classes):
-            raise ValueError(f"expected BEI {name!r} 'classes' without duplicates, got {classes}")
-        entry["classes"] = classes
-        if bei.get("bins") is not None:
-            edges = [float(e) for e in bei["bins"]]
-            if len(edges) != len(classes) + 1 - (NA_CLASS in classes) or any(
-                b <= a for a, b in zip(edges, edges[1:])
-            ):
-                raise ValueError(
-                    f"expected BEI {name!r} 'bins' to be increasing edges, one more than the classes, got {edges}"
-                )
-            entry["bins"] = edges
-    elif bei.get("classes"):
-        raise ValueError(f"expected continuous BEI {name!r} without 'classes', got {bei['classes']!r}")
-    standardised = kind == "continuous" and "scale" in bei
-    if standardised:
-        if not bei["scale"] > 0:
-            raise ValueError(f"expected BEI {name!r} 'scale' > 0, got {bei['scale']!r}")
-        entry["center"], entry["scale"] = float(bei.get("center", 0.0)), float(bei["scale"])
-    weight = bei.get("loss_weight", DEFAULT_LOSS_WEIGHTS["categorical" if standardised else kind])
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
-        raise ValueError(f"expected BEI {name!r} 'loss_weight' to be a float >= 0, got {weight!r}")
-    entry["loss_weight"] = float(weight)
+    """`configuration_lcm.normalize_bei` (the config's BEI format and errors), with class names normalised
+    like table values, plus the vocabulary's own field: the ``bins`` edges of a binned numeric column."""
+    if isinstance(bei, Mapping) and bei.get("kind") == "categorical" and isinstance(bei.get("classes"), (list, tuple)):
+        bei = {**bei, "classes": [class_name(c) for c in bei["classes"]]}
+    entry = normalize_bei(bei, index)
+    if entry["kind"] == "categorical" and bei.get("bins") is not None:
+        edges = [float(e) for e in bei["bins"]]
+        classes = entry["classes"]
+        if len(edges) != len(classes) + 1 - (NA_CLASS in classes) or any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ValueError(
+                f"expected BEI {entry['name']!r} 'bins' to be increasing edges, one more than the classes, got {edges}"
+            )
+        entry["bins"] = edges
     return entry
 
 

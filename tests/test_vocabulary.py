@@ -93,7 +93,7 @@ def test_from_dataframe_errors(table):
         BeiVocabulary.from_dataframe({"one": ["a", "a"]}, categorical=["one"])
     with pytest.raises(ValueError, match=r"expected unique BEI names, got duplicates \['a'\]"):
         BeiVocabulary([{"name": "a", "kind": "continuous"}] * 2)
-    with pytest.raises(ValueError, match="expected BEI 'a' 'kind' to be one of"):
+    with pytest.raises(ValueError, match=r"`beis\[0\]\['kind'\]` must be one of"):
         BeiVocabulary([{"name": "a", "kind": "ordinal"}])
 
 
