@@ -187,7 +187,10 @@ class LcmAttention(nn.Module):
         implementation = self.config._attn_implementation or "sdpa"
         plain = _plain_linears(self.q_proj, self.k_proj, self.v_proj)  # False under LoRA, quantization, hooks
         if plain and key is value and query is not key:
-            if implementation == "sdpa" and not output_attentions and self._absorption_pays(query_len, key.shape[1]):
+            hidden = self.num_heads * self.head_dim
+            if implementation == "sdpa" and not output_attentions and absorption_pays(
+                self.num_heads, hidden, query_len, key.shape[1]
+            ):
                 return self._absorbed_cross_attention(query, key), None
             # Cross-attention: k and v read the same memory, so one (E -> 2E) matmul computes both.
             query_states = self.q_proj(query)
@@ -218,9 +221,6 @@ class LcmAttention(nn.Module):
         )
         output = self.out_proj(output.reshape(batch_size, query_len, -1))  # (B, Q, E)
         return output, (weights if output_attentions else None)
-
-    def _absorption_pays(self, query_len: int, memory_len: int) -> bool:
-        return absorption_pays(self.num_heads, self.num_heads * self.head_dim, query_len, memory_len)
 
     def _absorbed_cross_attention(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Cross-attention of Q queries over S memory rows without projecting the memory to keys and values.
@@ -269,18 +269,16 @@ def absorption_pays(num_heads: int, hidden_size: int, query_len: int, memory_len
 
 
 def _plain_linears(*modules: nn.Module) -> bool:
-    """Whether the modules are plain `nn.Linear`s without hooks, so their weights may be used directly
-    (not a LoRA wrapper, a quantized layer or a hooked module)."""
+    """Whether the modules are our own projections without hooks, so their weights may be used directly
+    (not a LoRA wrapper, a quantized replacement or a module hooked by e.g. DeepSpeed ZeRO-3)."""
     return all(type(m) is LcmAttentionProjection and not (m._forward_hooks or m._forward_pre_hooks) for m in modules)
 
 
 def _fused_linear(inputs: torch.Tensor, first: nn.Linear, second: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
     """`first(inputs), second(inputs)` as one matmul with the two weights stacked (the same values up to
     float rounding; the parameters stay separate, so names, shapes and checkpoints are unchanged)."""
-    if (first.bias is None) != (second.bias is None):
-        return first(inputs), second(inputs)
-    bias = None if first.bias is None else torch.cat([first.bias, second.bias])
-    return F.linear(inputs, torch.cat([first.weight, second.weight]), bias).chunk(2, dim=-1)
+    weight, bias = torch.cat([first.weight, second.weight]), torch.cat([first.bias, second.bias])
+    return F.linear(inputs, weight, bias).chunk(2, dim=-1)
 
 
 class LcmFeedForward(nn.Module):

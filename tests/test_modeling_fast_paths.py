@@ -6,7 +6,7 @@ import copy
 import torch
 
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.modeling_lcm import LcmAttention
+from lcm_hf.modeling_lcm import LcmAttention, absorption_pays
 from lcm_testing import make_tiny_config, random_connectivity
 
 
@@ -21,9 +21,8 @@ def _pair(**overrides):
 
 
 def test_tiny_config_takes_the_absorbed_path_and_large_vocabularies_do_not():
-    probe = LcmForBeiPrediction(make_tiny_config()).model.layers[0].cross_attn
-    assert probe._absorption_pays(6, 16)  # P=6 tokens, N=16 ROIs, E=32, 4 heads
-    assert not probe._absorption_pays(200, 16)
+    assert absorption_pays(4, 32, 6, 16)  # 4 heads, E=32, P=6 tokens, N=16 ROIs: the tiny config
+    assert not absorption_pays(4, 32, 200, 16)
 
 
 def test_fast_paths_give_the_plain_outputs_and_gradients_in_float64():
