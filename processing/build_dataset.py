@@ -9,6 +9,11 @@ Importers (``--format``):
           'sub-XX[_ses-YY][_task-ZZ][_run-NN]*' names (with or without 'sub-' / leading zeros),
           else the file stem, else an id appearing as a token of the name. ses/task/run become
           'session'/'task'/'run' columns. '.mat' files: the array under --mat-key.
+  nifti   A folder of preprocessed 4-D NIfTI scans ('*.nii' / '*.nii.gz', e.g.
+          'sub-XX[_ses-YY][_task-ZZ][_run-NN]_bold.nii.gz'), parcellated with the labels atlas
+          image --atlas-image through nilearn's NiftiLabelsMasker (the atlas is resampled to each
+          scan; --t-r, --standardize, --detrend, --low-pass/--high-pass clean the signal) and matched
+          to --phenotypes rows as for 'folder'. --pattern defaults to '*.nii*' here.
   abide   ABIDE preprocessed connectomes as nilearn's fetch_abide_pcp stores them
           (ABIDE_pcp/<pipeline>/<strategy>/<FILE_ID>_rois_<atlas>.1D) with
           Phenotypic_V1_0b_preprocessed1.csv (found in or above the folder, or --phenotypes);
@@ -22,6 +27,8 @@ Example::
 
     python processing/build_dataset.py my_tsvs/ --phenotypes my_tsvs/phenotypes.csv \\
         --id-column participant_id --output my_dataset
+    python processing/build_dataset.py my_scans/ --format nifti --atlas-image atlas.nii.gz \\
+        --phenotypes my_scans/phenotypes.csv --t-r 2.0 --output my_nifti_dataset
     python -c "import datasets; print(datasets.load_dataset('my_dataset'))"
 """
 
@@ -35,18 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build_dataset.py", description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", help="folder of time-series files (or an ABIDE_pcp folder with --format abide)")
+    parser.add_argument("input", help="folder of time-series files (NIfTI scans with --format nifti, "
+                                      "an ABIDE_pcp folder with --format abide)")
     parser.add_argument("--output", "-o", required=True, help="output folder for the published dataset")
-    parser.add_argument("--format", choices=("folder", "abide"), default="folder", help="input layout (default folder)")
+    parser.add_argument("--format", choices=("folder", "nifti", "abide"), default="folder", help="input layout (default folder)")
     parser.add_argument("--phenotypes", help="phenotype CSV/TSV (required for --format folder to carry labels)")
     parser.add_argument("--id-column", default="subject_id", help="phenotype column matched to file names")
     parser.add_argument("--site-column", help="phenotype column holding the site (default: site / SITE_ID)")
     parser.add_argument("--columns", nargs="*", help="phenotype columns to keep (default: all)")
     parser.add_argument("--dataset-name", help="value of the 'dataset' column (default: the folder name)")
-    parser.add_argument("--pattern", default="*", help="glob for time-series file names (default '*')")
+    parser.add_argument("--pattern", help="glob for file names (default '*', '*.nii*' with --format nifti)")
     parser.add_argument("--mat-key", help="variable holding the time series in .mat files")
     parser.add_argument("--transpose", action="store_true", help="files are ROI x time")
     parser.add_argument("--atlas", default="aal", help="ABIDE atlas suffix (default aal)")
+    parser.add_argument("--atlas-image", help="3-D labels atlas NIfTI (required for --format nifti)")
+    parser.add_argument("--t-r", type=float, help="repetition time in seconds (--format nifti; needed for filtering)")
+    parser.add_argument("--standardize", choices=("zscore_sample", "psc"),
+                        help="--format nifti: standardize each region's signal (default: keep the scale)")
+    parser.add_argument("--detrend", action="store_true", help="--format nifti: remove linear trends")
+    parser.add_argument("--low-pass", type=float, help="--format nifti: low-pass cutoff in Hz (needs --t-r)")
+    parser.add_argument("--high-pass", type=float, help="--format nifti: high-pass cutoff in Hz (needs --t-r)")
     parser.add_argument("--unmatched", choices=("warn", "error", "keep"), default="warn",
                         help="files without a phenotype row: skip with a warning, fail, or keep")
     parser.add_argument("--window-size", type=int, help="cut time series into windows of this many TRs")
@@ -66,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.format == "nifti" and not args.atlas_image:
+        parser.error("--format nifti needs --atlas-image PATH (a 3-D labels atlas)")
     from datasets import DatasetDict
 
     from lcm_hf.data import (
@@ -74,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         expand_windows,
         grouped_split,
         import_abide_pcp,
+        import_nifti_folder,
         import_timeseries_folder,
         publish_dataset,
     )
@@ -81,10 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "abide":
         dataset = import_abide_pcp(args.input, args.phenotypes, atlas=args.atlas,
                                    dataset_name=args.dataset_name or "abide", progress=True)
+    elif args.format == "nifti":
+        dataset = import_nifti_folder(
+            args.input, args.atlas_image, args.phenotypes, id_column=args.id_column, dataset_name=args.dataset_name,
+            site_column=args.site_column, phenotype_columns=args.columns, pattern=args.pattern or "*.nii*",
+            t_r=args.t_r, standardize=args.standardize, detrend=args.detrend, low_pass=args.low_pass,
+            high_pass=args.high_pass, unmatched=args.unmatched, progress=True)
     else:
         dataset = import_timeseries_folder(
             args.input, args.phenotypes, id_column=args.id_column, dataset_name=args.dataset_name,
-            site_column=args.site_column, phenotype_columns=args.columns, pattern=args.pattern,
+            site_column=args.site_column, phenotype_columns=args.columns, pattern=args.pattern or "*",
             mat_key=args.mat_key, transpose=args.transpose, unmatched=args.unmatched, progress=True)
     print(f"imported {len(dataset)} scans of {len(set(dataset['subject_id']))} subjects", file=sys.stderr)
     if args.window_size:

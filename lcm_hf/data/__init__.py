@@ -17,8 +17,8 @@ Typical pipeline (what ``training/`` does)::
     collator = LcmDataCollator(vocab)                       # rows -> {"connectivity", "labels"}
 
 - :func:`make_demo_cohort`: SIMULATED multi-site cohort (see :mod:`.demo` for the model and effects).
-- :func:`import_timeseries_folder`, :func:`import_abide_pcp`, :func:`read_timeseries_file`,
-  :func:`nifti_to_timeseries`: from user files.
+- :func:`import_timeseries_folder`, :func:`import_nifti_folder`, :func:`import_abide_pcp`,
+  :func:`read_timeseries_file`, :func:`nifti_to_timeseries`: from user files.
 - :func:`expand_windows` (keeps ``subject_id``, adds ``window_index``), :func:`add_connectivity`,
   :func:`add_labels` (a ``labels`` column so ``Trainer(remove_unused_columns=True)`` works;
   ``fill=`` adds e.g. confident model predictions where a label is missing).
@@ -44,7 +44,7 @@ from .demo import (
     demo_vocabularies,
     make_demo_cohort,
 )
-from .importers import ABIDE_DEFAULT_MAPPING, import_abide_pcp, import_timeseries_folder
+from .importers import ABIDE_DEFAULT_MAPPING, import_abide_pcp, import_nifti_folder, import_timeseries_folder
 from .merge import merge_connectome_datasets, union_vocabulary
 from .nifti import make_kmeans_atlas, make_synthetic_bold, nifti_to_timeseries
 from .publishing import load_connectome_dataset, load_published, publish_dataset
@@ -73,6 +73,7 @@ __all__ = [
     "grouped_kfold",
     "grouped_split",
     "import_abide_pcp",
+    "import_nifti_folder",
     "import_timeseries_folder",
     "load_connectome_dataset",
     "load_published",

@@ -4,6 +4,8 @@
   .csv, .txt, .npy, .mat) matched to rows of a phenotype CSV/TSV by an id column, with
   BIDS-like names (``sub-XX[_ses-YY][_task-ZZ][_run-NN]``) parsed into ``session``, ``task``
   and ``run`` columns.
+- :func:`import_nifti_folder`: the same for preprocessed 4-D NIfTI scans (``.nii``/``.nii.gz``),
+  parcellated with a labels atlas image through :func:`~lcm_hf.data.nifti_to_timeseries`.
 - :func:`import_abide_pcp`: ABIDE preprocessed-connectomes files
   (``ABIDE_pcp/<pipeline>/<strategy>/<FILE_ID>_rois_<atlas>.1D``) with their phenotypic CSV,
   codes mapped to readable classes (:data:`ABIDE_DEFAULT_MAPPING`).
@@ -159,16 +161,41 @@ def import_timeseries_folder(
         No files, a file with a different ROI count (named), unmatched files with ``unmatched="error"``.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"expected a folder of time-series files at {folder}, found none")
+    _check_unmatched(unmatched)
+    files = _list_files(folder, pattern, recursive, TIMESERIES_SUFFIXES, "time-series", exclude=[phenotypes])
+    return _import_files(
+        folder, files, lambda path: read_timeseries_file(path, mat_key=mat_key, transpose=transpose), phenotypes,
+        id_column=id_column, dataset_name=dataset_name, site_column=site_column,
+        phenotype_columns=phenotype_columns, num_rois=num_rois, unmatched=unmatched, progress=progress,
+        desc="reading time series", what="time-series")
+
+
+def _check_unmatched(unmatched: str) -> None:
     if unmatched not in ("warn", "error", "keep"):
         raise ValueError(f"expected unmatched 'warn', 'error' or 'keep', got {unmatched!r}")
+
+
+def _list_files(folder: Path, pattern: str, recursive: bool, suffixes: Sequence[str], what: str,
+                exclude: Sequence = ()) -> list[Path]:
+    """Files under ``folder`` matching ``pattern`` whose name ends in one of ``suffixes`` (lower case),
+    less the ``exclude`` paths (a phenotype table or atlas kept in the same folder)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"expected a folder of {what} files at {folder}, found none")
     globber = folder.rglob if recursive else folder.glob
-    files = sorted(p for p in globber(pattern) if p.is_file() and p.suffix.lower() in TIMESERIES_SUFFIXES)
-    if isinstance(phenotypes, (str, os.PathLike)):  # the table may sit in the same folder
-        files = [p for p in files if p.resolve() != Path(phenotypes).resolve()]
+    files = sorted(p for p in globber(pattern) if p.is_file() and p.name.lower().endswith(tuple(suffixes)))
+    excluded = {Path(e).resolve() for e in exclude if isinstance(e, (str, os.PathLike))}
+    files = [p for p in files if p.resolve() not in excluded]
     if not files:
-        raise ValueError(f"expected time-series files ({', '.join(TIMESERIES_SUFFIXES)}) in {folder}, found none")
+        raise ValueError(f"expected {what} files ({', '.join(suffixes)}) in {folder}, found none")
+    return files
+
+
+def _import_files(folder: Path, files: Sequence[Path], read, phenotypes, *, id_column: str,
+                  dataset_name: str | None, site_column: str | None, phenotype_columns: Sequence[str] | None,
+                  num_rois: int | None, unmatched: str, progress: bool, desc: str, what: str):
+    """Match ``files`` to phenotype rows, ``read(path) -> (T, N)`` each, build the dataset
+    (shared by :func:`import_timeseries_folder` and :func:`import_nifti_folder`)."""
+    _check_unmatched(unmatched)
     table, ids = None, {}
     if phenotypes is not None:
         table = read_phenotypes(phenotypes, id_column=id_column)
@@ -189,7 +216,7 @@ def import_timeseries_folder(
     dataset_name = dataset_name or folder.name
     records, arrays, first = [], [], None
     entity_columns: set[str] = set()
-    for path in _progress(files, progress, "reading time series"):
+    for path in _progress(files, progress, desc):
         entities = parse_bids_name(path)
         row = _match_row(path, entities, ids) if table is not None else None
         if table is not None and row is None:
@@ -197,9 +224,9 @@ def import_timeseries_folder(
             if unmatched == "error":
                 raise ValueError(f"expected a phenotype row for every file: {message}")
             if unmatched == "warn":
-                warnings.warn(f"skipping {path}: {message}", RuntimeWarning, stacklevel=2)
+                warnings.warn(f"skipping {path}: {message}", RuntimeWarning, stacklevel=3)
                 continue
-        array = read_timeseries_file(path, mat_key=mat_key, transpose=transpose)
+        array = read(path)
         num_rois = _check_rois(path, array, num_rois, first)
         first = first or path
         subject = entities.get("sub") or path.name.split(".")[0]
@@ -217,9 +244,148 @@ def import_timeseries_folder(
         records.append(record)
         arrays.append(array)
     if not records:
-        raise ValueError(f"expected at least one time-series file matched to the phenotypes in {folder}, got none")
+        raise ValueError(f"expected at least one {what} file matched to the phenotypes in {folder}, got none")
     columns = [c for c in ("session", "task", "run") if c in entity_columns] + phenotype_columns
     return _build_dataset(records, arrays, columns)
+
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def _atlas_regions(atlas) -> tuple[object, int]:
+    """The atlas as a loaded 3-D image and its number of non-zero labels."""
+    from nilearn.image import load_img
+
+    name = atlas if isinstance(atlas, (str, os.PathLike)) else "the atlas image"
+    try:
+        image = load_img(atlas)
+    except Exception as error:  # nilearn raises several types for unreadable images
+        raise ValueError(f"expected a readable 3-D labels atlas image, got {name}: {error}") from error
+    data = np.asarray(image.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:  # a single-volume 4-D atlas
+        import nibabel as nib
+
+        data = data[..., 0]
+        image = nib.Nifti1Image(data, image.affine, image.header)
+    if data.ndim != 3:
+        raise ValueError(f"expected a 3-D labels atlas image, got shape {data.shape} in {name}")
+    if not np.allclose(data, np.round(data)):
+        raise ValueError(f"expected integer region labels in the atlas {name}, got non-integer values")
+    regions = np.unique(data)
+    regions = regions[regions != 0]
+    if regions.size == 0:
+        raise ValueError(f"expected non-zero region labels in the atlas {name}, got only background")
+    return image, int(regions.size)
+
+
+def import_nifti_folder(
+    folder: str | os.PathLike,
+    atlas,
+    phenotypes=None,
+    *,
+    id_column: str = "subject_id",
+    dataset_name: str | None = None,
+    site_column: str | None = None,
+    phenotype_columns: Sequence[str] | None = None,
+    pattern: str = "*.nii*",
+    recursive: bool = True,
+    t_r: float | None = None,
+    standardize: bool | str | None = None,
+    detrend: bool = False,
+    low_pass: float | None = None,
+    high_pass: float | None = None,
+    confounds=None,
+    masker_kwargs: Mapping | None = None,
+    unmatched: str = "warn",
+    progress: bool = False,
+):
+    """Import a folder of preprocessed 4-D NIfTI scans, parcellated with a labels atlas.
+
+    Files are matched to phenotype rows exactly as in :func:`import_timeseries_folder`; each
+    scan's ROI time series is extracted with :func:`~lcm_hf.data.nifti_to_timeseries`
+    (nilearn's ``NiftiLabelsMasker``, the atlas resampled to the scan).
+
+    Parameters
+    ----------
+    folder : path-like
+        Holds the ``.nii`` / ``.nii.gz`` scans (searched recursively by default), BIDS-like names
+        ``sub-XX[_ses-YY][_task-ZZ][_run-NN]_bold.nii.gz``.
+    atlas : path-like or Niimg-like
+        3-D integer labels image (0 = background); left out of the scans if it sits in ``folder``.
+    phenotypes : path-like or pandas.DataFrame, optional
+        CSV/TSV with one row per subject (or per scan) and an ``id_column``.
+    id_column, dataset_name, site_column, phenotype_columns, unmatched, progress
+        As in :func:`import_timeseries_folder`.
+    pattern : str
+        Glob for file names (only files ending in ``.nii`` or ``.nii.gz`` are read).
+    recursive : bool
+        Search sub-folders.
+    t_r : float, optional
+        Repetition time in seconds (needed for ``low_pass`` / ``high_pass``).
+    standardize, detrend, low_pass, high_pass
+        Signal cleaning, as in :func:`~lcm_hf.data.nifti_to_timeseries` (default: none; the
+        signal keeps its scale, which Pearson FC ignores).
+    confounds : callable or mapping, optional
+        Per-scan confounds regressed out: ``confounds(path)`` or ``confounds[file name]``
+        returning an array, a path to a confounds TSV, or ``None``.
+    masker_kwargs : mapping, optional
+        Any other ``NiftiLabelsMasker`` argument.
+
+    Returns
+    -------
+    datasets.Dataset
+        The schema of :func:`import_timeseries_folder`: ``subject_id``, ``dataset``, ``site``,
+        ``timeseries`` (Array2D (None, N), N = the atlas regions), ``session``/``task``/``run``
+        when file names carry them, and the phenotype columns.
+
+    Raises
+    ------
+    ValueError
+        No scans; an unreadable or non-integer atlas; a scan that is not 4-D, that nilearn cannot
+        parcellate, or whose field of view misses atlas regions (the file is named); unmatched
+        scans with ``unmatched="error"``.
+    """
+    import nibabel as nib
+
+    from .nifti import nifti_to_timeseries
+
+    folder = Path(folder)
+    _check_unmatched(unmatched)
+    files = _list_files(folder, pattern, recursive, NIFTI_SUFFIXES, "NIfTI",
+                        exclude=[phenotypes, atlas])
+    atlas_name = f"the atlas {Path(atlas).name}" if isinstance(atlas, (str, os.PathLike)) else "the atlas image"
+    atlas_img, num_regions = _atlas_regions(atlas)
+    masker_kwargs = dict(masker_kwargs or {})
+
+    def read(path: Path) -> np.ndarray:
+        try:
+            shape = nib.load(path).shape
+        except Exception as error:
+            raise ValueError(f"expected a readable NIfTI scan, got {path}: {error}") from error
+        if len(shape) != 4:
+            raise ValueError(f"expected a 4-D NIfTI scan (X, Y, Z, T), got shape {shape} in {path}")
+        if callable(confounds):
+            scan_confounds = confounds(path)
+        elif confounds is not None:
+            scan_confounds = confounds.get(path.name)
+        else:
+            scan_confounds = None
+        try:
+            array = nifti_to_timeseries(str(path), atlas_img, confounds=scan_confounds, standardize=standardize,
+                                        detrend=detrend, low_pass=low_pass, high_pass=high_pass, t_r=t_r,
+                                        **masker_kwargs)
+        except ValueError as error:
+            raise ValueError(f"expected {atlas_name} to parcellate {path}: {error}") from error
+        if array.ndim != 2 or array.shape[1] != num_regions:
+            raise ValueError(f"expected {num_regions} regions of {atlas_name} in {path}, got "
+                             f"{array.shape[1] if array.ndim == 2 else array.shape}: the atlas does not match "
+                             "the scan's field of view")
+        return array
+
+    return _import_files(
+        folder, files, read, phenotypes, id_column=id_column, dataset_name=dataset_name, site_column=site_column,
+        phenotype_columns=phenotype_columns, num_rois=num_regions, unmatched=unmatched, progress=progress,
+        desc="parcellating NIfTI scans", what="NIfTI")
 
 
 def _find_abide_phenotypes(root: Path) -> Path | None:
@@ -319,4 +485,11 @@ def import_abide_pcp(
     return _build_dataset(records, arrays, columns, extra={"file_id": "string"})
 
 
-__all__ = ["ABIDE_DEFAULT_MAPPING", "ABIDE_PHENOTYPE_FILE", "import_abide_pcp", "import_timeseries_folder"]
+__all__ = [
+    "ABIDE_DEFAULT_MAPPING",
+    "ABIDE_PHENOTYPE_FILE",
+    "NIFTI_SUFFIXES",
+    "import_abide_pcp",
+    "import_nifti_folder",
+    "import_timeseries_folder",
+]
