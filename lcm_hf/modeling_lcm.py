@@ -590,13 +590,17 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
     def to_values(self, layer_logits: torch.Tensor) -> torch.Tensor:
         """Map the readout of standardised continuous BEIs (those with `center`/`scale`) back to their
         units: token = token * scale + center. layer_logits (..., P) -> (..., P)."""
+        standardised = [
+            (token_slice.start, bei)
+            for bei, token_slice in zip(self.config.beis, self.config.bei_token_slices())
+            if "scale" in bei
+        ]
+        if not standardised:  # the reference setting: nothing to allocate on the training step
+            return layer_logits
         scale = torch.ones(self.config.num_bei_tokens)
         center = torch.zeros(self.config.num_bei_tokens)
-        for bei, token_slice in zip(self.config.beis, self.config.bei_token_slices()):
-            if "scale" in bei:
-                scale[token_slice], center[token_slice] = bei["scale"], bei["center"]
-        if bool((scale == 1).all() and (center == 0).all()):
-            return layer_logits
+        for token, bei in standardised:
+            scale[token], center[token] = bei["scale"], bei["center"]
         return torch.addcmul(center.to(layer_logits), layer_logits, scale.to(layer_logits))
 
     def reduce_layers(
