@@ -79,7 +79,8 @@ def bench_fc(b: int, t: int, n: int, repeat: int, nilearn_subjects: int | None) 
 
 
 def bench_collator(n_samples: int = 512, batch_size: int = 32) -> dict:
-    from lcm_hf.data import LcmDataCollator, add_connectivity, demo_vocabularies, make_demo_cohort
+    from lcm_hf.data import LcmDataCollator, add_connectivity
+    from lcm_hf.demo import demo_vocabularies, make_demo_cohort
 
     cohort = make_demo_cohort(0, n_subjects={"abide_like": n_samples}, datasets=("abide_like",))
     ds_ts = cohort["abide_like"]

@@ -43,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from lcm_hf import LcmConfig, LcmForBeiPrediction  # noqa: E402
-from lcm_hf.scaling import forward_flops  # noqa: E402
+from lcm_hf.analysis.scaling import forward_flops  # noqa: E402
 
 # A realistic vocabulary: 3 categorical BEIs and age (P = 2 + 3 + 3 + 1 = 9 tokens).
 BEIS = [
@@ -246,7 +246,7 @@ def infer_fn(model, fc, device, bf16):
 
 
 def matmul_flops(cfg: LcmConfig, batch: int, executed: bool = False) -> dict:
-    """Analytic matmul FLOPs of one forward pass and of one train step of a batch (`lcm_hf.scaling.forward_flops`;
+    """Analytic matmul FLOPs of one forward pass and of one train step of a batch (`lcm_hf.analysis.scaling.forward_flops`;
     backward = 2x forward, except the FC projection whose input needs no gradient: 1x). `executed`: what our
     model runs (absorbed cross-attention where it pays); otherwise the textbook computation (the baseline's)."""
     forward = batch * forward_flops(cfg, executed=executed)

@@ -14,6 +14,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 READOUT_POLICIES = ("max", "best_layer", "mean", "last")
+DEFAULT_READOUT_POLICY = "max"  # the reference code's; the one default of the config and the training scripts
 BEI_KINDS = ("categorical", "continuous")
 NORM_POSITIONS = ("post", "pre")
 FC_NORMS = ("batchnorm", "layernorm")
@@ -208,7 +209,7 @@ class LcmConfig(PretrainedConfig):
         layer_norm_eps: float = 1e-5,
         bei_init_std: float = 1.0,
         beis: list[dict] | None = None,
-        readout_policy: str = "max",
+        readout_policy: str = DEFAULT_READOUT_POLICY,
         momentum_epochs: int = 5,
         readout_layers: dict[str, int] | None = None,
         **kwargs,

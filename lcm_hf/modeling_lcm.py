@@ -571,9 +571,9 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
 
         loss = bei_loss_sums = bei_label_counts = None
         if labels is not None:
-            bei_loss_sums, bei_label_counts = self.bei_losses(logits, labels)
-            weights = logits.new_tensor([bei["loss_weight"] for bei in self.config.beis])
-            loss = (weights * bei_loss_sums / bei_label_counts.clamp(min=1)).sum()
+            sums, bei_label_counts = self.bei_losses(logits, labels)
+            bei_loss_sums = sums
+            loss = weighted_bei_loss(sums, bei_label_counts, self.config.beis)
 
         output = LcmForBeiPredictionOutput(
             loss=loss,
@@ -644,28 +644,46 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
             return class_max, layer
         known = ~torch.isnan(labels)  # (B,)
         target = torch.where(known, labels, torch.zeros_like(labels)).long()  # (B,)
-        index = target.view(-1, 1, 1).expand(-1, per_layer.shape[1], 1)  # (B, L, 1)
-        true_layer = per_layer.gather(2, index).squeeze(2).argmax(dim=1)  # (B,)
+        true_layer = true_class_layers(per_layer, target)  # (B,)
         picked = per_layer[torch.arange(per_layer.shape[0], device=per_layer.device), true_layer]  # (B, C)
         return torch.where(known[:, None], picked, class_max), torch.where(known, true_layer, layer)
 
     def bei_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unweighted loss sums (K,) and label counts (K,): cross-entropy over a categorical BEI's tokens,
-        squared error for a continuous one (of standardised values where the BEI has a `scale`); samples
-        with a NaN label are ignored."""
-        sums, counts = [], []
-        for index, (bei, token_slice) in enumerate(zip(self.config.beis, self.config.bei_token_slices())):
-            target = labels[:, index]  # (B,)
-            known = ~torch.isnan(target)
-            bei_logits = logits[known, token_slice]  # (B_known, C)
-            if bei["kind"] == "categorical":
-                loss = F.cross_entropy(bei_logits.float(), target[known].long(), reduction="sum")
-            else:  # squared error in units of `scale` (1 unless the BEI is standardised)
-                error = (bei_logits[:, 0].float() - target[known].float()) / bei.get("scale", 1.0)
-                loss = error.square().sum()
-            sums.append(loss)
-            counts.append(known.sum())
-        return torch.stack(sums), torch.stack(counts)
+        """Unweighted loss sums (K,) and label counts (K,) (:func:`bei_loss_sums` over this config's BEIs)."""
+        return bei_loss_sums(logits, labels, self.config.beis)
+
+
+def true_class_layers(per_layer: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The layer whose logit for the true class is highest: the "max" policy's training pick and the paper's
+    best-matched readout layer. per_layer (B, L, C) one BEI's logits, target (B,) class indices -> (B,) layers."""
+    index = target.long().view(-1, 1, 1).expand(-1, per_layer.shape[1], 1)  # (B, L, 1)
+    return per_layer.gather(2, index).squeeze(2).argmax(dim=1)
+
+
+def bei_loss_sums(logits: torch.Tensor, labels: torch.Tensor, beis: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unweighted loss sums (K,) and label counts (K,) of reduced logits (B, P) against labels (B, K):
+    cross-entropy over a categorical BEI's tokens, squared error for a continuous one (of standardised values
+    where the BEI has a `scale`); samples with a NaN label are ignored."""
+    sums, counts = [], []
+    for index, (bei, token_slice) in enumerate(zip(beis, bei_token_slices(beis))):
+        target = labels[:, index]  # (B,)
+        known = ~torch.isnan(target)
+        bei_logits = logits[known, token_slice]  # (B_known, C)
+        if bei["kind"] == "categorical":
+            loss = F.cross_entropy(bei_logits.float(), target[known].long(), reduction="sum")
+        else:  # squared error in units of `scale` (1 unless the BEI is standardised)
+            error = (bei_logits[:, 0].float() - target[known].float()) / bei.get("scale", 1.0)
+            loss = error.square().sum()
+        sums.append(loss)
+        counts.append(known.sum())
+    return torch.stack(sums), torch.stack(counts)
+
+
+def weighted_bei_loss(sums: torch.Tensor, counts: torch.Tensor, beis: list[dict]) -> torch.Tensor:
+    """The multitask loss: sum over BEIs of ``loss_weight`` x the mean loss over the labelled samples.
+    sums (K,) and counts (K,) from :func:`bei_loss_sums` (counts may span a whole optimizer step)."""
+    weights = sums.new_tensor([bei["loss_weight"] for bei in beis])  # (K,)
+    return (weights * sums / counts.to(sums.device).clamp(min=1)).sum()
 
 
 def logits_to_bei_predictions(logits: torch.Tensor, beis: list[dict]) -> list[dict]:
@@ -703,5 +721,8 @@ __all__ = [
     "LcmModel",
     "LcmModelOutput",
     "LcmPreTrainedModel",
+    "bei_loss_sums",
     "logits_to_bei_predictions",
+    "true_class_layers",
+    "weighted_bei_loss",
 ]

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .configuration_lcm import normalize_bei
+from .configuration_lcm import bei_token_slices, normalize_bei
 
 VOCABULARY_NAME = "bei_vocabulary.json"
 NA_CLASS = "n/a"
@@ -253,13 +253,8 @@ class BeiVocabulary:
         return sum(len(b["classes"]) if b["kind"] == "categorical" else 1 for b in self._beis)
 
     def token_slices(self) -> dict[str, slice]:
-        """The token slice of each BEI (consistent with ``LcmConfig.bei_token_slices()``)."""
-        slices, start = {}, 0
-        for bei in self._beis:
-            width = len(bei["classes"]) if bei["kind"] == "categorical" else 1
-            slices[bei["name"]] = slice(start, start + width)
-            start += width
-        return slices
+        """The token slice of each BEI (``configuration_lcm.bei_token_slices``, as the model uses)."""
+        return dict(zip(self.names, bei_token_slices(self._beis)))
 
     def token_slice(self, name: str) -> slice:
         """The token slice of one BEI."""

@@ -21,16 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.data import load_connectome_dataset, make_demo_cohort
+from lcm_hf.analysis.attention import collect_cross_attention, encode_connectome_dataset, top_rois
+from lcm_hf.analysis.plots import read_roi_table, write_attention_report
+from lcm_hf.data import load_connectome_dataset
+from lcm_hf.demo import demo_roi_names, make_demo_cohort
 from lcm_hf.processing_lcm import LcmProcessor
-from lcm_hf.visualization import (
-    collect_cross_attention,
-    demo_roi_names,
-    encode_connectome_dataset,
-    read_roi_table,
-    top_rois,
-    write_attention_report,
-)
 
 
 def parse_args(argv=None):

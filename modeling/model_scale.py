@@ -16,7 +16,7 @@
    peeking at the labels. Writes ``scaling.png``, ``scaling.csv``, ``scaling.md`` and ``presets.csv``.
 
 Numbers from the demo cohort say how the two heads optimise at toy scale on simulated data; they are
-not a reproduction of the paper's result at 100M+ parameters. The logic lives in `lcm_hf.scaling`.
+not a reproduction of the paper's result at 100M+ parameters. The logic lives in `lcm_hf.analysis.scaling`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from lcm_hf.scaling import demo_training_data, preset_table, scaling_study, write_scaling_report
+from lcm_hf.analysis.scaling import preset_table, scaling_study, write_scaling_report
+from lcm_hf.demo import demo_training_data
 
 
 def parse_args(argv=None):

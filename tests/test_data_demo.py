@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lcm_hf.data import (
+from lcm_hf.demo import (
     DEMO_DATASETS,
     DEMO_NETWORKS,
     FINETUNE_DATASETS,

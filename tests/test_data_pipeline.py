@@ -8,20 +8,17 @@ import torch
 
 from lcm_hf import BeiVocabulary, LcmConfig, LcmForBeiPrediction, LcmProcessor
 from lcm_hf.data import (
-    DEMO_PSEUDO_LABELS,
-    PRETRAIN_DATASETS,
     LcmDataCollator,
     add_connectivity,
     add_labels,
     check_no_leakage,
-    demo_vocabularies,
     expand_windows,
     grouped_kfold,
     grouped_split,
-    make_demo_cohort,
     merge_connectome_datasets,
     union_vocabulary,
 )
+from lcm_hf.demo import DEMO_PSEUDO_LABELS, PRETRAIN_DATASETS, demo_vocabularies, make_demo_cohort
 
 
 @pytest.fixture(scope="module")

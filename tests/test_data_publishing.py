@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from lcm_hf import BeiVocabulary
-from lcm_hf.data import load_published, make_demo_cohort, publish_dataset
+from lcm_hf.data import load_published, publish_dataset
+from lcm_hf.demo import make_demo_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "processing" / "build_dataset.py"

@@ -10,6 +10,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
+    "--demo",
     "--demo_subjects",
     "24",
     # 48 of the 72 subjects train: 96 windows, a multiple of the global batch (8), so no process pads its

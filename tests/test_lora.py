@@ -7,7 +7,7 @@ from lcm_hf import LcmForBeiPrediction
 from lcm_testing import make_tiny_config, random_connectivity
 
 pytest.importorskip("peft")
-from lcm_hf.lora import (  # noqa: E402
+from lcm_hf.training.adapters import (  # noqa: E402
     apply_lora,
     load_lora_adapter,
     merge_lora,

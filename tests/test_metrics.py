@@ -1,11 +1,17 @@
-"""lcm_hf.metrics: per-BEI, per-layer, window- and subject-level metrics."""
+"""lcm_hf.training.metrics: per-BEI, per-layer, window- and subject-level metrics."""
 
 import math
 
 import numpy as np
 import pytest
 
-from lcm_hf.metrics import bei_metrics, best_layers, classification_metrics, group_mean, regression_metrics
+from lcm_hf.training.metrics import (
+    bei_metrics,
+    best_layers,
+    classification_metrics,
+    group_mean,
+    regression_metrics,
+)
 
 BEIS = [
     {"name": "sex", "kind": "categorical", "classes": ["F", "M"]},

@@ -1,4 +1,4 @@
-"""lcm_hf.scaling: preset parameter table, FLOP formula, matched MLP baseline, the study; and its CLI."""
+"""lcm_hf.analysis.scaling: preset parameter table, FLOP formula, matched MLP baseline, the study; and its CLI."""
 
 import subprocess
 import sys
@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lcm_hf import LcmForBeiPrediction, scaling
+from lcm_hf import LcmForBeiPrediction
+from lcm_hf.analysis import scaling
 from lcm_testing import make_tiny_config, random_connectivity
 
 SCRIPT = Path(__file__).resolve().parents[1] / "modeling" / "model_scale.py"

@@ -10,8 +10,8 @@ import torch
 from trainer_helpers import collate, synthetic_dataset, tiny_model, training_args
 
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.metrics import best_layers
-from lcm_hf.trainer_lcm import LcmTrainer
+from lcm_hf.training.metrics import best_layers
+from lcm_hf.training.trainer import LcmTrainer
 
 
 @pytest.fixture(scope="module")

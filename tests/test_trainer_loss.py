@@ -3,7 +3,7 @@
 import torch
 from trainer_helpers import collate, synthetic_dataset, tiny_model, training_args
 
-from lcm_hf.trainer_lcm import LcmTrainer
+from lcm_hf.training.trainer import LcmTrainer
 
 
 def _batch_with_holes():

@@ -8,7 +8,7 @@ import torch
 from trainer_helpers import collate, synthetic_dataset, tiny_model, training_args
 from transformers import TrainerCallback
 
-from lcm_hf.trainer_lcm import LcmReadoutScheduleCallback, LcmTrainer
+from lcm_hf.training.trainer import LcmReadoutScheduleCallback, LcmTrainer
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {
+    "demo": True,
     "demo_subjects": 24,
+    "readout_policy": "best_layer",
     "num_train_epochs": 2,
     "momentum_epochs": 1,
     "hidden_size": 16,
@@ -25,6 +27,9 @@ TINY = {
 
 
 def load_script(name):
+    """Import a script of training/ as `python training/<name>.py` would see it (its folder on sys.path)."""
+    if os.path.join(ROOT, "training") not in sys.path:
+        sys.path.insert(0, os.path.join(ROOT, "training"))
     spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "training", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -103,6 +108,7 @@ def test_linear_probe_keeps_the_pretrained_weights(tmp_path, pretrained):
     settings = [
         f"--{k}={v}"
         for k in (
+            "demo",
             "demo_subjects",
             "num_train_epochs",
             "momentum_epochs",
@@ -146,10 +152,15 @@ def test_confident_pseudo_labels_fill_only_missing_labels_above_threshold(pretra
 
     from lcm_hf import LcmForBeiPrediction
     from lcm_hf.data import add_labels
-    from lcm_hf.training_pipeline import LcmDataArguments, confident_predictions, prepare_finetuning_data
+    from lcm_hf.demo import apply_demo_defaults, demo_datasets
+    from lcm_hf.training.arguments import LcmDataArguments
+    from lcm_hf.training.recipes import confident_predictions, prepare_finetuning_data
 
     pretrain_dir = str(pretrained[0])
-    vocabulary, splits = prepare_finetuning_data(LcmDataArguments(demo_subjects=24), pretrain_dir)
+    data_args = LcmDataArguments(demo=True, demo_subjects=24)
+    datasets = demo_datasets("finetune", data_args)
+    apply_demo_defaults(data_args, datasets)
+    vocabulary, splits = prepare_finetuning_data(datasets, data_args, pretrain_dir)
     model = LcmForBeiPrediction.from_pretrained(pretrain_dir)
     train = splits["train"]
     before = np.stack(train.with_format("numpy")["labels"])
@@ -172,11 +183,11 @@ def test_finetune_with_lora_saves_an_adapter_that_reloads(tmp_path, pretrained):
 
     from lcm_hf import LcmForBeiPrediction
     from lcm_hf.data import LcmDataCollator
-    from lcm_hf.lora import load_lora_adapter
+    from lcm_hf.training.adapters import load_lora_adapter
 
     pretrain_dir, output = pretrained[0], tmp_path / "lora"
     settings = [
-        f"--{k}={TINY[k]}" for k in ("demo_subjects", "num_train_epochs", "momentum_epochs", "report_to")
+        f"--{k}={TINY[k]}" for k in ("demo", "demo_subjects", "num_train_epochs", "momentum_epochs", "report_to")
     ]
     argv = settings + [
         "--save_strategy=no",
@@ -209,7 +220,7 @@ def test_finetune_with_lora_saves_an_adapter_that_reloads(tmp_path, pretrained):
         logits = model(connectivity=batch["connectivity"]).logits.numpy()
     np.testing.assert_allclose(logits, results["test_predictions"].predictions[0], rtol=1e-4, atol=1e-5)
 
-    with pytest.raises(ValueError, match="expected `use_lora` with mode 'semi_supervised'"):
+    with pytest.raises(ValueError, match="--use_lora: expected --mode semi_supervised, got --mode scratch"):
         load_script("finetune").main(
             argv[:-4]
             + ["--mode", "scratch", "--model_name_or_path", str(pretrain_dir), "--output_dir", str(tmp_path)]

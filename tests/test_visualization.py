@@ -9,16 +9,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from lcm_hf import LcmForBeiPrediction  # noqa: E402
-from lcm_hf.visualization import (  # noqa: E402
-    attention_table,
-    collect_cross_attention,
-    demo_roi_names,
+from lcm_hf.analysis.attention import attention_table, collect_cross_attention, top_rois  # noqa: E402
+from lcm_hf.analysis.plots import (  # noqa: E402
     plot_attention_heatmap,
     read_roi_table,
     save_figure,
-    top_rois,
     write_attention_report,
 )
+from lcm_hf.demo import demo_roi_names  # noqa: E402
 from lcm_testing import make_tiny_config, random_connectivity  # noqa: E402
 
 ROIS = [f"roi_{chr(97 + i)}" for i in range(16)]

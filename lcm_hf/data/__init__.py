@@ -1,4 +1,4 @@
-"""Connectome datasets: schema, importers, transforms, splits, merging, collator, publishing, demo.
+"""Connectome datasets: schema, importers, transforms, splits, merging, collator, publishing.
 
 A connectome set is a ``datasets.Dataset`` (one row per scan, or per window) with
 ``subject_id``, ``dataset``, ``site``, ``timeseries`` (``Array2D((None, N))``, T x N) or
@@ -6,17 +6,16 @@ A connectome set is a ``datasets.Dataset`` (one row per scan, or per window) wit
 
 Typical pipeline (what ``training/`` does)::
 
-    from lcm_hf.data import (make_demo_cohort, demo_vocabularies, merge_connectome_datasets,
-                             add_connectivity, grouped_split, LcmDataCollator, DEMO_PSEUDO_LABELS)
-    cohort = make_demo_cohort(seed=0)                       # DatasetDict: hcp_like, abide_like, adni_like, ppmi_like
-    vocabs = demo_vocabularies(cohort)                      # name -> BeiVocabulary
-    pretrain, vocab = merge_connectome_datasets(
-        {k: cohort[k] for k in PRETRAIN_DATASETS}, vocabs, pseudo_labels=DEMO_PSEUDO_LABELS)
+    from lcm_hf.data import (import_timeseries_folder, union_vocabulary, merge_connectome_datasets,
+                             add_connectivity, grouped_split, LcmDataCollator)
+    datasets = {"site_a": import_timeseries_folder("site_a/", phenotypes="site_a/participants.tsv"),
+                "site_b": import_timeseries_folder("site_b/", phenotypes="site_b/participants.tsv")}
+    vocab = union_vocabulary(datasets, categorical=["sex", "diagnosis"], continuous=["age"])
+    pretrain, vocab = merge_connectome_datasets(datasets, vocab, pseudo_labels={"site_b": {"task": "rest"}})
     pretrain = add_connectivity(pretrain)                   # FC once, batched (timeseries -> connectivity)
     splits = grouped_split(pretrain, 0.2, 0.1, stratify_by="dataset")   # subject-grouped, no leakage
     collator = LcmDataCollator(vocab)                       # rows -> {"connectivity", "labels"}
 
-- :func:`make_demo_cohort`: SIMULATED multi-site cohort (see :mod:`.demo` for the model and effects).
 - :func:`import_timeseries_folder`, :func:`import_nifti_folder`, :func:`import_abide_pcp`,
   :func:`read_timeseries_file`, :func:`nifti_to_timeseries`: from user files.
 - :func:`expand_windows` (keeps ``subject_id``, adds ``window_index``), :func:`add_connectivity`,
@@ -33,17 +32,6 @@ Typical pipeline (what ``training/`` does)::
 """
 
 from .collator import LcmDataCollator
-from .demo import (
-    DEMO_DATASETS,
-    DEMO_EFFECTS,
-    DEMO_NETWORKS,
-    DEMO_PSEUDO_LABELS,
-    FINETUNE_DATASETS,
-    PRETRAIN_DATASETS,
-    demo_bei_columns,
-    demo_vocabularies,
-    make_demo_cohort,
-)
 from .importers import ABIDE_DEFAULT_MAPPING, import_abide_pcp, import_nifti_folder, import_timeseries_folder
 from .merge import merge_connectome_datasets, union_vocabulary
 from .nifti import make_kmeans_atlas, make_synthetic_bold, nifti_to_timeseries
@@ -55,20 +43,12 @@ from .transforms import add_connectivity, add_labels, expand_windows
 
 __all__ = [
     "ABIDE_DEFAULT_MAPPING",
-    "DEMO_DATASETS",
-    "DEMO_EFFECTS",
-    "DEMO_NETWORKS",
-    "DEMO_PSEUDO_LABELS",
-    "FINETUNE_DATASETS",
-    "PRETRAIN_DATASETS",
     "LcmDataCollator",
     "add_connectivity",
     "add_labels",
     "check_no_leakage",
     "connectome_column",
     "connectome_features",
-    "demo_bei_columns",
-    "demo_vocabularies",
     "expand_windows",
     "grouped_kfold",
     "grouped_split",
@@ -77,7 +57,6 @@ __all__ = [
     "import_timeseries_folder",
     "load_connectome_dataset",
     "load_published",
-    "make_demo_cohort",
     "make_kmeans_atlas",
     "make_synthetic_bold",
     "merge_connectome_datasets",

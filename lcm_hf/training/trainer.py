@@ -2,7 +2,7 @@
 
 What it adds to `Trainer`, without copying `training_step`:
 
-- **Two-stage schedule** (`LcmReadoutScheduleCallback`): epochs ``[0, config.momentum_epochs)`` train in
+- **Two-stage schedule** (`LcmReadoutScheduleCallback`): epochs ``[0, args.momentum_epochs)`` train in
   stage 1 ("momentum": the mean over layers), later epochs in stage 2 ("adaptive": the readout policy).
   `compute_loss` passes the stage to the model as ``readout_stage``.
 - **best_layer selection**: with ``config.readout_policy == "best_layer"``, every evaluation from the stage
@@ -18,7 +18,7 @@ What it adds to `Trainer`, without copying `training_step`:
   micro-batch: summed over micro-batches and averaged by DDP, the gradient is exactly that of the
   per-BEI mean over the whole global batch, whatever the split into micro-batches or processes. A BEI
   without any label in the step contributes nothing.
-- **Metrics**: unless `compute_metrics` is given, evaluation reports `lcm_hf.metrics.bei_metrics` for the
+- **Metrics**: unless `compute_metrics` is given, evaluation reports `lcm_hf.training.metrics.bei_metrics` for the
   reduced prediction and every layer, at window and subject level (from the eval dataset's ``subject_id``
   column) and per dataset (``dataset`` column).
 """
@@ -36,6 +36,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from ..modeling_lcm import weighted_bei_loss
 from .metrics import bei_metrics, best_layers
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
     """Tracks the training stage and the `best_layer` selections; saved in and restored from checkpoints.
 
     Args:
-        momentum_epochs: epochs of stage 1 (None: the model config's `momentum_epochs` at train begin).
+        momentum_epochs: epochs of stage 1 (None: the training arguments' `momentum_epochs`, as
+            `LcmTrainingArguments` has, else the model config's at train begin).
         selection_metric: per-layer validation metric used by `best_layer` ("balanced_accuracy", "macro_f1",
             "roc_auc", "accuracy").
         selection_level: "" (window level) or "subject/" (subject level).
@@ -105,8 +107,11 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         config = _unwrap(model).config
+        if self.momentum_epochs is None:  # the training argument, else what the config recorded
+            self.momentum_epochs = getattr(args, "momentum_epochs", None)
         if self.momentum_epochs is None:
             self.momentum_epochs = config.momentum_epochs
+        config.momentum_epochs = int(self.momentum_epochs)  # the config records what training used
         if self.readout_layers:  # restored from a checkpoint
             config.set_readout_layers(dict(self.readout_layers))
         self.stage = self.stage_for_epoch(math.floor((state.epoch or 0.0) + _EPOCH_EPS))
@@ -239,10 +244,8 @@ class LcmTrainer(Trainer):
         )
         loss = outputs.loss
         if num_items_in_batch is not None and outputs.bei_loss_sums is not None:
-            config = _unwrap(model).config
-            weights = outputs.bei_loss_sums.new_tensor([bei["loss_weight"] for bei in config.beis])
-            counts = num_items_in_batch.to(outputs.bei_loss_sums.device).clamp(min=1)
-            loss = (weights * outputs.bei_loss_sums / counts).sum() * self.accelerator.num_processes
+            beis = _unwrap(model).config.beis
+            loss = weighted_bei_loss(outputs.bei_loss_sums, num_items_in_batch, beis) * self.accelerator.num_processes
         if return_outputs:
             kept = {"loss": loss, "logits": outputs.logits, "layer_logits": outputs.layer_logits}
             return loss, kept
@@ -313,35 +316,6 @@ class LcmTrainer(Trainer):
             _unwrap(self.model).config.set_readout_layers(dict(self.schedule.readout_layers))
 
 
-def freeze_for_linear_probe(model, trainable_beis: list[str]) -> list[str]:
-    """Linear probing: freeze the whole model except the BEI-token embeddings of `trainable_beis` (rows of the
-    embedding, through a gradient mask) and the shared readout (`readout_norm`, `readout`).
-
-    Returns the names of the parameters left trainable. Use with ``weight_decay=0`` so frozen embedding rows
-    stay bit-identical.
-    """
-    config = model.config
-    names = config.bei_names
-    unknown = [name for name in trainable_beis if name not in names]
-    if unknown:
-        raise ValueError(f"unknown BEIs {unknown} for linear probing; the model has {names}")
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    embedding = model.get_input_embeddings().weight
-    embedding.requires_grad_(True)
-    mask = torch.zeros(embedding.shape[0], 1, dtype=embedding.dtype, device=embedding.device)
-    for name, token_slice in zip(names, config.bei_token_slices()):
-        if name in trainable_beis:
-            mask[token_slice] = 1.0
-    embedding.register_hook(lambda grad: grad * mask)
-    trainable = ["embedding rows of " + ", ".join(trainable_beis)]
-    for module_name in ("readout_norm", "readout"):
-        for name, parameter in getattr(model, module_name).named_parameters():
-            parameter.requires_grad_(True)
-            trainable.append(f"{module_name}.{name}")
-    return trainable
-
-
 def numpy_predictions(prediction_output) -> tuple[np.ndarray, np.ndarray | None]:
     """(logits (n, P), layer_logits (n, L, P) or None) from a `Trainer.predict` output."""
     predictions = prediction_output.predictions
@@ -354,6 +328,5 @@ __all__ = [
     "LcmProgressCallback",
     "LcmReadoutScheduleCallback",
     "LcmTrainer",
-    "freeze_for_linear_probe",
     "numpy_predictions",
 ]

@@ -1,7 +1,7 @@
-"""Parameter-efficient finetuning of LCM with LoRA (through `peft`) on the attention projections.
+"""Adapters for finetuning LCM: LoRA (through `peft`) on the attention projections, and linear probing.
 
 ```python
-from lcm_hf.lora import apply_lora, save_lora_adapter, load_lora_adapter
+from lcm_hf.training.adapters import apply_lora, save_lora_adapter, load_lora_adapter
 
 model = LcmForBeiPrediction.from_pretrained(pretrained_dir)
 model.add_beis([{"name": "parkinson", "kind": "categorical", "classes": ["PD", "control"]}])
@@ -26,6 +26,8 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+
+import torch
 
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj")
 DEFAULT_MODULES_TO_SAVE = ("bei_embeddings", "readout_norm", "readout", "fc_encoder.norm")
@@ -81,7 +83,7 @@ def apply_lora(
     Returns:
         `peft.PeftModel`.
     """
-    from .modeling_lcm import LcmForBeiPrediction
+    from ..modeling_lcm import LcmForBeiPrediction
 
     peft = _require_peft()
     if not isinstance(model, LcmForBeiPrediction):
@@ -116,7 +118,7 @@ def load_lora_adapter(base_model, directory: str | os.PathLike, is_trainable: bo
     Returns:
         `peft.PeftModel` (eval mode unless `is_trainable`).
     """
-    from .configuration_lcm import normalize_beis
+    from ..configuration_lcm import normalize_beis
 
     peft = _require_peft()
     directory = Path(directory)
@@ -152,10 +154,40 @@ def merge_lora(peft_model):
     return peft_model.merge_and_unload()
 
 
+def freeze_for_linear_probe(model, trainable_beis: list[str]) -> list[str]:
+    """Linear probing: freeze the whole model except the BEI-token embeddings of `trainable_beis` (rows of the
+    embedding, through a gradient mask) and the shared readout (`readout_norm`, `readout`).
+
+    Returns the names of the parameters left trainable. Use with ``weight_decay=0`` so frozen embedding rows
+    stay bit-identical.
+    """
+    config = model.config
+    names = config.bei_names
+    unknown = [name for name in trainable_beis if name not in names]
+    if unknown:
+        raise ValueError(f"unknown BEIs {unknown} for linear probing; the model has {names}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    embedding = model.get_input_embeddings().weight
+    embedding.requires_grad_(True)
+    mask = torch.zeros(embedding.shape[0], 1, dtype=embedding.dtype, device=embedding.device)
+    for name, token_slice in zip(names, config.bei_token_slices()):
+        if name in trainable_beis:
+            mask[token_slice] = 1.0
+    embedding.register_hook(lambda grad: grad * mask)
+    trainable = ["embedding rows of " + ", ".join(trainable_beis)]
+    for module_name in ("readout_norm", "readout"):
+        for name, parameter in getattr(model, module_name).named_parameters():
+            parameter.requires_grad_(True)
+            trainable.append(f"{module_name}.{name}")
+    return trainable
+
+
 __all__ = [
     "DEFAULT_MODULES_TO_SAVE",
     "LORA_TARGET_MODULES",
     "apply_lora",
+    "freeze_for_linear_probe",
     "load_lora_adapter",
     "lora_config",
     "merge_lora",

@@ -121,7 +121,7 @@ def bei_metrics(
             are keyed by (dataset, subject) so equal ids in two datasets stay apart).
         datasets: (n,) dataset name of every window, for per-dataset metrics.
     """
-    from .configuration_lcm import bei_token_slices
+    from ..configuration_lcm import bei_token_slices
 
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)

@@ -22,14 +22,13 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 
-from .configuration_lcm import PRESETS, LcmConfig
-from .modeling_lcm import LcmForBeiPrediction, absorption_pays
+from ..configuration_lcm import PRESETS, LcmConfig
+from ..modeling_lcm import LcmForBeiPrediction, absorption_pays, bei_loss_sums, weighted_bei_loss
 
 REFERENCE_PARAMETERS_M = {"small": 147.19, "base": 294.1, "mid": 734.9, "big": 1175.7}
 """Parameter counts (millions) of the reference code's model sizes (4, 8, 20, 32 layers)."""
@@ -221,38 +220,6 @@ def matched_mlp_width(target: int, num_rois: int, num_tokens: int, depth: int) -
 
 
 # ----------------------------------------------------------------------------- the study
-def demo_training_data(num_subjects: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
-    """Connectivity and labels of the SIMULATED demo cohort's pretraining datasets.
-
-    Parameters
-    ----------
-    num_subjects : int
-        Subjects per demo dataset.
-    seed : int
-        Seed of the simulated cohort.
-
-    Returns
-    -------
-    fc : torch.Tensor
-        (S, 116, 116) Pearson FC.
-    labels : torch.Tensor
-        (S, K) labels in the merged vocabulary's order (NaN where missing).
-    beis : list of dict
-        The merged vocabulary as a ``config.beis`` list.
-    """
-    from .data.demo import PRETRAIN_DATASETS, demo_vocabularies, make_demo_cohort
-    from .vocabulary_lcm import BeiVocabulary
-
-    cohort = make_demo_cohort(seed=seed, n_subjects=num_subjects, datasets=PRETRAIN_DATASETS,
-                              representation="connectivity")
-    vocabularies = demo_vocabularies(cohort)
-    vocabulary = BeiVocabulary.merge(*[vocabularies[name] for name in PRETRAIN_DATASETS])
-    fcs, labels = [], []
-    for ds in cohort.values():
-        fcs.append(torch.as_tensor(np.asarray(ds["connectivity"], dtype=np.float32)))  # (S_d, N, N)
-        columns = {c: list(ds[c]) if c in ds.column_names else [None] * len(ds) for c in vocabulary.names}
-        labels.append(vocabulary.encode(columns))  # (S_d, K)
-    return torch.cat(fcs), torch.cat(labels), vocabulary.to_config()
 
 
 def bei_loss(config: LcmConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -272,9 +239,8 @@ def bei_loss(config: LcmConfig, logits: torch.Tensor, labels: torch.Tensor) -> t
     torch.Tensor
         Scalar: the sum over BEIs of ``loss_weight`` x the mean loss over the labelled samples.
     """
-    sums, counts = LcmForBeiPrediction.bei_losses(SimpleNamespace(config=config), logits, labels)  # (K,), (K,)
-    weights = logits.new_tensor([bei["loss_weight"] for bei in config.beis])  # (K,)
-    return (weights * sums / counts.clamp(min=1)).sum()
+    sums, counts = bei_loss_sums(logits, labels, config.beis)  # (K,), (K,)
+    return weighted_bei_loss(sums, counts, config.beis)
 
 
 def train_curve(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], fc: torch.Tensor,
@@ -475,7 +441,6 @@ __all__ = [
     "MlpHead",
     "bei_loss",
     "count_parameters",
-    "demo_training_data",
     "forward_flops",
     "matched_mlp_width",
     "mlp_parameters",

@@ -29,6 +29,7 @@ diagnosis BEIs (see ``tests/test_data_demo.py``): learnable, not trivial.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 DEMO_NETWORKS: dict[str, int] = {
     "visual": 14,
@@ -221,7 +222,7 @@ def make_demo_cohort(
     """
     import datasets as hfds
 
-    from .schema import connectome_features
+    from ..data.schema import connectome_features
 
     if representation not in ("timeseries", "connectivity"):
         raise ValueError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
@@ -267,6 +268,44 @@ def make_demo_cohort(
     return hfds.DatasetDict(out)
 
 
+def demo_training_data(num_subjects: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+    """Connectivity and labels of the SIMULATED demo cohort's pretraining datasets.
+
+    Parameters
+    ----------
+    num_subjects : int
+        Subjects per demo dataset.
+    seed : int
+        Seed of the simulated cohort.
+
+    Returns
+    -------
+    fc : torch.Tensor
+        (S, 116, 116) Pearson FC.
+    labels : torch.Tensor
+        (S, K) labels in the merged vocabulary's order (NaN where missing).
+    beis : list of dict
+        The merged vocabulary as a ``config.beis`` list.
+    """
+    from ..vocabulary_lcm import BeiVocabulary
+
+    cohort = make_demo_cohort(seed=seed, n_subjects=num_subjects, datasets=PRETRAIN_DATASETS,
+                              representation="connectivity")
+    vocabularies = demo_vocabularies(cohort)
+    vocabulary = BeiVocabulary.merge(*[vocabularies[name] for name in PRETRAIN_DATASETS])
+    fcs, labels = [], []
+    for ds in cohort.values():
+        fcs.append(torch.as_tensor(np.asarray(ds["connectivity"], dtype=np.float32)))  # (S_d, N, N)
+        columns = {c: list(ds[c]) if c in ds.column_names else [None] * len(ds) for c in vocabulary.names}
+        labels.append(vocabulary.encode(columns))  # (S_d, K)
+    return torch.cat(fcs), torch.cat(labels), vocabulary.to_config()
+
+
+def demo_roi_names() -> list[str]:
+    """Names of the simulated demo cohort's ROIs: ``{network}_{index:02d}`` in ROI order."""
+    return [f"{network}_{i + 1:02d}" for network, size in DEMO_NETWORKS.items() for i in range(size)]
+
+
 __all__ = [
     "DEMO_DATASETS",
     "DEMO_EFFECTS",
@@ -275,6 +314,8 @@ __all__ = [
     "FINETUNE_DATASETS",
     "PRETRAIN_DATASETS",
     "demo_bei_columns",
+    "demo_roi_names",
+    "demo_training_data",
     "demo_vocabularies",
     "make_demo_cohort",
     "simulate_timeseries",

@@ -1,0 +1,201 @@
+"""Every command-line option of `training/pretrain.py` and `training/finetune.py`: the one home of the training defaults.
+
+Each option is a dataclass field read by `HfArgumentParser`, from the command line or from one JSON/YAML file
+(``python training/pretrain.py config.yaml``). The model config only *records* what training used
+(`momentum_epochs`, `readout_layers`); the defaults live here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from ..configuration_lcm import DEFAULT_READOUT_POLICY
+
+FINETUNE_MODES = ("semi_supervised", "linear_probe", "scratch")
+
+@dataclass
+class LcmDataArguments:
+    """Which connectome datasets to use and how to cut them into samples."""
+
+    dataset_dirs: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Connectome datasets: folders written by `processing/build_dataset.py` / `publish_dataset` "
+            "(parquet + card) or by `Dataset.save_to_disk`. Required unless --demo is given."
+        },
+    )
+    demo: bool = field(
+        default=False,
+        metadata={"help": "Train on the SIMULATED demo cohort (lcm_hf.demo) instead of --dataset_dirs."},
+    )
+    categorical_columns: list[str] | None = field(
+        default=None, metadata={"help": "Categorical BEI columns (with --demo: the cohort's BEIs by default)."}
+    )
+    continuous_columns: list[str] | None = field(default=None, metadata={"help": "Continuous BEI columns."})
+    standardize_continuous: bool = field(
+        default=True,
+        metadata={
+            "help": "Predict continuous BEIs as (value - mean) / std of the pooled data (loss weight 1), reported "
+            "in their units; --standardize_continuous false trains on raw values with the reference weight 1e-4."
+        },
+    )
+    pseudo_labels: str | None = field(
+        default=None,
+        metadata={
+            "help": 'JSON {dataset: {bei: class}} constants for BEIs a dataset lacks (demo: task="rest").'
+        },
+    )
+    demo_seed: int = field(default=0, metadata={"help": "With --demo: seed of the simulated cohort."})
+    demo_subjects: int | None = field(
+        default=None, metadata={"help": "With --demo: subjects per demo dataset (default: the cohort's)."}
+    )
+    demo_datasets: list[str] | None = field(
+        default=None, metadata={"help": "With --demo: the demo datasets to use (default: by stage)."}
+    )
+    window_size: int = field(default=90, metadata={"help": "Window length in TRs (one window = one sample)."})
+    window_stride: int | None = field(
+        default=None, metadata={"help": "Step between windows (default: non-overlapping)."}
+    )
+    validation_fraction: float = field(
+        default=0.15, metadata={"help": "Fraction of subjects for validation."}
+    )
+    test_fraction: float = field(default=0.15, metadata={"help": "Fraction of subjects for the test split."})
+    stratify_column: list[str] | None = field(
+        default=None,
+        metadata={"help": "Columns to stratify subject splits on (each dataset uses those it has)."},
+    )
+    split_seed: int = field(default=0, metadata={"help": "Seed of the subject-level splits."})
+
+
+@dataclass
+class LcmModelArguments:
+    """The model to pretrain (sizes, readout policy, schedule)."""
+
+    preset: str | None = field(
+        default=None, metadata={"help": "small/base/mid/big; overrides the size fields."}
+    )
+    hidden_size: int = 64
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    intermediate_size: int = 128
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    fc_norm: str = field(
+        default="batchnorm", metadata={"help": "batchnorm (reference) or layernorm (batch-independent)."}
+    )
+    readout_policy: str = field(
+        default=DEFAULT_READOUT_POLICY, metadata={"help": "max (reference code), best_layer (paper), mean or last."}
+    )
+    readout_selection_metric: str = field(
+        default="balanced_accuracy", metadata={"help": "best_layer selection metric."}
+    )
+
+
+@dataclass
+class LcmFinetuneArguments:
+    """Finetuning a pretrained model on a dataset with new BEIs."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "The pretrained model + processor folder."}
+    )
+    mode: str = field(
+        default="semi_supervised", metadata={"help": "semi_supervised, linear_probe or scratch."}
+    )
+    new_beis: list[str] | None = field(
+        default=None, metadata={"help": "Categorical columns of the finetuning data that become new BEIs."}
+    )
+    confident_pseudo_label_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "Also label pretrained BEIs that the data lacks with the pretrained model's predictions whose "
+            "probability is at least this (e.g. 0.9). Default: only declared constants."
+        },
+    )
+    readout_policy: str | None = field(
+        default=None, metadata={"help": "Override the pretrained readout policy."}
+    )
+    use_lora: bool = field(
+        default=False,
+        metadata={
+            "help": "semi_supervised with LoRA adapters (peft) on the attention projections: only the adapters, "
+            "the BEI tokens, the readout and the FC encoder's norm train; the output folder holds the adapter "
+            "(`lcm_hf.training.adapters.load_lora_adapter(pretrained model, output_dir)` reloads it)."
+        },
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank (with --use_lora)."})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 * lora_r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
+
+
+
+
+def _default_report_to() -> str:
+    try:
+        import tensorboard  # noqa: F401
+
+        return "tensorboard"
+    except ImportError:
+        return "none"
+
+
+@dataclass
+class LcmTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with LCM's training defaults (every one can be overridden), and the length of the
+    two-stage readout schedule's stage 1 (`momentum_epochs`)."""
+
+    output_dir: str = field(
+        default="runs/pretrain", metadata={"help": "Where checkpoints and the final model go."}
+    )
+    num_train_epochs: float = field(
+        default=30.0, metadata={"help": "Epochs (the first momentum_epochs are stage 1)."}
+    )
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: float = 10
+    eval_strategy: str = "epoch"
+    save_strategy: str = "epoch"
+    save_total_limit: int | None = 2
+    logging_strategy: str = "epoch"
+    report_to: None | str | list[str] = field(default_factory=_default_report_to)
+    dataloader_num_workers: int = 0
+    momentum_epochs: int = field(
+        default=2,
+        metadata={"help": "Epochs of stage 1 (mean over layers); the model config records the value used."},
+    )
+
+
+@dataclass
+class FinetuneTrainingArguments(LcmTrainingArguments):
+    """`LcmTrainingArguments` with finetuning defaults."""
+
+    output_dir: str = field(default="runs/finetune", metadata={"help": "Where the finetuned model goes."})
+    num_train_epochs: float = 40.0
+    per_device_train_batch_size: int = 16
+
+
+def parse_arguments(dataclass_types, argv: list[str] | None = None):
+    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser(dataclass_types)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(os.path.abspath(argv[0]))
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+__all__ = [
+    "FINETUNE_MODES",
+    "FinetuneTrainingArguments",
+    "LcmDataArguments",
+    "LcmFinetuneArguments",
+    "LcmModelArguments",
+    "LcmTrainingArguments",
+    "parse_arguments",
+]

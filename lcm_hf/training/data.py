@@ -1,0 +1,237 @@
+"""The training data of a run: the user's connectome datasets, as published, cut into labelled subject splits.
+
+- :func:`load_connectome_datasets`: ``--dataset_dirs`` -> ``{name: DatasetDict}``, every split the folder holds
+  (``publish_dataset`` / ``build_dataset.py`` parquet folders, or ``save_to_disk`` folders), each dataset under a
+  distinct name.
+- :func:`subject_splits`: one dataset's train / validation / test rows: the published splits as given, else a
+  ``split`` column, else a subject-grouped split (``grouped_split``).
+- :func:`build_splits`: all datasets -> ``{"train", "validation", "test"}`` with one row per window (windowed
+  only when the data are not windowed yet), ``connectivity`` and ``labels``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+SPLITS = ("train", "validation", "test")
+
+
+def unique_dataset_names(paths: list[str]) -> list[str]:
+    """A distinct name per dataset folder: its base name, or ``parent/base`` where base names collide.
+
+    >>> unique_dataset_names(["a/site1", "b/site1", "c/site2"])
+    ['a/site1', 'b/site1', 'site2']
+    """
+    bases = [os.path.basename(os.path.normpath(path)) for path in paths]
+    names = []
+    for path, base in zip(paths, bases):
+        if bases.count(base) == 1:
+            names.append(base)
+            continue
+        parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+        depth = 2
+        while depth <= len(parts):
+            candidate = "/".join(parts[-depth:])
+            others = [
+                "/".join(os.path.normpath(os.path.abspath(p)).split(os.sep)[-depth:])
+                for p, b in zip(paths, bases) if b == base and p != path
+            ]
+            if candidate not in others:
+                break
+            depth += 1
+        names.append(candidate)
+    if len(set(names)) != len(names):
+        raise ValueError(f"expected distinct --dataset_dirs, got the same folder twice in {paths}")
+    return names
+
+
+def load_connectome_datasets(paths: list[str]) -> dict:
+    """``{name: DatasetDict}`` from connectome dataset folders, every published split kept.
+
+    Parameters
+    ----------
+    paths : list of str
+        Folders written by ``processing/build_dataset.py`` / ``publish_dataset`` (parquet + dataset card) or
+        by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``.
+
+    Returns
+    -------
+    dict
+        Distinct dataset names (:func:`unique_dataset_names`) -> ``datasets.DatasetDict``. The rows'
+        ``dataset`` column is set to that name.
+
+    Raises
+    ------
+    ValueError
+        A path that is not a folder, or a folder that holds no connectome dataset.
+    """
+    import datasets as hfds
+
+    from ..data import load_published
+
+    missing = [path for path in paths if not os.path.isdir(path)]
+    if missing:
+        raise ValueError(f"--dataset_dirs: expected existing dataset folders, got no folder at {missing[0]!r}")
+    loaded = {}
+    for name, path in zip(unique_dataset_names(paths), paths):
+        if os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(
+            os.path.join(path, "state.json")
+        ):
+            dataset = hfds.load_from_disk(path)
+        elif os.path.isfile(os.path.join(path, "README.md")) or os.path.isdir(os.path.join(path, "data")):
+            dataset = load_published(path)
+        else:
+            raise ValueError(
+                f"--dataset_dirs: expected a connectome dataset folder (parquet + README.md, or save_to_disk), "
+                f"got {path!r} holding {sorted(os.listdir(path))[:5]}"
+            )
+        if isinstance(dataset, hfds.Dataset):
+            dataset = hfds.DatasetDict({"train": dataset})
+        unknown = [split for split in dataset if split not in SPLITS]
+        if unknown:
+            raise ValueError(f"--dataset_dirs: {path!r}: expected splits among {list(SPLITS)}, got {list(dataset)}")
+        loaded[name] = hfds.DatasetDict(
+            {split: _named(part, name) for split, part in dataset.items()}
+        )
+    return loaded
+
+
+def _named(dataset, name: str):
+    if "dataset" in dataset.column_names:
+        dataset = dataset.remove_columns("dataset")
+    return dataset.add_column("dataset", [name] * len(dataset))
+
+
+def subject_splits(dataset_dict, data_args) -> dict:
+    """One dataset's ``{"train", "validation", "test"}`` rows.
+
+    The published splits as given when the folder holds more than ``train``; else the rows' ``split`` column
+    (values train / validation / test) when present; else a subject-grouped split of ``train``
+    (``--validation_fraction``, ``--test_fraction``, ``--stratify_column``, ``--split_seed``).
+    """
+    from ..data import grouped_split
+
+    if set(dataset_dict) != {"train"}:
+        return {split: dataset_dict[split] for split in SPLITS if split in dataset_dict}
+    train = dataset_dict["train"]
+    if "split" in train.column_names:
+        values = [str(v) for v in train["split"]]
+        unknown = sorted(set(values) - set(SPLITS))
+        if unknown:
+            raise ValueError(f"column 'split': expected values in {list(SPLITS)}, got {unknown}")
+        return {
+            split: train.select([i for i, v in enumerate(values) if v == split])
+            for split in SPLITS
+            if split in values
+        }
+    for flag in ("validation_fraction", "test_fraction"):
+        value = getattr(data_args, flag)
+        if not 0 < value < 1:
+            raise ValueError(
+                f"--{flag}: expected a fraction in (0, 1) (a validation split selects readout layers and the "
+                f"checkpoint, a test split scores the model), got {value}"
+            )
+    stratify = [column for column in data_args.stratify_column or [] if column in train.column_names]
+    return dict(
+        grouped_split(
+            train,
+            data_args.test_fraction,
+            data_args.validation_fraction,
+            group_by=getattr(data_args, "group_by", "subject_id"),
+            stratify_by=stratify or None,
+            seed=data_args.split_seed,
+        )
+    )
+
+
+def declared_pseudo_labels(data_args) -> dict[str, dict[str, str]]:
+    """``--pseudo_labels`` as ``{dataset: {bei: class}}`` (empty when not given)."""
+    if not data_args.pseudo_labels:
+        return {}
+    try:
+        declared = json.loads(data_args.pseudo_labels)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--pseudo_labels: expected JSON {{dataset: {{bei: class}}}}, got {error}") from None
+    if not isinstance(declared, dict) or not all(isinstance(v, dict) for v in declared.values()):
+        raise ValueError(f"--pseudo_labels: expected JSON {{dataset: {{bei: class}}}}, got {data_args.pseudo_labels}")
+    return declared
+
+
+def bei_columns(data_args) -> tuple[list[str], list[str]]:
+    """(categorical, continuous) BEI columns from ``--categorical_columns`` / ``--continuous_columns``."""
+    categorical, continuous = list(data_args.categorical_columns or []), list(data_args.continuous_columns or [])
+    if not categorical and not continuous:
+        raise ValueError(
+            "expected BEI columns to predict: pass --categorical_columns (e.g. sex diagnosis) and/or "
+            "--continuous_columns (e.g. age)"
+        )
+    return categorical, continuous
+
+
+def split_parts(datasets: dict, data_args) -> dict[str, dict]:
+    """``{split: {dataset name: Dataset}}`` over all datasets (:func:`subject_splits` of each)."""
+    absent = [
+        column for column in data_args.stratify_column or []
+        if not any(column in part.column_names for dd in datasets.values() for part in dd.values())
+    ]
+    if absent:
+        raise ValueError(f"--stratify_column: expected columns of the data, got {absent}")
+    parts = {split: {} for split in SPLITS}
+    for name, dataset_dict in datasets.items():
+        for split, part in subject_splits(dataset_dict, data_args).items():
+            if len(part):
+                parts[split][name] = part
+    empty = [split for split in SPLITS if not parts[split]]
+    if empty:
+        raise ValueError(
+            f"expected rows in every split, got none in {empty}: give more subjects, other fractions, or "
+            "publish the dataset with those splits"
+        )
+    return parts
+
+
+def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: dict) -> dict:
+    """``{"train", "validation", "test"}``: one row per window with ``connectivity`` and ``labels``.
+
+    ``parts`` is :func:`split_parts`'s. Time series are cut into windows (``--window_size``,
+    ``--window_stride``) unless the rows are windows already (a ``window_index`` column) or hold
+    ``connectivity``; declared pseudo-labels are filled in. Rows come as numpy ``connectivity`` / ``labels`` for
+    ``LcmDataCollator``, the other columns (``subject_id``, ``dataset``...) as Python values.
+    """
+    from ..data import add_connectivity, add_labels, expand_windows, merge_connectome_datasets
+
+    pseudo_labels = {
+        name: {bei: value for bei, value in declared.items() if bei in vocabulary}
+        for name, declared in pseudo_labels.items()
+    }
+    splits = {}
+    for split, named in parts.items():
+        merged, _ = merge_connectome_datasets(named, vocabulary, pseudo_labels)
+        if "timeseries" in merged.column_names and "window_index" not in merged.column_names:
+            merged = expand_windows(merged, data_args.window_size, data_args.window_stride, drop_last=True)
+            if len(merged) == 0:
+                raise ValueError(
+                    f"--window_size: expected scans of at least {data_args.window_size} TRs, got none that long in "
+                    f"the {split} split (pass a smaller --window_size)"
+                )
+        splits[split] = model_format(add_labels(add_connectivity(merged), vocabulary))
+    return splits
+
+
+def model_format(dataset):
+    """``connectivity`` / ``labels`` as numpy for the collator, the other columns as Python values."""
+    return dataset.with_format("numpy", columns=["connectivity", "labels"], output_all_columns=True)
+
+
+__all__ = [
+    "SPLITS",
+    "bei_columns",
+    "build_splits",
+    "declared_pseudo_labels",
+    "load_connectome_datasets",
+    "model_format",
+    "split_parts",
+    "subject_splits",
+    "unique_dataset_names",
+]

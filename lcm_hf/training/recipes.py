@@ -1,0 +1,343 @@
+"""Pretraining and finetuning recipes: what `training/pretrain.py`, `training/finetune.py` and the demo run.
+
+- :func:`pretrain`: multitask pretraining over several connectome datasets (union vocabulary, declared
+  pseudo-labels, subject-level splits, per-dataset metrics).
+- :func:`finetune`: semi-supervised finetuning of a pretrained model on a dataset with new BEIs (`add_beis`),
+  optionally with LoRA adapters (`--use_lora`), or linear probing, or training from scratch; same two-stage
+  schedule.
+
+Both take the datasets explicitly (``{name: DatasetDict}``, e.g. from
+:func:`lcm_hf.training.data.load_connectome_datasets`): the library has no default data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from .arguments import FINETUNE_MODES, LcmDataArguments, LcmFinetuneArguments, LcmModelArguments
+from .data import bei_columns, build_splits, declared_pseudo_labels, model_format, split_parts
+
+logger = logging.getLogger(__name__)
+
+
+def as_dataset_dicts(datasets) -> dict:
+    """``{name: DatasetDict}`` from ``{name: Dataset | DatasetDict}`` (a plain Dataset is the ``train`` split)."""
+    import datasets as hfds
+
+    if not datasets:
+        raise ValueError("expected at least one connectome dataset, got none")
+    return {
+        name: value if isinstance(value, hfds.DatasetDict) else hfds.DatasetDict({"train": value})
+        for name, value in datasets.items()
+    }
+
+
+def _pooled(parts: dict[str, dict]) -> dict:
+    """``{dataset name: Dataset}`` of all splits' rows, for the vocabulary's class lists."""
+    from datasets import concatenate_datasets
+
+    names = dict.fromkeys(name for named in parts.values() for name in named)
+    return {
+        name: concatenate_datasets([named[name] for named in parts.values() if name in named]) for name in names
+    }
+
+
+# ----------------------------------------------------------------------------- shared steps
+def _trainer(model, training_args, splits, selection_metric="balanced_accuracy"):
+    from ..data import LcmDataCollator
+    from .trainer import LcmTrainer
+
+    return LcmTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["validation"],
+        data_collator=LcmDataCollator(),
+        readout_selection_metric=selection_metric,
+    )
+
+
+def _finish(trainer, splits, processor, output_dir: str, extra: dict) -> dict:
+    """Save the model + processor, score the test split, write `results.json`."""
+    prediction = trainer.predict(splits["test"], metric_key_prefix="test")
+    if trainer.args.should_save:
+        if hasattr(trainer.model, "peft_config"):  # LoRA: the adapter + finetuned BEIs, not the whole model
+            from .adapters import save_lora_adapter
+
+            save_lora_adapter(trainer.model, output_dir)
+        else:
+            trainer.save_model(output_dir)
+        processor.save_pretrained(output_dir)
+    results = {
+        "test_metrics": prediction.metrics,
+        "readout_layers": trainer.model.config.readout_layers,
+        "stage_history": trainer.schedule.stage_history,
+        "selection_history": trainer.schedule.selection_history,
+        "log_history": trainer.state.log_history,
+        **extra,
+    }
+    if trainer.args.should_save:
+        with open(os.path.join(output_dir, "results.json"), "w") as handle:
+            json.dump(jsonable(results), handle, indent=1)
+    results["test_predictions"] = prediction  # logits, layer_logits and labels of the test windows (not in JSON)
+    results["test_dataset"] = splits["test"]
+    return results
+
+
+def jsonable(value):
+    """`value` with numpy scalars as Python numbers and non-finite floats as None (valid JSON)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.floating, np.integer)):
+        return jsonable(value.item())
+    return value
+
+
+# ----------------------------------------------------------------------------- pretraining
+def pretrain(
+    datasets: dict,
+    data_args: LcmDataArguments,
+    model_args: LcmModelArguments,
+    training_args,
+    resume_from_checkpoint=None,
+) -> dict:
+    """Multitask pretraining over several datasets.
+
+    Parameters
+    ----------
+    datasets : dict
+        ``{name: DatasetDict | Dataset}`` connectome datasets (published splits are used as given).
+    data_args, model_args, training_args
+        The script's options (:mod:`lcm_hf.training.arguments`).
+    resume_from_checkpoint : str or bool, optional
+        A checkpoint folder, or True for the newest one in ``training_args.output_dir``.
+
+    Returns
+    -------
+    dict
+        The results (also in ``results.json``): test metrics, readout layers, stage and selection history.
+    """
+    from ..configuration_lcm import LcmConfig
+    from ..data import union_vocabulary
+    from ..modeling_lcm import LcmForBeiPrediction
+    from ..processing_lcm import LcmProcessor
+
+    datasets = as_dataset_dicts(datasets)
+    categorical, continuous = bei_columns(data_args)
+    pseudo = declared_pseudo_labels(data_args)
+    parts = split_parts(datasets, data_args)
+    vocabulary = union_vocabulary(
+        _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous
+    )
+    splits = build_splits(parts, vocabulary, data_args, pseudo)
+    num_rois = splits["train"][0]["connectivity"].shape[-1]
+    common = dict(
+        num_rois=num_rois,
+        beis=vocabulary.to_config(),
+        readout_policy=model_args.readout_policy,
+        dropout=model_args.dropout,
+        attention_dropout=model_args.attention_dropout,
+        fc_norm=model_args.fc_norm,
+    )
+    if model_args.preset:
+        config = LcmConfig.from_preset(model_args.preset, **common)
+    else:
+        config = LcmConfig(
+            hidden_size=model_args.hidden_size,
+            num_hidden_layers=model_args.num_hidden_layers,
+            num_attention_heads=model_args.num_attention_heads,
+            intermediate_size=model_args.intermediate_size,
+            **common,
+        )
+    torch.manual_seed(training_args.seed)
+    model = LcmForBeiPrediction(config)
+    processor = LcmProcessor(vocabulary=vocabulary, num_rois=num_rois)
+    trainer = _trainer(model, training_args, splits, selection_metric=model_args.readout_selection_metric)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    return _finish(
+        trainer,
+        splits,
+        processor,
+        training_args.output_dir,
+        {
+            "datasets": list(datasets),
+            "split_sizes": {k: len(v) for k, v in splits.items()},
+            "data_args": asdict(data_args),
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- finetuning
+def confident_predictions(model, dataset, vocabulary, beis: list[str], threshold: float, batch_size: int = 64):
+    """Labels (n, K) of `vocabulary` holding the pretrained `model`'s predictions for `beis` where their
+    probability is >= `threshold`, NaN elsewhere."""
+    from ..data import LcmDataCollator
+
+    collate = LcmDataCollator()
+    labels = np.full((len(dataset), len(vocabulary.names)), np.nan, dtype=np.float32)
+    model.eval()
+    slices = dict(zip(model.config.bei_names, model.config.bei_token_slices()))
+    with torch.no_grad():
+        for start in range(0, len(dataset), batch_size):
+            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+            logits = model(connectivity=batch["connectivity"]).logits  # (B, P)
+            for name in beis:
+                probabilities = logits[:, slices[name]].softmax(-1)  # (B, C)
+                score, index = probabilities.max(-1)
+                column = vocabulary.names.index(name)
+                values = torch.where(score >= threshold, index.float(), torch.tensor(float("nan")))
+                labels[start : start + len(values), column] = values.numpy()
+    return labels
+
+
+def finetune_vocabulary(parts: dict, old_vocabulary, data_args, new_beis: list[str] | None = None):
+    """The pretrained vocabulary extended with the finetuning data's new BEIs, and the declared pseudo-labels.
+
+    `new_beis` (``--new_beis``): the columns that become new BEIs (added to the categorical columns); default:
+    every requested column the pretrained vocabulary lacks.
+    """
+    from ..data import union_vocabulary
+
+    categorical, continuous = (
+        bei_columns(data_args) if (data_args.categorical_columns or data_args.continuous_columns) else ([], [])
+    )
+    if new_beis:
+        known = [name for name in new_beis if name in old_vocabulary.names]
+        if known:
+            raise ValueError(f"--new_beis: expected BEIs the pretrained model lacks, got {known} (already in it)")
+        categorical += [name for name in new_beis if name not in categorical + continuous]
+    if not categorical and not continuous:
+        raise ValueError("expected BEI columns: pass --categorical_columns / --continuous_columns or --new_beis")
+    pseudo = declared_pseudo_labels(data_args)
+    data_vocabulary = union_vocabulary(
+        _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous
+    )
+    additions = [bei for bei in data_vocabulary.to_config() if bei["name"] not in old_vocabulary.names]
+    if new_beis:
+        missing = [name for name in new_beis if name not in [bei["name"] for bei in additions]]
+        if missing:
+            raise ValueError(f"--new_beis: expected columns with labels in the finetuning data, got none for {missing}")
+        additions = [bei for bei in additions if bei["name"] in new_beis]
+    return old_vocabulary.extend(additions), pseudo
+
+
+def prepare_finetuning_data(datasets: dict, data_args: LcmDataArguments, model_name_or_path: str,
+                            new_beis: list[str] | None = None):
+    """(vocabulary, splits): the pretrained vocabulary extended with the finetuning data's new BEIs, and the
+    windowed subject-level splits labelled with it (true labels + declared pseudo-labels)."""
+    from ..processing_lcm import LcmProcessor
+
+    old_vocabulary = LcmProcessor.from_pretrained(model_name_or_path).vocabulary
+    parts = split_parts(as_dataset_dicts(datasets), data_args)
+    vocabulary, pseudo = finetune_vocabulary(parts, old_vocabulary, data_args, new_beis)
+    return vocabulary, build_splits(parts, vocabulary, data_args, pseudo)
+
+
+def finetune(
+    datasets: dict | None,
+    data_args: LcmDataArguments,
+    finetune_args: LcmFinetuneArguments,
+    training_args,
+    prepared=None,
+    resume_from_checkpoint=None,
+) -> dict:
+    """Finetune a pretrained model on a dataset with new BEIs (see `LcmFinetuneArguments.mode`).
+
+    `datasets`: ``{name: DatasetDict | Dataset}``; `prepared` (optional) is :func:`prepare_finetuning_data`'s
+    (vocabulary, splits) instead, so several modes can be compared on one split (the demo does).
+    Returns the results dict (also in `results.json`).
+    """
+    from ..configuration_lcm import LcmConfig
+    from ..data import add_labels
+    from ..modeling_lcm import LcmForBeiPrediction
+    from ..processing_lcm import LcmProcessor
+    from .adapters import freeze_for_linear_probe
+
+    if finetune_args.mode not in FINETUNE_MODES:
+        raise ValueError(f"--mode: expected one of {list(FINETUNE_MODES)}, got {finetune_args.mode!r}")
+    if finetune_args.use_lora and finetune_args.mode != "semi_supervised":
+        raise ValueError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
+    if not finetune_args.model_name_or_path:
+        raise ValueError("--model_name_or_path: expected the pretrained model + processor folder, got none")
+    pretrained = LcmForBeiPrediction.from_pretrained(finetune_args.model_name_or_path)
+    old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
+
+    vocabulary, splits = prepared or prepare_finetuning_data(
+        datasets, data_args, finetune_args.model_name_or_path, finetune_args.new_beis
+    )
+    splits = dict(splits)
+    new_names = [name for name in vocabulary.names if name not in old_vocabulary.names]
+
+    if finetune_args.confident_pseudo_label_threshold is not None and finetune_args.mode == "semi_supervised":
+        missing = [n for n in old_vocabulary.names if old_vocabulary[n]["kind"] == "categorical"]
+        extra = confident_predictions(
+            pretrained, splits["train"], vocabulary, missing, finetune_args.confident_pseudo_label_threshold
+        )
+        splits["train"] = model_format(add_labels(splits["train"], vocabulary, fill=extra))
+
+    if finetune_args.mode == "scratch":
+        config = LcmConfig(**{**pretrained.config.to_dict(), "beis": vocabulary.to_config(), "readout_layers": None})
+        torch.manual_seed(training_args.seed)
+        model = LcmForBeiPrediction(config)
+    else:
+        model = pretrained
+        torch.manual_seed(training_args.seed)
+        model.add_beis([bei for bei in vocabulary.to_config() if bei["name"] in new_names])
+    if finetune_args.readout_policy:
+        model.config.readout_policy = finetune_args.readout_policy
+    trainable = None
+    if finetune_args.mode == "linear_probe":
+        trainable = freeze_for_linear_probe(model, new_names)
+    if finetune_args.use_lora:
+        from .adapters import apply_lora
+
+        model = apply_lora(
+            model, r=finetune_args.lora_r, lora_alpha=finetune_args.lora_alpha, lora_dropout=finetune_args.lora_dropout
+        )
+        trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+    processor = LcmProcessor(vocabulary=vocabulary, num_rois=model.config.num_rois)
+    trainer = _trainer(model, training_args, splits)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    return _finish(
+        trainer,
+        splits,
+        processor,
+        training_args.output_dir,
+        {
+            "mode": finetune_args.mode,
+            "lora": _lora_summary(model) if finetune_args.use_lora else None,
+            "new_beis": new_names,
+            "trainable": trainable,
+            "split_sizes": {k: len(v) for k, v in splits.items()},
+        },
+    )
+
+
+def _lora_summary(peft_model) -> dict:
+    from .adapters import trainable_parameters
+
+    config = peft_model.peft_config["default"]
+    trainable, total = trainable_parameters(peft_model)
+    return {"r": config.r, "lora_alpha": config.lora_alpha, "trainable_parameters": trainable, "parameters": total}
+
+
+__all__ = [
+    "as_dataset_dicts",
+    "confident_predictions",
+    "finetune",
+    "finetune_vocabulary",
+    "jsonable",
+    "prepare_finetuning_data",
+    "pretrain",
+]
