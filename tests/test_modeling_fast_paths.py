@@ -6,7 +6,7 @@ import copy
 import torch
 
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.modeling_lcm import LcmAttention, absorption_pays
+from lcm_hf.layers_lcm import LcmAttention, absorption_pays
 from lcm_testing import make_tiny_config, random_connectivity
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..modeling_lcm import true_class_layers
+from ..readout_lcm import true_class_layers
 
 MAP_KINDS = ("token", "class", "rest", "contrast")
 

@@ -28,7 +28,9 @@ import torch
 from torch import nn
 
 from ..configuration_lcm import PRESETS, LcmConfig
-from ..modeling_lcm import LcmForBeiPrediction, absorption_pays, bei_loss_sums, weighted_bei_loss
+from ..layers_lcm import absorption_pays
+from ..modeling_lcm import LcmForBeiPrediction
+from ..readout_lcm import bei_loss_sums, weighted_bei_loss
 
 REFERENCE_PARAMETERS_M = {"small": 147.19, "base": 294.1, "mid": 734.9, "big": 1175.7}
 """Parameter counts (millions) of the reference code's model sizes (4, 8, 20, 32 layers)."""
@@ -74,7 +76,7 @@ def forward_flops(config: LcmConfig, executed: bool = False) -> int:
 
     This is the textbook computation, which ``torch.utils.flop_counter`` counts on the eager path. With
     `executed`, cross-attention is counted as the sdpa path runs it where that pays
-    (`modeling_lcm.absorption_pays`): no k/v projection of the N memory rows; the k/v weights act on the
+    (`layers_lcm.absorption_pays`): no k/v projection of the N memory rows; the k/v weights act on the
     P query side and every head attends over the E-wide memory.
 
     Parameters

@@ -81,7 +81,7 @@ def best_matched_layers(
     import torch
 
     from ..configuration_lcm import bei_token_slices
-    from ..modeling_lcm import true_class_layers
+    from ..readout_lcm import true_class_layers
 
     matched = {}
     for index, (bei, token_slice) in enumerate(zip(beis, bei_token_slices(beis))):

@@ -36,7 +36,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..modeling_lcm import weighted_bei_loss
+from ..readout_lcm import weighted_bei_loss
 from .metrics import bei_metrics, best_layers
 
 logger = logging.getLogger(__name__)
