@@ -11,7 +11,8 @@ points, columns are regions) or ``(B, T, N)`` per batch, and returns ``(B, N, N)
   scaled identity, so its default "correlation" is *not* the Pearson correlation.
 - :func:`partial_correlation`, :func:`covariance`.
 - :func:`sliding_windows`: windows of ``size`` TRs every ``stride`` TRs (the paper's default is
-  non-overlapping 500-TR windows, the last one zero-padded; ``drop_last=True`` drops it).
+  non-overlapping 500-TR windows, the last one zero-padded; ``drop_last=True`` drops it);
+  :func:`windowed_connectivity`: their FC over each window's valid TRs (never the padding).
 - :func:`fisher_z`: ``arctanh`` with clipping and a safe (finite) diagonal.
 - :func:`nilearn_connectivity`: the nilearn-backed kinds (``"tangent"``, shrunk covariance, ...).
 - :func:`compute_connectivity`: one entry point dispatching on ``kind``.
@@ -44,6 +45,8 @@ def _subject_name(index: int, subject_ids: Sequence | None) -> str:
 
 
 def _to_tensor(array, dtype: torch.dtype, device=None) -> torch.Tensor:
+    if (array.is_complex() if isinstance(array, torch.Tensor) else np.iscomplexobj(array)):
+        raise TypeError("expected real `timeseries`, got complex values: pass .real or abs() explicitly")
     if isinstance(array, torch.Tensor):
         return array.to(dtype=dtype, device=device)
     if isinstance(array, np.ndarray):
@@ -158,6 +161,17 @@ def _centered(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
 def _warn_constant(
     constant: torch.Tensor, subject_ids: Sequence | None, roi_names: Sequence | None
 ) -> None:
+    blank = torch.nonzero(constant.all(dim=1)).flatten().tolist()
+    if blank:  # every ROI constant: no signal at all, predictions from it would look normal but mean nothing
+        names = ", ".join(_subject_name(b, subject_ids) for b in blank[:10])
+        more = f" and {len(blank) - 10} more" if len(blank) > 10 else ""
+        warnings.warn(
+            f"blank scan (every ROI constant): {names}{more}: its FC is all zeros, predictions from it are meaningless",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        constant = constant.clone()
+        constant[blank] = False
     pairs = torch.nonzero(constant).tolist()
     if not pairs:
         return
@@ -171,6 +185,48 @@ def _warn_constant(
         RuntimeWarning,
         stacklevel=3,
     )
+
+
+MAX_ABS_CONNECTIVITY = 1e6  # FC values beyond this are not correlations, z-scores or sane covariances
+
+
+def check_connectivity_values(
+    connectivity, subject_ids: Sequence | None = None, max_abs: float = MAX_ABS_CONNECTIVITY
+) -> None:
+    """Check the values of connectivity matrices (B, N, N) once, where a batch is prepared (collator, processor).
+
+    Raises ``ValueError`` naming the first subject with NaN/inf values or values beyond ``max_abs``; warns
+    (``RuntimeWarning``) about blank matrices (all zero off the diagonal: a constant scan). Reads the values,
+    so it does not belong inside a training step.
+    """
+    fc = connectivity if isinstance(connectivity, torch.Tensor) else torch.as_tensor(np.asarray(connectivity))
+    if fc.is_complex():
+        raise TypeError(f"expected real connectivity, got complex values ({fc.dtype})")
+    if fc.ndim == 2:
+        fc = fc.unsqueeze(0)
+    flat = fc.flatten(1)
+    finite = torch.isfinite(flat).all(dim=1)
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite).flatten()[0])
+        raise ValueError(f"expected finite `connectivity`, got NaN or inf values for {_subject_name(i, subject_ids)}")
+    peak = flat.abs().amax(dim=1) if flat.shape[1] else flat.new_zeros(flat.shape[0])
+    if bool((peak > max_abs).any()):
+        i = int(torch.nonzero(peak > max_abs).flatten()[0])
+        raise ValueError(
+            f"expected `connectivity` values within +-{max_abs:g} (correlations, z-scores), got {float(peak[i]):.3g} "
+            f"for {_subject_name(i, subject_ids)}"
+        )
+    if fc.shape[-1] > 1:
+        off_diagonal = fc - torch.diag_embed(fc.diagonal(dim1=-2, dim2=-1))
+        blank = torch.nonzero(off_diagonal.flatten(1).abs().amax(dim=1) == 0).flatten().tolist()
+        if blank:
+            names = ", ".join(_subject_name(b, subject_ids) for b in blank[:10])
+            warnings.warn(
+                f"blank connectivity (all zero off the diagonal, e.g. a constant scan): {names}"
+                f"{f' and {len(blank) - 10} more' if len(blank) > 10 else ''}: predictions from it are meaningless",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def pearson_connectivity(
@@ -254,6 +310,13 @@ def pearson_connectivity(
             xc.mul_(_time_mask(chunk, lengths[start:stop]))
         cov = torch.bmm(xc.transpose(1, 2), xc)  # (b, N, N), sum of centered products
         ssq = cov.diagonal(dim1=1, dim2=2)
+        if validate and not bool(torch.isfinite(ssq).all()):  # squares overflowed: absurd magnitudes
+            bad = int(torch.nonzero(~torch.isfinite(ssq).all(dim=1)).flatten()[0]) + start
+            peak = float(chunk[bad - start].abs().max())
+            raise ValueError(
+                f"expected time series of sane magnitude, got values up to {peak:.3g} for "
+                f"{_subject_name(bad, subject_ids)}: their squares overflow {dtype} (rescale the series, or use float64)"
+            )
         flat = ssq == 0  # constant ROI (exact, thanks to the shift)
         inv = torch.where(flat, torch.zeros_like(ssq), ssq.clamp_min(torch.finfo(dtype).tiny).rsqrt())
         scale = (inv.unsqueeze(2) * inv.unsqueeze(1)).mul_(0.5)  # symmetric outer product
@@ -364,13 +427,17 @@ def sliding_windows(
     drop_last: bool = False,
     min_length: int = MIN_TIMEPOINTS,
     pad_value: float = 0.0,
+    short_series: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut one subject's ``(T, N)`` time series into windows.
 
     Windows start every ``stride`` TRs (default ``size``: non-overlapping, as in the paper). The
     last window may run past the end: it is padded with ``pad_value`` (the paper pads zeros),
     or dropped with ``drop_last=True``. A trailing window with fewer than ``min_length`` valid
-    points is always dropped. A series shorter than ``size`` gives one padded window.
+    points is always dropped. A series shorter than ``size`` follows ``short_series``.
+    Compute the FC of the windows over their valid points only (``lengths``), e.g. with
+    :func:`windowed_connectivity`: correlating over the padding biases it (badly for raw,
+    non-demeaned signals).
 
     Parameters
     ----------
@@ -380,18 +447,21 @@ def sliding_windows(
     stride : int, optional
         Step between window starts (default: ``size``).
     drop_last : bool
-        Drop a last window that would need padding (unless it is the only one... see Returns).
+        Drop a last window that would need padding (a series shorter than ``size``: see ``short_series``).
     min_length : int
         Minimum number of valid points for a window to be kept.
     pad_value : float
+    short_series : {"pad", "drop"}, optional
+        A series shorter than ``size``: ``"pad"`` gives one padded window of its valid points (even
+        with ``drop_last``), ``"drop"`` gives none. Default None: ``"drop"`` when ``drop_last`` else ``"pad"``.
 
     Returns
     -------
     windows : torch.Tensor, shape (W, size, N)
     lengths : torch.Tensor of int64, shape (W,)
         Valid points per window. Pass them to :func:`pearson_connectivity` to ignore the
-        padding, or leave them out to correlate over the padded window like the reference code.
-        With ``drop_last=True`` and ``T < size`` the result has W = 0 windows.
+        padding (leaving them out correlates over the padded window, like the reference code).
+        A short series dropped (``short_series="drop"``, or ``drop_last`` by default) gives W = 0.
     """
     x = timeseries if isinstance(timeseries, torch.Tensor) else torch.as_tensor(np.asarray(timeseries))
     if x.ndim != 2:
@@ -401,14 +471,19 @@ def sliding_windows(
     stride = size if stride is None else stride
     if not isinstance(stride, int) or stride < 1:
         raise ValueError(f"expected `stride` to be a positive int, got {stride!r}")
+    if short_series not in (None, "pad", "drop"):
+        raise ValueError(f"expected short_series 'pad' or 'drop', got {short_series!r}")
     n_time = x.shape[0]
+    short = n_time < size
+    if short and (short_series or ("drop" if drop_last else "pad")) == "drop":
+        return x.new_zeros((0, size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
     starts = list(range(0, max(n_time - size, 0) + 1, stride))
     if starts and starts[-1] + size < n_time:  # the remainder needs one more (padded) window
         starts.append(starts[-1] + stride)
     windows, lengths = [], []
     for start in starts:
         length = min(size, n_time - start)
-        if length < size and drop_last:
+        if length < size and drop_last and not short:
             continue
         if length < min_length:
             continue
@@ -419,6 +494,58 @@ def sliding_windows(
     if not windows:
         return x.new_zeros((0, size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
     return torch.stack(windows), torch.tensor(lengths, dtype=torch.int64)
+
+
+def windowed_connectivity(
+    timeseries,
+    size: int = 500,
+    stride: int | None = None,
+    *,
+    drop_last: bool = False,
+    short_series: str | None = None,
+    min_length: int = MIN_TIMEPOINTS,
+    kind: str = "correlation",
+    fisher: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FC of each window of one ``(T, N)`` series, over the window's valid time points only.
+
+    The windows are those of :func:`sliding_windows`; a zero-padded window's FC ignores its padding,
+    so it equals ``np.corrcoef`` of the valid TRs (raw, non-demeaned signals included).
+
+    Parameters
+    ----------
+    timeseries : array-like, shape (T, N)
+    size, stride, drop_last, short_series, min_length
+        As in :func:`sliding_windows`.
+    kind : str
+        A torch kind (``"correlation"``, ``"partial correlation"``, ``"covariance"``).
+    fisher : bool
+        Apply :func:`fisher_z`.
+    dtype : torch.dtype
+
+    Returns
+    -------
+    fc : torch.Tensor, shape (W, N, N)
+    lengths : torch.Tensor of int64, shape (W,)
+        Valid time points of each window.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).standard_normal((700, 4)) + 100.0
+    >>> fc, lengths = windowed_connectivity(x, 500, dtype=torch.float64)
+    >>> bool(np.allclose(fc[1].numpy(), np.corrcoef(x[500:].T))), lengths.tolist()
+    (True, [500, 200])
+    """
+    if kind not in TORCH_KINDS:
+        raise ValueError(f"expected a torch connectivity kind {list(TORCH_KINDS)} for windows, got {kind!r}")
+    windows, lengths = sliding_windows(timeseries, size, stride, drop_last=drop_last, min_length=min_length,
+                                       short_series=short_series)
+    n = windows.shape[-1]
+    if windows.shape[0] == 0:
+        return windows.new_zeros((0, n, n), dtype=dtype), lengths
+    fc = compute_connectivity(windows, kind=kind, lengths=lengths, fisher=fisher, dtype=dtype)
+    return fc, lengths
 
 
 def nilearn_connectivity(
@@ -523,7 +650,9 @@ __all__ = [
     "flops_pearson",
     "nilearn_connectivity",
     "partial_correlation",
+    "check_connectivity_values",
     "pearson_connectivity",
     "sliding_windows",
     "stack_timeseries",
+    "windowed_connectivity",
 ]

@@ -2,13 +2,27 @@
 
 Importers (``--format``):
 
-  folder  A folder of per-subject ROI time-series files (.1D, .tsv, .csv, .txt, .npy, .mat;
+  folder  A folder of per-scan ROI time-series files (.1D, .tsv, .csv, .txt, .npy, .mat;
           rows = time points, columns = ROIs; '#' header lines, a header row of ROI names and a
           first column of labels are skipped) matched to rows of a phenotype CSV/TSV
-          (--phenotypes) by --id-column: the BIDS-like 'sub-XX' label of
-          'sub-XX[_ses-YY][_task-ZZ][_run-NN]*' names (with or without 'sub-' / leading zeros),
-          else the file stem, else an id appearing as a token of the name. ses/task/run become
-          'session'/'task'/'run' columns. '.mat' files: the array under --mat-key.
+          (--phenotypes). subject_id comes from the subject: the table's --subject-column
+          (alias --id-column; default subject_id / participant_id / subject / SUB_ID) matched
+          exactly to the 'sub-XX' label of 'sub-XX[_ses-YY][_task-ZZ][_run-NN]*' names ('sub-' and
+          leading zeros ignored, never a substring: sub-13 is not subject 1), or to the stem / its
+          first '_' token of other names (or the 'subject' group of --subject-pattern). scan_id is
+          'ses-YY_task-ZZ_run-NN' (or the file stem). A per-scan table names its scan column
+          (--scan-column: 'ses-1_run-2', 'run-2', the stem or the file name); per-subject rows
+          apply to all of the subject's scans. Files without a row, rows without a file and
+          duplicate ids are reported in one summary (--unmatched warn: skip and warn; error: fail;
+          keep: keep with missing phenotypes). ses/task/run also become 'session'/'task'/'run'
+          columns. '.mat' files: the array under --mat-key. A file holding a square symmetric
+          matrix with unit diagonal is refused: use --format connectivity.
+  connectivity
+          A folder of ready FC matrices (N x N; .npy, .csv/.tsv/.txt, .mat) or of their upper-
+          triangle vectors (row-major; length N(N-1)/2 without the diagonal, or N(N+1)/2 with it
+          and --vector-diagonal), matched to --phenotypes as for 'folder'. Checked square,
+          symmetric, finite (the file is named). --fc-values correlation (diagonal stored as 1,
+          values in [-1, 1]) or fisher_z (diagonal stored as 0).
   nifti   A folder of preprocessed 4-D NIfTI scans ('*.nii' / '*.nii.gz', e.g.
           'sub-XX[_ses-YY][_task-ZZ][_run-NN]_bold.nii.gz'), parcellated with the labels atlas
           image --atlas-image through nilearn's NiftiLabelsMasker (the atlas is resampled to each
@@ -20,15 +34,21 @@ Importers (``--format``):
           DX_GROUP -> diagnosis (autism/control), SEX -> sex (M/F), AGE_AT_SCAN -> age.
 
 Every file must have the ROI count of the first one. Optional steps: --window-size cuts
-windows (one row per window, subject_id kept), --connectivity stores Pearson FC instead of
-time series, --test-size/--validation-size make subject-grouped splits.
+windows (one row per window, subject_id and scan_id kept; series shorter than a window are
+reported and handled by --short-series pad|drop; a padded window's FC ignores the padding),
+--connectivity stores Pearson FC instead of time series, --test-size/--validation-size make
+subject-grouped splits; a 'split' column of the phenotype table (--split-column) is used as given.
 
 Example::
 
     python processing/build_dataset.py my_tsvs/ --phenotypes my_tsvs/phenotypes.csv \\
         --id-column participant_id --output my_dataset
+    python processing/build_dataset.py my_runs/ --phenotypes my_runs/scans.csv --subject-column subject \\
+        --scan-column run --unmatched error --window-size 100 --short-series drop --output my_runs_dataset
     python processing/build_dataset.py my_scans/ --format nifti --atlas-image atlas.nii.gz \\
         --phenotypes my_scans/phenotypes.csv --t-r 2.0 --output my_nifti_dataset
+    python processing/build_dataset.py my_fc/ --format connectivity --phenotypes my_fc/phenotypes.csv \\
+        --fc-values correlation --output my_fc_dataset
     python -c "import datasets; print(datasets.load_dataset('my_dataset'))"
 """
 
@@ -39,15 +59,25 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from lcm_hf.console import ArgumentParser, add_console_arguments
+
+    parser = ArgumentParser(
         prog="build_dataset.py", description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", help="folder of time-series files (NIfTI scans with --format nifti, "
-                                      "an ABIDE_pcp folder with --format abide)")
+    parser.add_argument("input", help="folder of time-series files (NIfTI scans with --format nifti, FC matrices "
+                                      "with --format connectivity, an ABIDE_pcp folder with --format abide)")
+    add_console_arguments(parser)
     parser.add_argument("--output", "-o", required=True, help="output folder for the published dataset")
-    parser.add_argument("--format", choices=("folder", "nifti", "abide"), default="folder", help="input layout (default folder)")
+    parser.add_argument("--format", choices=("folder", "nifti", "connectivity", "abide"), default="folder",
+                        help="input layout (default folder: time series)")
     parser.add_argument("--phenotypes", help="phenotype CSV/TSV (required for --format folder to carry labels)")
-    parser.add_argument("--id-column", default="subject_id", help="phenotype column matched to file names")
+    parser.add_argument("--subject-column", "--id-column", dest="subject_column",
+                        help="phenotype column of subject ids, matched exactly to the files' sub- labels "
+                             "(default: subject_id / participant_id / subject / SUB_ID)")
+    parser.add_argument("--scan-column", help="phenotype column naming the scan of a per-scan table "
+                                              "(ses-1_task-rest_run-1, run-1, the file stem or name)")
+    parser.add_argument("--subject-pattern", help="regex giving the subject of non-BIDS file names "
+                                                  "(group 'subject', optional group 'scan')")
     parser.add_argument("--site-column", help="phenotype column holding the site (default: site / SITE_ID)")
     parser.add_argument("--columns", nargs="*", help="phenotype columns to keep (default: all)")
     parser.add_argument("--dataset-name", help="value of the 'dataset' column (default: the folder name)")
@@ -63,69 +93,131 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--low-pass", type=float, help="--format nifti: low-pass cutoff in Hz (needs --t-r)")
     parser.add_argument("--high-pass", type=float, help="--format nifti: high-pass cutoff in Hz (needs --t-r)")
     parser.add_argument("--unmatched", choices=("warn", "error", "keep"), default="warn",
-                        help="files without a phenotype row: skip with a warning, fail, or keep")
+                        help="files without a row, rows without a file, duplicate ids: one summary, then skip "
+                             "unmatched files with a warning (warn), fail (error), or keep them (keep)")
+    parser.add_argument("--fc-values", choices=("correlation", "fisher_z"), default="correlation",
+                        help="--format connectivity: what the files hold (diagonal stored as 1 or 0)")
+    parser.add_argument("--vector-diagonal", action="store_true",
+                        help="--format connectivity: vectors include the diagonal (N(N+1)/2; default N(N-1)/2)")
     parser.add_argument("--window-size", type=int, help="cut time series into windows of this many TRs")
     parser.add_argument("--window-stride", type=int, help="window step (default: the window size)")
     parser.add_argument("--drop-last", action="store_true", help="drop a last window shorter than the size")
+    parser.add_argument("--short-series", choices=("pad", "drop"),
+                        help="series shorter than one window: keep one window of their valid TRs (pad) or drop "
+                             "them (default: drop with --drop-last, else pad); reported either way")
     parser.add_argument("--connectivity", action="store_true", help="store Pearson FC instead of time series")
     parser.add_argument("--fisher-z", action="store_true", help="Fisher z-transform the stored FC")
     parser.add_argument("--test-size", type=float, default=0.0, help="fraction of subjects in a test split")
     parser.add_argument("--validation-size", type=float, default=0.0, help="fraction of subjects in a validation split")
     parser.add_argument("--stratify-by", help="column to stratify the splits on")
+    parser.add_argument("--split-column", default="split",
+                        help="phenotype column of split names used as given (default 'split' when present; '' off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-rows-per-shard", type=int, default=2000)
     parser.add_argument("--name", help="dataset card title")
     parser.add_argument("--description", default="", help="dataset card text")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an output folder holding a dataset lcm-hf wrote (never one holding the inputs)")
     return parser
+
+
+def check_flags(parser, args) -> None:
+    """Refuse flag values that cannot work, before any file is read (one-line usage errors, status 2)."""
+    for flag, value in (("--window-size", args.window_size), ("--window-stride", args.window_stride),
+                        ("--max-rows-per-shard", args.max_rows_per_shard)):
+        if value is not None and value < 1:
+            parser.error(f"{flag}: expected a positive integer, got {value}")
+    if args.window_stride is not None and not args.window_size:
+        parser.error(f"--window-stride {args.window_stride}: expected with --window-size, got no --window-size")
+    for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size)):
+        if not 0 <= value < 1:
+            parser.error(f"{flag}: expected a fraction of subjects in [0, 1), got {value}")
+    if args.validation_size > 0 and args.test_size <= 0:
+        parser.error(f"--validation-size {args.validation_size}: expected with --test-size > 0 (the validation "
+                     "split is cut next to a test split), got no --test-size")
+    if args.test_size + args.validation_size >= 1:
+        parser.error(f"--test-size + --validation-size: expected a sum below 1 (train keeps the rest), got "
+                     f"{args.test_size + args.validation_size:g}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_flags(parser, args)
     if args.format == "nifti" and not args.atlas_image:
         parser.error("--format nifti needs --atlas-image PATH (a 3-D labels atlas)")
+    if args.format == "connectivity" and (args.window_size or args.connectivity):
+        parser.error("--format connectivity stores the files' matrices: --window-size and --connectivity need "
+                     "time series")
     from datasets import DatasetDict
 
+    from lcm_hf.atomic import check_output_folder
     from lcm_hf.data import (
         add_connectivity,
         expand_windows,
         grouped_split,
         import_abide_pcp,
+        import_connectivity_folder,
         import_nifti_folder,
         import_timeseries_folder,
         publish_dataset,
+        split_by_column,
     )
 
+    inputs = [args.input, args.phenotypes, args.atlas_image]  # the output folder may neither be nor hold them
+    try:  # before the (long) import: refuse an output folder we may not replace
+        check_output_folder(args.output, kind="dataset", overwrite=args.overwrite, inputs=inputs, flag="--output")
+    except ValueError as error:
+        parser.error(str(error))
+
+    matching = dict(subject_column=args.subject_column, scan_column=args.scan_column,
+                    dataset_name=args.dataset_name, site_column=args.site_column, phenotype_columns=args.columns,
+                    subject_pattern=args.subject_pattern, unmatched=args.unmatched, progress=True)
     if args.format == "abide":
         dataset = import_abide_pcp(args.input, args.phenotypes, atlas=args.atlas,
                                    dataset_name=args.dataset_name or "abide", progress=True)
     elif args.format == "nifti":
         dataset = import_nifti_folder(
-            args.input, args.atlas_image, args.phenotypes, id_column=args.id_column, dataset_name=args.dataset_name,
-            site_column=args.site_column, phenotype_columns=args.columns, pattern=args.pattern or "*.nii*",
-            t_r=args.t_r, standardize=args.standardize, detrend=args.detrend, low_pass=args.low_pass,
-            high_pass=args.high_pass, unmatched=args.unmatched, progress=True)
+            args.input, args.atlas_image, args.phenotypes, pattern=args.pattern or "*.nii*", t_r=args.t_r,
+            standardize=args.standardize, detrend=args.detrend, low_pass=args.low_pass, high_pass=args.high_pass,
+            **matching)
+    elif args.format == "connectivity":
+        dataset = import_connectivity_folder(
+            args.input, args.phenotypes, values=args.fc_values, vector_diagonal=args.vector_diagonal,
+            pattern=args.pattern or "*", mat_key=args.mat_key, **matching)
     else:
         dataset = import_timeseries_folder(
-            args.input, args.phenotypes, id_column=args.id_column, dataset_name=args.dataset_name,
-            site_column=args.site_column, phenotype_columns=args.columns, pattern=args.pattern or "*",
-            mat_key=args.mat_key, transpose=args.transpose, unmatched=args.unmatched, progress=True)
+            args.input, args.phenotypes, pattern=args.pattern or "*", mat_key=args.mat_key,
+            transpose=args.transpose, **matching)
     print(f"imported {len(dataset)} scans of {len(set(dataset['subject_id']))} subjects", file=sys.stderr)
     if args.window_size:
-        dataset = expand_windows(dataset, args.window_size, args.window_stride, drop_last=args.drop_last)
+        dataset = expand_windows(dataset, args.window_size, args.window_stride, drop_last=args.drop_last,
+                                 short_series=args.short_series)
+    if len(dataset) == 0:
+        raise ValueError(f"{args.input}: expected rows to publish, got none (no matched scan"
+                         f"{' with a full window of --window-size ' + str(args.window_size) if args.window_size else ''}"
+                         "): nothing written")
     if args.connectivity:
         dataset = add_connectivity(dataset, fisher=args.fisher_z)
-    if args.test_size > 0:
+    if args.split_column and args.split_column in dataset.column_names:
+        if args.test_size > 0 or args.validation_size > 0:
+            parser.error(f"the data has a {args.split_column!r} column (splits used as given): drop --test-size/"
+                         "--validation-size, or pass --split-column '' to ignore it")
+        dataset = split_by_column(dataset, args.split_column)
+        print(f"splits from column {args.split_column!r}: {', '.join(dataset)}", file=sys.stderr)
+    elif args.test_size > 0:
         dataset = grouped_split(dataset, args.test_size, args.validation_size, stratify_by=args.stratify_by,
                                 seed=args.seed)
     else:
         dataset = DatasetDict({"train": dataset})
     folder = publish_dataset(dataset, args.output, name=args.name, description=args.description,
-                             max_rows_per_shard=args.max_rows_per_shard, overwrite=args.overwrite)
+                             max_rows_per_shard=args.max_rows_per_shard, overwrite=args.overwrite,
+                             inputs=inputs)
     print(f"wrote {folder} ({', '.join(f'{k}: {len(v)}' for k, v in dataset.items())})")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lcm_hf.console import run_main
+
+    sys.exit(run_main(main))

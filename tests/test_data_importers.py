@@ -70,7 +70,8 @@ def test_import_folder_bids(tmp_path):
     folder = make_folder(tmp_path)
     ds = import_timeseries_folder(folder, folder / "phenotypes.csv", id_column="participant_id")
     assert len(ds) == 4
-    assert ds.column_names == ["subject_id", "dataset", "site", "task", "sex", "age", "timeseries"]
+    assert ds.column_names == ["subject_id", "scan_id", "dataset", "site", "task", "sex", "age", "timeseries"]
+    assert ds["scan_id"] == ["task-rest"] * 4
     assert ds["subject_id"] == ["sub-00", "sub-01", "sub-02", "sub-03"]
     assert ds["site"] == ["s1", "s2", "s1", "s2"] and ds["task"] == ["rest"] * 4
     assert ds.features["timeseries"].shape == (None, 6)
@@ -90,7 +91,7 @@ def test_import_folder_unmatched_and_roi_mismatch(tmp_path):
     with pytest.raises(ValueError, match=r"expected 6 ROIs \(as in the first file sub-00_task-rest_bold.tsv\), "
                                          r"got 5 in .*sub-03_task-rest_bold.tsv"):
         import_timeseries_folder(folder, folder / "phenotypes.csv", id_column="participant_id")
-    with pytest.raises(ValueError, match="expected id column 'subject' in the phenotype table"):
+    with pytest.raises(ValueError, match="expected subject column 'subject' in the phenotype table"):
         import_timeseries_folder(folder, folder / "phenotypes.csv", id_column="subject")
 
 

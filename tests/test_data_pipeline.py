@@ -76,14 +76,18 @@ def test_merge_union_vocabulary_and_pseudo_labels(merged, cohort):
 
 def test_union_vocabulary_pools_columns_and_pseudo_labels(cohort):
     datasets = {k: cohort[k] for k in ("abide_like", "ppmi_like")}
-    vocab = union_vocabulary(datasets, ["sex", "task", "autism", "alzheimer"], ["age"],
-                             pseudo_labels={"abide_like": {"task": "rest"}, "ppmi_like": {"task": "motor"}})
-    assert vocab.names == ["sex", "task", "autism", "age"]  # alzheimer: no value anywhere, left out
+    with pytest.raises(ValueError, match="expected BEI column 'alzheimer' in any dataset, got none"):
+        union_vocabulary(datasets, ["sex", "autism", "alzheimer"], ["age"])  # in neither dataset
+    with pytest.warns(RuntimeWarning, match="BEIs without any label in a dataset .*'autism' in 'ppmi_like'"):
+        vocab = union_vocabulary(datasets, ["sex", "task", "autism"], ["age"],
+                                 pseudo_labels={"abide_like": {"task": "rest"}, "ppmi_like": {"task": "motor"}})
+    assert vocab.names == ["sex", "task", "autism", "age"]
     assert vocab["task"]["classes"] == ["motor", "rest"]  # two classes only over both datasets
     assert vocab["autism"]["classes"] == ["ASD", "control"]
     merged, same = merge_connectome_datasets(datasets, vocab, {"abide_like": {"task": "rest"}})
     assert same == vocab and set(merged["task"][:30]) == {"rest"} and set(merged["task"][30:]) == {None}
-    with pytest.raises(ValueError, match="at least 2 classes in categorical column 'task'"):
+    with pytest.warns(RuntimeWarning, match="'task' in 'ppmi_like'"), \
+            pytest.raises(ValueError, match="at least 2 classes in categorical column 'task'"):
         union_vocabulary(datasets, ["task"], pseudo_labels={"abide_like": {"task": "rest"}})
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..connectivity import compute_connectivity
+from ..connectivity import check_connectivity_values, compute_connectivity
 from ..vocabulary_lcm import BeiVocabulary
 
 
@@ -38,6 +38,12 @@ class LcmDataCollator:
         Expected N; checked when given (or taken from the processor).
     pass_through : sequence of str
         Extra row keys to return as lists (e.g. ``("subject_id",)``); default none.
+    beis : list of dict, optional
+        The model's BEIs (``config.beis``), to check label values against (default: the vocabulary's).
+    validate : bool
+        Check the values once per batch here, so the training step reads none (default True):
+        finite ``connectivity`` within +-1e6 (blank matrices warned about), finite labels and class indices
+        in range (with ``beis`` or a vocabulary). Errors name the row's ``subject_id``.
 
     Returns (``__call__``)
     ----------------------
@@ -46,7 +52,8 @@ class LcmDataCollator:
     """
 
     def __init__(self, processor_or_vocabulary=None, *, kind: str | None = None, fisher: bool | None = None,
-                 num_rois: int | None = None, pass_through: Sequence[str] = ()):
+                 num_rois: int | None = None, pass_through: Sequence[str] = (), beis: Sequence[Mapping] | None = None,
+                 validate: bool = True):
         vocabulary = processor_or_vocabulary
         if vocabulary is not None and not isinstance(vocabulary, BeiVocabulary):
             if not hasattr(vocabulary, "vocabulary"):
@@ -62,6 +69,8 @@ class LcmDataCollator:
         self.fisher = bool(fisher)
         self.num_rois = num_rois
         self.pass_through = tuple(pass_through)
+        self.beis = list(beis) if beis is not None else (vocabulary.to_config() if vocabulary is not None else None)
+        self.validate = validate
 
     def __call__(self, features: Sequence[Mapping]) -> dict:
         if not features:
@@ -71,6 +80,8 @@ class LcmDataCollator:
             fc = torch.from_numpy(np.stack([np.asarray(f["connectivity"], dtype=np.float32) for f in features]))
         elif "timeseries" in first:
             series = [np.asarray(f["timeseries"], dtype=np.float32) for f in features]
+            series = [s[: int(f["window_length"])] if f.get("window_length") is not None else s  # no padding
+                      for s, f in zip(series, features)]
             ids = [f.get("subject_id", i) for i, f in enumerate(features)]
             fc = compute_connectivity(series, kind=self.kind, fisher=self.fisher, subject_ids=ids).float()
         else:
@@ -83,9 +94,24 @@ class LcmDataCollator:
             batch["labels"] = torch.from_numpy(np.stack([np.asarray(f["labels"], dtype=np.float32) for f in features]))
         elif self.vocabulary is not None:
             batch["labels"] = self.vocabulary.encode(list(features))
+        if self.validate:
+            self._check_values(batch, features)
         for key in self.pass_through:
             batch[key] = [f.get(key) for f in features]
         return batch
+
+    def _check_values(self, batch: dict, features: Sequence[Mapping]) -> None:
+        from ..modeling_lcm import check_label_values
+
+        ids = [f.get("subject_id", i) for i, f in enumerate(features)]
+        check_connectivity_values(batch["connectivity"], subject_ids=ids)
+        labels = batch.get("labels")
+        if labels is None:
+            return
+        if self.beis is not None and labels.shape[-1] == len(self.beis):
+            check_label_values(labels, self.beis)
+        elif torch.isinf(labels).any():
+            raise ValueError("expected finite `labels` (NaN for missing), got inf")
 
 
 __all__ = ["LcmDataCollator"]

@@ -1,30 +1,33 @@
 """Importers: the file layouts users have -> a connectome ``datasets.Dataset``.
 
-- :func:`import_timeseries_folder`: a folder of per-subject time-series files (.1D, .tsv,
-  .csv, .txt, .npy, .mat) matched to rows of a phenotype CSV/TSV by an id column, with
-  BIDS-like names (``sub-XX[_ses-YY][_task-ZZ][_run-NN]``) parsed into ``session``, ``task``
-  and ``run`` columns.
+- :func:`import_timeseries_folder`: a folder of per-scan time-series files (.1D, .tsv, .csv,
+  .txt, .npy, .mat) matched to the rows of a phenotype CSV/TSV (per subject, or per scan).
 - :func:`import_nifti_folder`: the same for preprocessed 4-D NIfTI scans (``.nii``/``.nii.gz``),
   parcellated with a labels atlas image through :func:`~lcm_hf.data.nifti_to_timeseries`.
+- :func:`~lcm_hf.data.import_connectivity_folder` (module :mod:`.connectivity_import`): ready
+  N x N FC matrices or their upper-triangle vectors.
 - :func:`import_abide_pcp`: ABIDE preprocessed-connectomes files
   (``ABIDE_pcp/<pipeline>/<strategy>/<FILE_ID>_rois_<atlas>.1D``) with their phenotypic CSV,
   codes mapped to readable classes (:data:`ABIDE_DEFAULT_MAPPING`).
 
-Every file must have the same ROI count as the first one; otherwise ``ValueError`` names the file.
+Identity (:mod:`.matching`): ``subject_id`` comes from the subject (the table's subject column,
+else the BIDS ``sub-`` label of the name), ``scan_id`` from the scan entities
+(``ses-1_task-rest_run-1``) or the file stem; matching is exact, problems are reported in one
+summary. Every file must have the ROI count of the first one; otherwise ``ValueError`` names it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .readers import TIMESERIES_SUFFIXES, parse_bids_name, read_phenotypes, read_timeseries_file
-from .schema import connectome_features
+from .folders import build_dataset, import_files, list_files, progress_bar
+from .matching import check_unmatched, clean_value
+from .readers import TIMESERIES_SUFFIXES, read_phenotypes, read_timeseries_file
 
 ABIDE_DEFAULT_MAPPING: dict[str, dict] = {
     "DX_GROUP": {"column": "diagnosis", "values": {1: "autism", 2: "control"}},
@@ -36,78 +39,13 @@ ABIDE_DEFAULT_MAPPING: dict[str, dict] = {
 ABIDE_PHENOTYPE_FILE = "Phenotypic_V1_0b_preprocessed1.csv"
 
 
-def _progress(iterable, enabled: bool, desc: str, total: int | None = None):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total)
-
-
-def _clean(value):
-    """pandas cell -> plain Python (NaN stays NaN for numbers, None for strings)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return value
-
-
-def _phenotype_dtype(values) -> str:
-    present = [v for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
-    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        return "float32"
-    return "string"
-
-
-def _build_dataset(records: list[dict], arrays: list[np.ndarray], phenotype_columns: Sequence[str],
-                   extra: Mapping[str, str] | None = None):
-    import datasets as hfds
-
-    num_rois = arrays[0].shape[1]
-    dtypes = {c: _phenotype_dtype([r.get(c) for r in records]) for c in phenotype_columns}
-    columns: dict[str, list] = {c: [r.get(c) for r in records] for c in ("subject_id", "dataset", "site")}
-    for column, dtype in {**(extra or {}), **dtypes}.items():
-        values = [r.get(column) for r in records]
-        if dtype == "string":
-            values = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
-        else:
-            values = [np.nan if v is None else float(v) for v in values]
-        columns[column] = values
-    columns["timeseries"] = arrays
-    features = connectome_features(num_rois, dtypes, extra=extra)
-    return hfds.Dataset.from_dict(columns, features=features)
-
-
-def _check_rois(path: Path, array: np.ndarray, expected: int | None, first: Path | None) -> int:
-    if expected is not None and array.shape[1] != expected:
-        where = f" (as in the first file {first.name})" if first is not None else ""
-        raise ValueError(f"expected {expected} ROIs{where}, got {array.shape[1]} in {path}")
-    return array.shape[1]
-
-
-def _match_row(path: Path, entities: dict, ids: dict[str, int]) -> int | None:
-    stem = path.name.split(".")[0]
-    candidates = []
-    if "sub" in entities:
-        candidates += [entities["sub"], f"sub-{entities['sub']}"]
-        stripped = entities["sub"].lstrip("0") or "0"
-        candidates.append(stripped)
-    candidates.append(stem)
-    for candidate in candidates:
-        if candidate in ids:
-            return ids[candidate]
-    best = None
-    for key, row in ids.items():  # an id appearing as a delimited token of the name
-        if key and re.search(rf"(?<![A-Za-z0-9]){re.escape(key)}(?![A-Za-z0-9])", stem):
-            if best is None or len(key) > len(best[0]):
-                best = (key, row)
-    return best[1] if best else None
-
-
 def import_timeseries_folder(
     folder: str | os.PathLike,
     phenotypes=None,
     *,
-    id_column: str = "subject_id",
+    subject_column: str | None = None,
+    scan_column: str | None = None,
+    id_column: str | None = None,
     dataset_name: str | None = None,
     site_column: str | None = None,
     phenotype_columns: Sequence[str] | None = None,
@@ -116,137 +54,90 @@ def import_timeseries_folder(
     mat_key: str | None = None,
     transpose: bool = False,
     num_rois: int | None = None,
+    subject_pattern: str | None = None,
     unmatched: str = "warn",
     progress: bool = False,
 ):
-    """Import a folder of per-subject ROI time-series files.
+    """Import a folder of per-scan ROI time-series files.
 
     Parameters
     ----------
     folder : path-like
-        Holds the time-series files (searched recursively by default).
+        Holds the time-series files (searched recursively by default), ideally with BIDS-like
+        names ``sub-XX[_ses-YY][_task-ZZ][_run-NN]_*.tsv``.
     phenotypes : path-like or pandas.DataFrame, optional
-        CSV/TSV with one row per subject (or per scan) and an ``id_column``.
-    id_column : str
-        Column matched to file names: the BIDS ``sub-`` label (with or without ``sub-`` and
-        leading zeros), else the whole stem, else an id appearing as a delimited token of it.
+        CSV/TSV with one row per subject (applied to all of the subject's scans) or one row per
+        scan (then name its ``scan_column``).
+    subject_column : str, optional
+        Column of subject ids, matched exactly to the ``sub-`` label of file names (a ``sub-``
+        prefix and leading zeros of numeric ids ignored: ``sub-007`` = ``7``; never a substring:
+        ``sub-13`` is not subject ``1``). Names without ``sub-`` match on their whole stem or
+        first ``_`` token, or through ``subject_pattern``. Default: the first of ``subject_id``,
+        ``participant_id``, ``subject``, ``SUB_ID`` present.
+    scan_column : str, optional
+        Column naming the scan of a per-scan table: entities (``ses-1_task-rest_run-1``,
+        ``run-2``: compared exactly with the file's scan entities), the file stem or the file name.
+        Rows with an empty cell apply to the subject's other scans.
+    id_column : str, optional
+        Old name of ``subject_column`` (still accepted).
     dataset_name : str, optional
-        Value of the ``dataset`` column (default: the folder name).
+        Value of the ``dataset`` column (default: the folder name; see
+        ``lcm_hf.training.data.unique_dataset_names`` for several folders).
     site_column : str, optional
         Phenotype column copied to ``site`` (default: a ``site``/``SITE_ID`` column, else "unknown").
     phenotype_columns : sequence of str, optional
-        Phenotype columns to keep (default: all but the id and site columns).
+        Phenotype columns to keep (default: all but the subject, scan and site columns). A name
+        not in the table is a ``ValueError`` listing close matches.
     pattern : str
         Glob for file names (only files ending in a supported suffix are read).
+    recursive : bool
+        Search sub-folders.
     mat_key : str, optional
         Variable name in ``.mat`` files.
     transpose : bool
         Files are ROI x time.
     num_rois : int, optional
         Expected N (default: the first file's).
+    subject_pattern : str, optional
+        Regex searched in file stems, group ``subject`` (or the first group) = the subject, optional
+        group ``scan`` = the scan id: e.g. ``r"ROISignals_(?P<subject>\\d+)"``.
     unmatched : {"warn", "error", "keep"}
-        Files without a phenotype row: skipped with a warning, raise, or kept with missing phenotypes.
+        Files without a row, rows without a file and duplicate ids are reported in one summary:
+        a ``RuntimeWarning`` (unmatched files skipped), a ``ValueError``, or a warning with
+        unmatched files kept (missing phenotypes). Files of a duplicated id are unmatched: no row
+        is ever chosen among duplicates.
     progress : bool
         Show a progress bar.
 
     Returns
     -------
     datasets.Dataset
-        Columns ``subject_id``, ``dataset``, ``site``, ``timeseries`` (Array2D (None, N)),
-        ``session``/``task``/``run`` when file names carry them, and the phenotype columns.
+        One row per scan: ``subject_id``, ``scan_id``, ``dataset``, ``site``, ``timeseries``
+        (Array2D (None, N), T x N), ``session``/``task``/``run`` when file names carry them, and
+        the phenotype columns.
 
     Raises
     ------
     ValueError
-        No files, a file with a different ROI count (named), unmatched files with ``unmatched="error"``.
+        No files; a file with a different ROI count, unreadable, or holding a connectivity matrix
+        (named); two files for one scan; missing columns; problems with ``unmatched="error"``.
+
+    Examples
+    --------
+    >>> ds = import_timeseries_folder("bids_derivatives/", "participants.tsv",     # doctest: +SKIP
+    ...                               subject_column="participant_id")
+    >>> ds = import_timeseries_folder("runs/", "scans.csv", subject_column="subject",  # doctest: +SKIP
+    ...                               scan_column="run", unmatched="error")
     """
     folder = Path(folder)
-    _check_unmatched(unmatched)
-    files = _list_files(folder, pattern, recursive, TIMESERIES_SUFFIXES, "time-series", exclude=[phenotypes])
-    return _import_files(
+    check_unmatched(unmatched)
+    files = list_files(folder, pattern, recursive, TIMESERIES_SUFFIXES, "time-series", exclude=[phenotypes])
+    return import_files(
         folder, files, lambda path: read_timeseries_file(path, mat_key=mat_key, transpose=transpose), phenotypes,
-        id_column=id_column, dataset_name=dataset_name, site_column=site_column,
-        phenotype_columns=phenotype_columns, num_rois=num_rois, unmatched=unmatched, progress=progress,
-        desc="reading time series", what="time-series")
-
-
-def _check_unmatched(unmatched: str) -> None:
-    if unmatched not in ("warn", "error", "keep"):
-        raise ValueError(f"expected unmatched 'warn', 'error' or 'keep', got {unmatched!r}")
-
-
-def _list_files(folder: Path, pattern: str, recursive: bool, suffixes: Sequence[str], what: str,
-                exclude: Sequence = ()) -> list[Path]:
-    """Files under ``folder`` matching ``pattern`` whose name ends in one of ``suffixes`` (lower case),
-    less the ``exclude`` paths (a phenotype table or atlas kept in the same folder)."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"expected a folder of {what} files at {folder}, found none")
-    globber = folder.rglob if recursive else folder.glob
-    files = sorted(p for p in globber(pattern) if p.is_file() and p.name.lower().endswith(tuple(suffixes)))
-    excluded = {Path(e).resolve() for e in exclude if isinstance(e, (str, os.PathLike))}
-    files = [p for p in files if p.resolve() not in excluded]
-    if not files:
-        raise ValueError(f"expected {what} files ({', '.join(suffixes)}) in {folder}, found none")
-    return files
-
-
-def _import_files(folder: Path, files: Sequence[Path], read, phenotypes, *, id_column: str,
-                  dataset_name: str | None, site_column: str | None, phenotype_columns: Sequence[str] | None,
-                  num_rois: int | None, unmatched: str, progress: bool, desc: str, what: str):
-    """Match ``files`` to phenotype rows, ``read(path) -> (T, N)`` each, build the dataset
-    (shared by :func:`import_timeseries_folder` and :func:`import_nifti_folder`)."""
-    _check_unmatched(unmatched)
-    table, ids = None, {}
-    if phenotypes is not None:
-        table = read_phenotypes(phenotypes, id_column=id_column)
-        if id_column not in table.columns:
-            raise ValueError(f"expected id column {id_column!r} in the phenotype table, got {list(table.columns)}")
-        ids = {str(_clean(v)): i for i, v in enumerate(table[id_column])}
-        if site_column is None:
-            site_column = next((c for c in ("site", "SITE_ID", "site_id") if c in table.columns), None)
-        elif site_column not in table.columns:
-            raise ValueError(f"expected site column {site_column!r} in the phenotype table, got {list(table.columns)}")
-        if phenotype_columns is None:
-            phenotype_columns = [c for c in table.columns if c not in (id_column, site_column)]
-        else:
-            absent = [c for c in phenotype_columns if c not in table.columns]
-            if absent:
-                raise ValueError(f"expected phenotype columns {absent} in the table, got {list(table.columns)}")
-    phenotype_columns = list(phenotype_columns or [])
-    dataset_name = dataset_name or folder.name
-    records, arrays, first = [], [], None
-    entity_columns: set[str] = set()
-    for path in _progress(files, progress, desc):
-        entities = parse_bids_name(path)
-        row = _match_row(path, entities, ids) if table is not None else None
-        if table is not None and row is None:
-            message = f"no phenotype row with {id_column} matching file {path.name}"
-            if unmatched == "error":
-                raise ValueError(f"expected a phenotype row for every file: {message}")
-            if unmatched == "warn":
-                warnings.warn(f"skipping {path}: {message}", RuntimeWarning, stacklevel=3)
-                continue
-        array = read(path)
-        num_rois = _check_rois(path, array, num_rois, first)
-        first = first or path
-        subject = entities.get("sub") or path.name.split(".")[0]
-        record = {"subject_id": subject, "dataset": dataset_name, "site": "unknown"}
-        if row is not None:
-            record["subject_id"] = str(_clean(table[id_column].iloc[row]))
-            if site_column is not None:
-                record["site"] = str(_clean(table[site_column].iloc[row]))
-            for column in phenotype_columns:
-                record[column] = _clean(table[column].iloc[row])
-        for key, column in (("ses", "session"), ("task", "task"), ("run", "run")):
-            if key in entities and column not in phenotype_columns:
-                record[column] = entities[key]
-                entity_columns.add(column)
-        records.append(record)
-        arrays.append(array)
-    if not records:
-        raise ValueError(f"expected at least one {what} file matched to the phenotypes in {folder}, got none")
-    columns = [c for c in ("session", "task", "run") if c in entity_columns] + phenotype_columns
-    return _build_dataset(records, arrays, columns)
+        subject_column=subject_column, scan_column=scan_column, id_column=id_column, dataset_name=dataset_name,
+        site_column=site_column, phenotype_columns=phenotype_columns, num_rois=num_rois,
+        subject_pattern=subject_pattern, unmatched=unmatched, progress=progress, desc="reading time series",
+        what="time-series")
 
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -283,7 +174,9 @@ def import_nifti_folder(
     atlas,
     phenotypes=None,
     *,
-    id_column: str = "subject_id",
+    subject_column: str | None = None,
+    scan_column: str | None = None,
+    id_column: str | None = None,
     dataset_name: str | None = None,
     site_column: str | None = None,
     phenotype_columns: Sequence[str] | None = None,
@@ -296,6 +189,7 @@ def import_nifti_folder(
     high_pass: float | None = None,
     confounds=None,
     masker_kwargs: Mapping | None = None,
+    subject_pattern: str | None = None,
     unmatched: str = "warn",
     progress: bool = False,
 ):
@@ -314,7 +208,8 @@ def import_nifti_folder(
         3-D integer labels image (0 = background); left out of the scans if it sits in ``folder``.
     phenotypes : path-like or pandas.DataFrame, optional
         CSV/TSV with one row per subject (or per scan) and an ``id_column``.
-    id_column, dataset_name, site_column, phenotype_columns, unmatched, progress
+    subject_column, scan_column, id_column, dataset_name, site_column, phenotype_columns, subject_pattern,
+    unmatched, progress
         As in :func:`import_timeseries_folder`.
     pattern : str
         Glob for file names (only files ending in ``.nii`` or ``.nii.gz`` are read).
@@ -350,8 +245,8 @@ def import_nifti_folder(
     from .nifti import nifti_to_timeseries
 
     folder = Path(folder)
-    _check_unmatched(unmatched)
-    files = _list_files(folder, pattern, recursive, NIFTI_SUFFIXES, "NIfTI",
+    check_unmatched(unmatched)
+    files = list_files(folder, pattern, recursive, NIFTI_SUFFIXES, "NIfTI",
                         exclude=[phenotypes, atlas])
     atlas_name = f"the atlas {Path(atlas).name}" if isinstance(atlas, (str, os.PathLike)) else "the atlas image"
     atlas_img, num_regions = _atlas_regions(atlas)
@@ -382,10 +277,11 @@ def import_nifti_folder(
                              "the scan's field of view")
         return array
 
-    return _import_files(
-        folder, files, read, phenotypes, id_column=id_column, dataset_name=dataset_name, site_column=site_column,
-        phenotype_columns=phenotype_columns, num_rois=num_regions, unmatched=unmatched, progress=progress,
-        desc="parcellating NIfTI scans", what="NIfTI")
+    return import_files(
+        folder, files, read, phenotypes, subject_column=subject_column, scan_column=scan_column,
+        id_column=id_column, dataset_name=dataset_name, site_column=site_column,
+        phenotype_columns=phenotype_columns, num_rois=num_regions, subject_pattern=subject_pattern,
+        unmatched=unmatched, progress=progress, desc="parcellating NIfTI scans", what="NIfTI")
 
 
 def _find_abide_phenotypes(root: Path) -> Path | None:
@@ -431,7 +327,7 @@ def import_abide_pcp(
     Returns
     -------
     datasets.Dataset
-        ``subject_id`` (SUB_ID), ``dataset``, ``site`` (SITE_ID), ``file_id``, ``timeseries``
+        ``subject_id`` (SUB_ID), ``scan_id`` and ``file_id`` (FILE_ID), ``dataset``, ``site`` (SITE_ID), ``timeseries``
         and the mapped columns (``diagnosis``, ``sex``, ``age`` by default).
     """
     root = Path(root)
@@ -450,25 +346,31 @@ def import_abide_pcp(
     if absent:
         raise ValueError(f"expected ABIDE phenotype columns {absent}, got {list(table.columns)}")
     by_file = {str(v): i for i, v in enumerate(table["FILE_ID"]) if str(v) != "no_filename"}
+    skipped = [p.name for p in files if p.name[: -len(suffix)] not in by_file]
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        warnings.warn(f"skipping {len(skipped)} of {len(files)} ABIDE files whose FILE_ID is not in the phenotype "
+                      f"table: {shown}", RuntimeWarning, stacklevel=2)
     records, arrays, num_rois, first = [], [], None, None
-    for path in _progress(files, progress, "reading ABIDE"):
+    for path in progress_bar(files, progress, "reading ABIDE"):
         file_id = path.name[: -len(suffix)]
         row = by_file.get(file_id)
         if row is None:
-            warnings.warn(f"skipping {path}: FILE_ID {file_id!r} not in the phenotype table", RuntimeWarning,
-                          stacklevel=2)
             continue
         array = read_timeseries_file(path)
-        num_rois = _check_rois(path, array, num_rois, first)
-        first = first or path
+        if num_rois is not None and array.shape[1] != num_rois:
+            raise ValueError(f"expected {num_rois} ROIs (as in the first file {first.name}), got {array.shape[1]} "
+                             f"in {path}")
+        num_rois, first = array.shape[1], first or path
         record = {
-            "subject_id": str(_clean(table["SUB_ID"].iloc[row])),
+            "subject_id": str(clean_value(table["SUB_ID"].iloc[row])),
+            "scan_id": file_id,
             "dataset": dataset_name,
-            "site": str(_clean(table["SITE_ID"].iloc[row])),
+            "site": str(clean_value(table["SITE_ID"].iloc[row])),
             "file_id": file_id,
         }
         for code_column, spec in mapping.items():
-            value = _clean(table[code_column].iloc[row])
+            value = clean_value(table[code_column].iloc[row])
             values = spec.get("values")
             if values is not None:
                 value = values.get(value, values.get(str(value))) if value is not None else None
@@ -476,13 +378,13 @@ def import_abide_pcp(
                 value = np.nan
             record[spec.get("column", code_column)] = value
         for column in keep_columns:
-            record[column] = _clean(table[column].iloc[row])
+            record[column] = clean_value(table[column].iloc[row])
         records.append(record)
         arrays.append(array)
     if not records:
         raise ValueError(f"expected ABIDE files with a FILE_ID in the phenotype table under {root}, got none")
     columns = [spec.get("column", code) for code, spec in mapping.items()] + list(keep_columns)
-    return _build_dataset(records, arrays, columns, extra={"file_id": "string"})
+    return build_dataset(records, arrays, columns, extra={"file_id": "string"})
 
 
 __all__ = [

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .atlases import is_sphere_atlas, sphere_masker
+
 
 def nifti_to_timeseries(
     imgs,
@@ -32,8 +34,10 @@ def nifti_to_timeseries(
     ----------
     imgs : Niimg-like or sequence of Niimg-like
         4-D scans (paths or ``nibabel`` images).
-    labels_img : Niimg-like
-        3-D integer atlas (0 = background), resampled to the scans by nilearn.
+    labels_img : Niimg-like or str
+        3-D integer atlas (0 = background), resampled to the scans by nilearn; or the name of a coordinate
+        atlas nilearn ships (``"power_2011"``, ``"dosenbach_2010"``, ``"seitzman_2018"``: spheres through
+        ``NiftiSpheresMasker``, see :mod:`lcm_hf.data.atlases`).
     labels : sequence of str, optional
         ROI names (background first, as nilearn expects).
     confounds : array-like, path, or sequence of them (one per image), optional
@@ -61,8 +65,11 @@ def nifti_to_timeseries(
         confounds_list = list(confounds)
         if len(confounds_list) != len(imgs):
             raise ValueError(f"expected one confounds entry per image ({len(imgs)}), got {len(confounds_list)}")
-    masker = NiftiLabelsMasker(labels_img=labels_img, labels=labels, standardize=standardize, detrend=detrend,
-                               low_pass=low_pass, high_pass=high_pass, t_r=t_r, mask_img=mask_img, **masker_kwargs)
+    cleaning = dict(standardize=standardize, detrend=detrend, low_pass=low_pass, high_pass=high_pass, t_r=t_r)
+    if is_sphere_atlas(labels_img):  # a named coordinate atlas (power_2011...): spheres around its ROIs
+        masker = sphere_masker(labels_img, mask_img=mask_img, **cleaning, **masker_kwargs)
+    else:
+        masker = NiftiLabelsMasker(labels_img=labels_img, labels=labels, mask_img=mask_img, **cleaning, **masker_kwargs)
     masker.fit()
     out = [np.asarray(masker.transform(img, confounds=conf), dtype=np.float32) for img, conf in zip(imgs, confounds_list)]
     return out[0] if single else out

@@ -6,15 +6,20 @@ Layout written by :func:`publish_dataset`::
       README.md                    # dataset card, YAML ``configs:`` + ``dataset_info.features``
       data/<split>-00000-of-0000n.parquet
       bei_vocabulary.json          # when a vocabulary is given
+      .lcm_hf_output.json          # marks the folder as written by lcm-hf ({"kind": "dataset", ...})
 
-``datasets.load_dataset(folder)`` reads it back (features, Array2D included, intact).
+``datasets.load_dataset(folder)`` reads it back (features, Array2D included, intact). The folder is written
+to a temporary sibling and swapped in, so a kill or a full disk leaves the previous dataset intact, and
+``overwrite`` replaces only a dataset lcm-hf wrote, never a folder holding the inputs.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Iterable
 from pathlib import Path
+
+from ..atomic import check_output_folder, staged_folder
 
 CARD_TEMPLATE = """{header}
 # {name}
@@ -36,7 +41,7 @@ ds = load_dataset("{folder_name}")
 
 def publish_dataset(dataset, folder: str | os.PathLike, *, name: str | None = None, description: str = "",
                     max_rows_per_shard: int = 2000, vocabulary=None, license: str | None = None,
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
     """Write ``dataset`` (Dataset -> split "train", or DatasetDict) as parquet shards + README.md.
 
     Parameters
@@ -51,31 +56,40 @@ def publish_dataset(dataset, folder: str | os.PathLike, *, name: str | None = No
     vocabulary : BeiVocabulary, optional
         Saved as ``bei_vocabulary.json``.
     overwrite : bool
-        Replace an existing non-empty folder.
+        Replace an existing non-empty folder; only one holding a dataset lcm-hf wrote (its
+        ``.lcm_hf_output.json`` marker, or a card tagged lcm-hf over parquet shards) is replaced, else
+        ValueError.
+    inputs : iterable of path-like
+        The files/folders the dataset was made from: a `folder` equal to or containing one is refused.
 
     Returns
     -------
     pathlib.Path of the folder
     """
-    import yaml
     from datasets import Dataset, DatasetDict
 
     if isinstance(dataset, Dataset):
         dataset = DatasetDict({"train": dataset})
     if not isinstance(dataset, DatasetDict):
         raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}")
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise ValueError(f"expected an empty or new output folder, got non-empty {folder} (pass overwrite=True)")
-        shutil.rmtree(folder)
-    (folder / "data").mkdir(parents=True, exist_ok=True)
+    folder = check_output_folder(folder, kind="dataset", overwrite=overwrite, inputs=inputs)
+    with staged_folder(folder, kind="dataset") as staging:
+        _write_dataset(dataset, staging, folder, name, description, max_rows_per_shard, vocabulary, license)
+    return folder
+
+
+def _write_dataset(dataset, staging: Path, folder: Path, name, description, max_rows_per_shard, vocabulary,
+                   license) -> None:
+    """The shards, card and vocabulary of :func:`publish_dataset`, written into `staging`."""
+    import yaml
+
+    (staging / "data").mkdir(parents=True, exist_ok=True)
     data_files = []
     for split, ds in dataset.items():
         n_shards = max(1, -(-len(ds) // max_rows_per_shard))
         for i in range(n_shards):
             shard = ds.shard(n_shards, i, contiguous=True)
-            shard.to_parquet(str(folder / "data" / f"{split}-{i:05d}-of-{n_shards:05d}.parquet"))
+            shard.to_parquet(str(staging / "data" / f"{split}-{i:05d}-of-{n_shards:05d}.parquet"))
         data_files.append({"split": split, "path": f"data/{split}-*"})
     first = next(iter(dataset.values()))
     features_yaml = first.features._to_yaml_list()
@@ -91,10 +105,9 @@ def publish_dataset(dataset, folder: str | os.PathLike, *, name: str | None = No
                                 data_column=data_column, phenotypes=", ".join(phenotypes) or "none",
                                 splits=", ".join(f"{k} ({len(v)})" for k, v in dataset.items()),
                                 rows=sum(len(v) for v in dataset.values()), folder_name=str(folder))
-    (folder / "README.md").write_text(card, encoding="utf-8")
+    (staging / "README.md").write_text(card, encoding="utf-8")
     if vocabulary is not None:
-        vocabulary.save_pretrained(folder)
-    return folder
+        vocabulary.save_pretrained(staging)
 
 
 def load_published(folder: str | os.PathLike, *, fresh: bool = True, **kwargs):

@@ -2,7 +2,11 @@
 
 A connectome set has one row per scan (or per window after :func:`expand_windows`):
 
-- ``subject_id`` (string): the subject; splits never put one subject in two splits.
+- ``subject_id`` (string): the subject (BIDS ``sub-`` label or the phenotype table's subject
+  column); splits never put one subject in two splits.
+- ``scan_id`` (string): the scan of that subject (``ses-1_task-rest_run-1``, or the file stem);
+  several rows (runs, sessions, windows) may share a subject. Written by every importer;
+  :func:`~lcm_hf.data.add_scan_ids` adds it to older datasets.
 - ``dataset`` (string), ``site`` (string).
 - ``timeseries``: ``Array2D(shape=(None, N), dtype="float32")`` (T x N, T may vary per row), or
   ``connectivity``: ``Array2D(shape=(N, N), dtype="float32")``.
@@ -14,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 REQUIRED_COLUMNS = ("subject_id", "dataset", "site")
+IDENTITY_COLUMNS = ("subject_id", "scan_id", "dataset", "site")
+"""The identity columns every row written by the package carries (``scan_id`` optional in older sets)."""
 DATA_COLUMNS = ("timeseries", "connectivity")
 
 
 def connectome_features(num_rois: int, phenotypes: Mapping[str, str] | None = None, *,
-                        representation: str = "timeseries", extra: Mapping[str, str] | None = None):
+                        representation: str = "timeseries", extra: Mapping[str, str] | None = None,
+                        scan_id: bool = False):
     """Features of a connectome dataset.
 
     Parameters
@@ -30,6 +37,8 @@ def connectome_features(num_rois: int, phenotypes: Mapping[str, str] | None = No
         ``timeseries`` is ``Array2D((None, N))`` (variable T), ``connectivity`` ``Array2D((N, N))``.
     extra : mapping column -> dtype string, optional
         More scalar columns (e.g. ``window_index``: "int32").
+    scan_id : bool
+        Include the ``scan_id`` string column (:data:`IDENTITY_COLUMNS`; the importers do).
 
     Returns
     -------
@@ -40,7 +49,7 @@ def connectome_features(num_rois: int, phenotypes: Mapping[str, str] | None = No
     if representation not in DATA_COLUMNS:
         raise ValueError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
     shape = (None, num_rois) if representation == "timeseries" else (num_rois, num_rois)
-    features = {c: Value("string") for c in REQUIRED_COLUMNS}
+    features = {c: Value("string") for c in (IDENTITY_COLUMNS if scan_id else REQUIRED_COLUMNS)}
     features[representation] = Array2D(shape=shape, dtype="float32")
     for column, dtype in {**(extra or {}), **(phenotypes or {})}.items():
         features[column] = Value(dtype)
@@ -76,5 +85,5 @@ def num_rois_of(dataset) -> int:
     return int(np.asarray(dataset[0][column]).shape[-1])
 
 
-__all__ = ["DATA_COLUMNS", "REQUIRED_COLUMNS", "connectome_column", "connectome_features",
+__all__ = ["DATA_COLUMNS", "IDENTITY_COLUMNS", "REQUIRED_COLUMNS", "connectome_column", "connectome_features",
            "num_rois_of", "validate_connectome_dataset"]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .columns import require_columns
+
 
 def _group_labels(dataset, group_by: str, stratify_by: str | Sequence[str] | None):
     groups = [str(g) for g in dataset[group_by]]
@@ -19,9 +21,7 @@ def _group_labels(dataset, group_by: str, stratify_by: str | Sequence[str] | Non
     if not stratify_by:
         return groups, unique, None
     columns = [stratify_by] if isinstance(stratify_by, str) else list(stratify_by)
-    absent = [c for c in columns if c not in dataset.column_names]
-    if absent:
-        raise ValueError(f"expected stratify_by columns {absent} in the dataset, got {dataset.column_names}")
+    require_columns(columns, dataset.column_names, "stratify_by")
     values = list(zip(*(dataset[c] for c in columns)))
     votes: dict[str, Counter] = {g: Counter() for g in unique}
     for g, v in zip(groups, values):
@@ -86,20 +86,111 @@ def grouped_split(dataset, test_size: float = 0.2, validation_size: float = 0.1,
     return DatasetDict(out)
 
 
+def _balanced_group_folds(groups: list[str], n_splits: int, seed: int) -> list[np.ndarray]:
+    """Row indices of each fold: groups shuffled with ``seed``, each put in the fold with the fewest rows."""
+    unique = sorted(set(groups))
+    sizes = Counter(groups)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    load = [0] * n_splits
+    fold_of: dict[str, int] = {}
+    for i in order:
+        fold = min(range(n_splits), key=lambda f: (load[f], f))
+        fold_of[unique[i]] = fold
+        load[fold] += sizes[unique[i]]
+    members = [[] for _ in range(n_splits)]
+    for row, group in enumerate(groups):
+        members[fold_of[group]].append(row)
+    return [np.asarray(m, dtype=np.int64) for m in members]
+
+
 def grouped_kfold(dataset, n_splits: int = 5, *, group_by: str = "subject_id",
                   stratify_by: str | None = None, seed: int = 0):
-    """``n_splits`` (train, test) ``DatasetDict`` folds with ``StratifiedGroupKFold`` (or ``GroupKFold``)."""
-    from datasets import DatasetDict
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+    """``n_splits`` subject-grouped (train, test) folds, shuffled with ``seed``.
 
+    Every group (subject, or site with ``group_by="site"``) is in exactly one test fold and never
+    on both sides of a fold. Without ``stratify_by`` the groups are shuffled with ``seed`` and
+    dealt to the fold with the fewest rows so far (folds of about equal size); with it,
+    ``StratifiedGroupKFold(shuffle=True, random_state=seed)``. Different seeds give different
+    folds (repeated cross-validation); the same seed the same folds.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+    n_splits : int
+        K >= 2, at most the number of groups.
+    group_by : str
+        Group column.
+    stratify_by : str, optional
+        Label column to balance across folds.
+    seed : int
+
+    Returns
+    -------
+    list of datasets.DatasetDict
+        ``[{"train": ..., "test": ...}] * n_splits``.
+
+    Examples
+    --------
+    >>> folds = grouped_kfold(ds, 5, seed=1)                 # doctest: +SKIP
+    >>> [len(f["test"]) for f in folds]                      # doctest: +SKIP
+    [20, 20, 20, 20, 20]
+    """
+    from datasets import DatasetDict
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    require_columns([group_by], dataset.column_names, "group")
     groups = [str(g) for g in dataset[group_by]]
+    n_groups = len(set(groups))
+    if not isinstance(n_splits, int) or n_splits < 2 or n_splits > n_groups:
+        raise ValueError(f"expected 2 <= n_splits <= {n_groups} (the number of {group_by} groups), got {n_splits!r}")
     if stratify_by:
-        y = ["missing" if v is None else str(v) for v in dataset[stratify_by]]
+        require_columns([stratify_by], dataset.column_names, "stratify_by")
+        y = ["missing" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+             for v in dataset[stratify_by]]
         splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        folds = splitter.split(np.zeros(len(groups)), y, groups)
+        tests = [test for _, test in splitter.split(np.zeros(len(groups)), y, groups)]
     else:
-        folds = GroupKFold(n_splits=n_splits).split(np.zeros(len(groups)), groups=groups)
-    return [DatasetDict({"train": dataset.select(tr), "test": dataset.select(te)}) for tr, te in folds]
+        tests = _balanced_group_folds(groups, n_splits, seed)
+    everything = np.arange(len(groups))
+    return [DatasetDict({"train": dataset.select(np.setdiff1d(everything, test)), "test": dataset.select(test)})
+            for test in tests]
+
+
+def split_by_column(dataset, column: str = "split", *, group_by: str = "subject_id"):
+    """The splits a column names (e.g. a ``split`` column of the phenotype table), kept as given.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+    column : str
+        Split name per row (``train``, ``validation``, ``test``...); the column is removed.
+    group_by : str
+        Checked: no group in two splits.
+
+    Returns
+    -------
+    datasets.DatasetDict
+        One split per distinct value, in the order ``train``, ``validation``, ``test``, then others.
+
+    Raises
+    ------
+    ValueError
+        A missing column (close matches listed), rows without a split name, a group in two splits.
+    """
+    from datasets import DatasetDict
+
+    require_columns([column, group_by], dataset.column_names)
+    names = [None if v is None or str(v).strip() == "" else str(v).strip() for v in dataset[column]]
+    missing = [i for i, v in enumerate(names) if v is None]
+    if missing:
+        raise ValueError(f"expected a split name in column {column!r} on every row, got {len(missing)} empty "
+                         f"(first row {missing[0]})")
+    order = {"train": 0, "validation": 1, "test": 2}
+    splits = sorted(set(names), key=lambda n: (order.get(n, 3), n))
+    out = DatasetDict({n: dataset.select([i for i, v in enumerate(names) if v == n]).remove_columns(column)
+                       for n in splits})
+    check_no_leakage(out, group_by)
+    return out
 
 
 def check_no_leakage(splits, column: str = "subject_id") -> None:
@@ -112,4 +203,4 @@ def check_no_leakage(splits, column: str = "subject_id") -> None:
             seen[value] = name
 
 
-__all__ = ["check_no_leakage", "grouped_kfold", "grouped_split"]
+__all__ = ["check_no_leakage", "grouped_kfold", "grouped_split", "split_by_column"]

@@ -6,6 +6,8 @@ than in the collator at every epoch.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -14,8 +16,11 @@ from .schema import connectome_column, num_rois_of
 
 
 def expand_windows(dataset, window_size: int = 500, stride: int | None = None, *, drop_last: bool = False,
-                   zero_pad: bool = False, min_length: int = 3):
-    """One row per time-series window; every other column (``subject_id`` included) is copied.
+                   zero_pad: bool = False, min_length: int = 3, short_series: str | None = None):
+    """One row per time-series window; every other column (``subject_id``, ``scan_id``...) is copied.
+
+    Each window's FC is later computed over its valid TRs only (:func:`add_connectivity` and the
+    collator read ``window_length``), never over zero padding.
 
     Parameters
     ----------
@@ -24,49 +29,87 @@ def expand_windows(dataset, window_size: int = 500, stride: int | None = None, *
     window_size, stride : int
         Window length and step in TRs (paper: 500, non-overlapping).
     drop_last : bool
-        Drop a last window shorter than ``window_size``.
+        Drop a last window shorter than ``window_size`` (of a series with at least one full window).
     zero_pad : bool
-        Store the short last window zero-padded to ``window_size`` (then its FC correlates over
-        the zeros, as the reference code does). Default False: it is stored trimmed, which
-        equals zero-padding with the padding ignored.
+        Store a short window zero-padded to ``window_size`` (the paper's layout) instead of trimmed
+        to its valid TRs. Either way ``window_length`` holds the valid TRs and the FC ignores the padding.
     min_length : int
         Windows with fewer valid points are dropped.
+    short_series : {"pad", "drop"}, optional
+        Series shorter than ``window_size``: ``"pad"`` keeps one window of their valid TRs, ``"drop"``
+        removes them. Default: ``"drop"`` with ``drop_last``, else ``"pad"``. Either way one
+        ``RuntimeWarning`` says how many series were short, which (``subject_id/scan_id``), and the policy.
 
     Returns
     -------
     datasets.Dataset
-        Columns of ``dataset`` plus ``window_index`` (int32) and ``num_windows`` (int32).
+        Columns of ``dataset`` plus ``window_index``, ``num_windows`` and ``window_length`` (int32).
+
+    Examples
+    --------
+    >>> windows = expand_windows(ds, 500, short_series="drop")       # doctest: +SKIP
+    >>> windows = add_connectivity(windows)                          # FC over each window's valid TRs  # doctest: +SKIP
     """
     from datasets import Value
 
     if "timeseries" not in dataset.column_names:
         raise ValueError(f"expected a 'timeseries' column to cut into windows, got {dataset.column_names}")
+    if short_series not in (None, "pad", "drop"):
+        raise ValueError(f"expected short_series 'pad' or 'drop', got {short_series!r}")
+    policy = short_series or ("drop" if drop_last else "pad")
+    short: list[tuple[int, int]] = []  # (row, TRs) of series shorter than one window
 
-    def cut(batch):
+    def cut(batch, indices):
         out = {k: [] for k in batch}
-        out["window_index"], out["num_windows"] = [], []
+        out["window_index"], out["num_windows"], out["window_length"] = [], [], []
         for i, ts in enumerate(batch["timeseries"]):
-            windows, lengths = sliding_windows(torch.as_tensor(np.asarray(ts, dtype=np.float32)), window_size, stride,
-                                               drop_last=drop_last, min_length=min_length)
+            ts = np.array(ts, dtype=np.float32)  # a writable copy for torch
+            if ts.shape[0] < window_size:
+                short.append((indices[i], ts.shape[0]))
+            windows, lengths = sliding_windows(torch.as_tensor(ts), window_size, stride, drop_last=drop_last,
+                                               min_length=min_length, short_series=policy)
             for w, (window, length) in enumerate(zip(windows, lengths.tolist())):
                 for key in batch:
                     out[key].append(batch[key][i] if key != "timeseries" else
                                     (window.numpy() if zero_pad else window[:length].numpy()))
                 out["window_index"].append(w)
                 out["num_windows"].append(len(windows))
+                out["window_length"].append(length)
         return out
 
     features = dataset.features.copy()
-    features["window_index"] = Value("int32")
-    features["num_windows"] = Value("int32")
+    for column in ("window_index", "num_windows", "window_length"):
+        features[column] = Value("int32")
     result = dataset.with_format("numpy", columns=["timeseries"], output_all_columns=True).map(
-        cut, batched=True, batch_size=64, features=features, desc="windows")
+        cut, batched=True, batch_size=64, features=features, with_indices=True, load_from_cache_file=False,
+        desc="windows")
+    if short:
+        _warn_short(dataset, short, window_size, min_length, policy)
     return result.with_format(dataset.format["type"])
+
+
+def _warn_short(dataset, short: list[tuple[int, int]], window_size: int, min_length: int, policy: str) -> None:
+    from .identity import scan_labels
+
+    short = sorted(short)
+    names = [f"{name} ({n} TRs)" for name, (_, n) in zip(scan_labels(dataset, [i for i, _ in short[:5]]), short)]
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    if policy == "pad":
+        lost = sum(1 for _, n in short if n < min_length)
+        action = "kept as one window of their valid TRs (short_series='pad')" + (
+            f"; {lost} with fewer than {min_length} TRs dropped" if lost else "")
+    else:
+        action = "dropped (short_series='drop')"
+    warnings.warn(f"{len(short)} of {len(dataset)} series are shorter than the window ({window_size} TRs), "
+                  f"{action}: {', '.join(names)}{more}", RuntimeWarning, stacklevel=3)
 
 
 def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False, batch_size: int = 256,
                      remove_timeseries: bool = True, num_proc: int | None = None):
     """Precompute FC with a batched ``map``: ``timeseries`` (T x N) -> ``connectivity`` (N x N).
+
+    Rows with a ``window_length`` column (:func:`expand_windows`) are correlated over their first
+    ``window_length`` TRs only, so zero-padded windows ignore their padding.
 
     Parameters
     ----------
@@ -99,7 +142,9 @@ def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False
     features["connectivity"] = Array2D(shape=(n, n), dtype="float32")
 
     def compute(batch):
-        series = [np.asarray(t, dtype=np.float32) for t in batch["timeseries"]]
+        series = [np.require(t, dtype=np.float32, requirements="W") for t in batch["timeseries"]]  # torch: writable
+        if "window_length" in batch:  # FC over each window's valid TRs, never its zero padding
+            series = [s[: int(n)] for s, n in zip(series, batch["window_length"])]
         ids = batch.get("subject_id")
         fc = compute_connectivity(series, kind=kind, fisher=fisher, subject_ids=ids)
         return {"connectivity": fc.numpy()}

@@ -69,6 +69,62 @@ class LcmDataArguments:
         metadata={"help": "Columns to stratify subject splits on (each dataset uses those it has)."},
     )
     split_seed: int = field(default=0, metadata={"help": "Seed of the subject-level splits."})
+    short_series: str = field(
+        default="drop",
+        metadata={
+            "help": "Scans shorter than --window_size: drop (listed in a warning) or pad (one window of their "
+            "valid TRs, FC over those TRs only)."
+        },
+    )
+    class_aliases: str | None = field(
+        default=None,
+        metadata={
+            "help": 'JSON {bei: {spelling: class}} merging class spellings across datasets, e.g. '
+            '\'{"sex": {"female": "F", "male": "M"}}\'. Class names are otherwise matched exactly.'
+        },
+    )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Stream the --dataset_dirs (published parquet shards) instead of loading them: windows cut on "
+            "the fly with random-offset crops, FC in the collator, shards split over processes, held-out subjects "
+            "by a hash of subject_id (or the published splits). Needs --max_steps (lcm_hf.training.streaming)."
+        },
+    )
+    dataset_weights: list[float] | None = field(
+        default=None,
+        metadata={"help": "With --streaming: sampling weight of each --dataset_dirs (default: round-robin)."},
+    )
+    group_by: str = field(
+        default="subject_id",
+        metadata={"help": "Split (and cross-validate) by this column: subject_id, or site for held-out sites."},
+    )
+    cv_folds: int | None = field(
+        default=None,
+        metadata={
+            "help": "K-fold cross-validation grouped by --group_by (seeded by --split_seed, stratified by "
+            "--stratify_column): fold k trains into <output_dir>/fold-<k> with a validation split carved out of "
+            "its training subjects; cv_report.md / cv_results.json hold per-fold and mean +/- sd metrics. "
+            "Published test splits are left out (lcm_hf.training.cross_validation)."
+        },
+    )
+    eval_level: str = field(
+        default="auto",
+        metadata={
+            "help": "scan (one prediction per scan, its windows averaged), subject, or auto: scan for a BEI whose "
+            "label varies within a subject (task condition, run), subject otherwise. The report says which."
+        },
+    )
+    baseline: bool = field(
+        default=True,
+        metadata={
+            "help": "Score an FC + logistic regression (ridge for continuous BEIs) baseline and chance on the same "
+            "test subjects, with bootstrap intervals (report.md in --output_dir)."
+        },
+    )
+    bootstrap_resamples: int = field(
+        default=1000, metadata={"help": "Bootstrap resamples of the test subjects for the 95%% intervals."}
+    )
 
 
 @dataclass
@@ -168,6 +224,48 @@ class LcmTrainingArguments(TrainingArguments):
         default=2,
         metadata={"help": "Epochs of stage 1 (mean over layers); the model config records the value used."},
     )
+    momentum_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Optimizer steps of stage 1, counted in steps instead of --momentum_epochs (with --streaming, "
+            "where epochs are undefined; default there: max_steps // 10)."
+        },
+    )
+    num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch CPU threads per process (default: the CPUs available to the process divided by the "
+            "processes on this machine)."
+        },
+    )
+    load_best_model_at_end: bool = field(
+        default=True,
+        metadata={
+            "help": "Keep the checkpoint with the best validation --metric_for_best_model (stage-2 epochs only; "
+            "lcm_hf.training.selection), not the last epoch's. results.json says which epoch was kept."
+        },
+    )
+    metric_for_best_model: str | None = field(
+        default="mean/subject/roc_auc",
+        metadata={
+            "help": "Validation metric of model selection: mean/subject/<metric> averages the categorical BEIs' "
+            "subject-level scores (falls back to `loss` without a categorical BEI), or `loss`."
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "Stop after this many evaluations without improvement (EarlyStoppingCallback)."},
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "Minimum improvement that resets the early-stopping patience."}
+    )
+    calibrate: bool = field(
+        default=True,
+        metadata={
+            "help": "Fit a temperature per categorical BEI on the validation windows after training "
+            "(lcm_hf.training.calibration); stored as config.temperatures, applied by post_process."
+        },
+    )
 
 
 @dataclass
@@ -181,8 +279,13 @@ class FinetuneTrainingArguments(LcmTrainingArguments):
 
 def parse_arguments(dataclass_types, argv: list[str] | None = None):
     """Parse the dataclasses from one .json/.yaml/.yml file or from the command line."""
+    from ..console import DEBUG_ENV, one_line_errors, package_version
+
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser(dataclass_types)
+    parser = one_line_errors(HfArgumentParser(dataclass_types))
+    parser.add_argument("--version", action="version", version=f"%(prog)s (lcm-hf) {package_version()}")
+    parser.epilog = (f"A bare --debug (not followed by a value) or {DEBUG_ENV}=1 shows the full traceback of an "
+                     "error instead of one line.")
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(os.path.abspath(argv[0]))
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):

@@ -110,21 +110,17 @@ def subject_splits(dataset_dict, data_args) -> dict:
     (values train / validation / test) when present; else a subject-grouped split of ``train``
     (``--validation_fraction``, ``--test_fraction``, ``--stratify_column``, ``--split_seed``).
     """
-    from ..data import grouped_split
+    from ..data import grouped_split, split_by_column
 
     if set(dataset_dict) != {"train"}:
         return {split: dataset_dict[split] for split in SPLITS if split in dataset_dict}
     train = dataset_dict["train"]
     if "split" in train.column_names:
-        values = [str(v) for v in train["split"]]
-        unknown = sorted(set(values) - set(SPLITS))
+        named = split_by_column(train, "split", group_by=getattr(data_args, "group_by", "subject_id"))
+        unknown = sorted(set(named) - set(SPLITS))
         if unknown:
             raise ValueError(f"column 'split': expected values in {list(SPLITS)}, got {unknown}")
-        return {
-            split: train.select([i for i, v in enumerate(values) if v == split])
-            for split in SPLITS
-            if split in values
-        }
+        return dict(named)
     for flag in ("validation_fraction", "test_fraction"):
         value = getattr(data_args, flag)
         if not 0 < value < 1:
@@ -156,6 +152,19 @@ def declared_pseudo_labels(data_args) -> dict[str, dict[str, str]]:
     if not isinstance(declared, dict) or not all(isinstance(v, dict) for v in declared.values()):
         raise ValueError(f"--pseudo_labels: expected JSON {{dataset: {{bei: class}}}}, got {data_args.pseudo_labels}")
     return declared
+
+
+def class_aliases(data_args) -> dict[str, dict[str, str]] | None:
+    """``--class_aliases`` as ``{bei: {spelling: class}}`` (None when not given)."""
+    if not getattr(data_args, "class_aliases", None):
+        return None
+    try:
+        aliases = json.loads(data_args.class_aliases)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--class_aliases: expected JSON {{bei: {{spelling: class}}}}, got {error}") from None
+    if not isinstance(aliases, dict) or not all(isinstance(v, dict) for v in aliases.values()):
+        raise ValueError(f"--class_aliases: expected JSON {{bei: {{spelling: class}}}}, got {data_args.class_aliases}")
+    return aliases
 
 
 def bei_columns(data_args) -> tuple[list[str], list[str]]:
@@ -207,9 +216,13 @@ def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: d
     }
     splits = {}
     for split, named in parts.items():
-        merged, _ = merge_connectome_datasets(named, vocabulary, pseudo_labels)
+        merged, _ = merge_connectome_datasets(
+            named, vocabulary, pseudo_labels, class_aliases=class_aliases(data_args)
+        )
         if "timeseries" in merged.column_names and "window_index" not in merged.column_names:
-            merged = expand_windows(merged, data_args.window_size, data_args.window_stride, drop_last=True)
+            merged = expand_windows(
+                merged, data_args.window_size, data_args.window_stride, short_series=data_args.short_series
+            )
             if len(merged) == 0:
                 raise ValueError(
                     f"--window_size: expected scans of at least {data_args.window_size} TRs, got none that long in "
@@ -228,6 +241,7 @@ __all__ = [
     "SPLITS",
     "bei_columns",
     "build_splits",
+    "class_aliases",
     "declared_pseudo_labels",
     "load_connectome_datasets",
     "model_format",

@@ -12,7 +12,6 @@ Both take the datasets explicitly (``{name: DatasetDict}``, e.g. from
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from .arguments import FINETUNE_MODES, LcmDataArguments, LcmFinetuneArguments, LcmModelArguments
-from .data import bei_columns, build_splits, declared_pseudo_labels, model_format, split_parts
+from .data import bei_columns, build_splits, class_aliases, declared_pseudo_labels, model_format, split_parts
 
 logger = logging.getLogger(__name__)
 
@@ -59,21 +58,29 @@ def _trainer(model, training_args, splits, selection_metric="balanced_accuracy")
         args=training_args,
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
-        data_collator=LcmDataCollator(),
+        data_collator=LcmDataCollator(beis=model.config.beis),  # label values checked per batch, not per step
         readout_selection_metric=selection_metric,
     )
 
 
-def _finish(trainer, splits, processor, output_dir: str, extra: dict) -> dict:
-    """Save the model + processor, score the test split, write `results.json`."""
+def _finish(trainer, splits, processor, output_dir: str, extra: dict, data_args=None) -> dict:
+    """Calibrate on validation, save the model + processor, score the test split, write `results.json`."""
+    from .calibration import calibrate_trainer
+    from .selection import selection_summary
+
+    extra = {"model_selection": selection_summary(trainer), **extra}
+    if getattr(trainer.args, "calibrate", False) and splits.get("validation") is not None:
+        extra["calibration"] = calibrate_trainer(trainer, splits["validation"], output_dir)
     prediction = trainer.predict(splits["test"], metric_key_prefix="test")
     if trainer.args.should_save:
         if hasattr(trainer.model, "peft_config"):  # LoRA: the adapter + finetuned BEIs, not the whole model
-            from .adapters import save_lora_adapter
+            from ..saving_lcm import staged_save
+            from .adapters import MERGED_DIR, save_lora_adapter, save_merged_lora
 
-            save_lora_adapter(trainer.model, output_dir)
+            staged_save(output_dir, lambda folder: save_lora_adapter(trainer.model, folder))
+            extra["merged_model"] = save_merged_lora(trainer.model, os.path.join(output_dir, MERGED_DIR), processor)
         else:
-            trainer.save_model(output_dir)
+            trainer.save_model(output_dir)  # complete or absent: LcmPreTrainedModel.save_pretrained stages it
         processor.save_pretrained(output_dir)
     results = {
         "test_metrics": prediction.metrics,
@@ -83,9 +90,25 @@ def _finish(trainer, splits, processor, output_dir: str, extra: dict) -> dict:
         "log_history": trainer.state.log_history,
         **extra,
     }
+    comparison = None
+    if data_args is not None:  # LCM vs baseline (unless --baseline false) vs chance, with intervals (report.py)
+        from .report import evaluate_run
+        from .trainer import _unwrap, numpy_predictions
+
+        results["evaluation"], comparison = evaluate_run(
+            _unwrap(trainer.model).config.beis, splits, numpy_predictions(prediction)[0], data_args
+        )
+    results["best_model_checkpoint"] = trainer.state.best_model_checkpoint
+    results["kept_best"] = bool(trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint)
     if trainer.args.should_save:
-        with open(os.path.join(output_dir, "results.json"), "w") as handle:
-            json.dump(jsonable(results), handle, indent=1)
+        from ..atomic import atomic_write_json, write_marker
+
+        atomic_write_json(os.path.join(output_dir, "results.json"), jsonable(results), indent=1)
+        write_marker(output_dir, "model")
+        from .report import write_run_report
+
+        write_run_report(output_dir, results)
+    results["test_comparison_inputs"] = comparison  # evaluation.HeldOutPredictions (not in JSON), for CV pooling
     results["test_predictions"] = prediction  # logits, layer_logits and labels of the test windows (not in JSON)
     results["test_dataset"] = splits["test"]
     return results
@@ -105,6 +128,33 @@ def jsonable(value):
 
 
 # ----------------------------------------------------------------------------- pretraining
+def pretrain_model(num_rois: int, vocabulary, model_args: LcmModelArguments, seed: int):
+    """A freshly initialised `LcmForBeiPrediction` (seeded) of `model_args`' size for `vocabulary`'s BEIs."""
+    from ..configuration_lcm import LcmConfig
+    from ..modeling_lcm import LcmForBeiPrediction
+
+    common = dict(
+        num_rois=num_rois,
+        beis=vocabulary.to_config(),
+        readout_policy=model_args.readout_policy,
+        dropout=model_args.dropout,
+        attention_dropout=model_args.attention_dropout,
+        fc_norm=model_args.fc_norm,
+    )
+    if model_args.preset:
+        config = LcmConfig.from_preset(model_args.preset, **common)
+    else:
+        config = LcmConfig(
+            hidden_size=model_args.hidden_size,
+            num_hidden_layers=model_args.num_hidden_layers,
+            num_attention_heads=model_args.num_attention_heads,
+            intermediate_size=model_args.intermediate_size,
+            **common,
+        )
+    torch.manual_seed(seed)
+    return LcmForBeiPrediction(config)
+
+
 def pretrain(
     datasets: dict,
     data_args: LcmDataArguments,
@@ -128,9 +178,7 @@ def pretrain(
     dict
         The results (also in ``results.json``): test metrics, readout layers, stage and selection history.
     """
-    from ..configuration_lcm import LcmConfig
     from ..data import union_vocabulary
-    from ..modeling_lcm import LcmForBeiPrediction
     from ..processing_lcm import LcmProcessor
 
     datasets = as_dataset_dicts(datasets)
@@ -138,30 +186,12 @@ def pretrain(
     pseudo = declared_pseudo_labels(data_args)
     parts = split_parts(datasets, data_args)
     vocabulary = union_vocabulary(
-        _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous
+        _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous,
+        class_aliases=class_aliases(data_args),
     )
     splits = build_splits(parts, vocabulary, data_args, pseudo)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
-    common = dict(
-        num_rois=num_rois,
-        beis=vocabulary.to_config(),
-        readout_policy=model_args.readout_policy,
-        dropout=model_args.dropout,
-        attention_dropout=model_args.attention_dropout,
-        fc_norm=model_args.fc_norm,
-    )
-    if model_args.preset:
-        config = LcmConfig.from_preset(model_args.preset, **common)
-    else:
-        config = LcmConfig(
-            hidden_size=model_args.hidden_size,
-            num_hidden_layers=model_args.num_hidden_layers,
-            num_attention_heads=model_args.num_attention_heads,
-            intermediate_size=model_args.intermediate_size,
-            **common,
-        )
-    torch.manual_seed(training_args.seed)
-    model = LcmForBeiPrediction(config)
+    model = pretrain_model(num_rois, vocabulary, model_args, training_args.seed)
     processor = LcmProcessor(vocabulary=vocabulary, num_rois=num_rois)
     trainer = _trainer(model, training_args, splits, selection_metric=model_args.readout_selection_metric)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
@@ -175,6 +205,7 @@ def pretrain(
             "split_sizes": {k: len(v) for k, v in splits.items()},
             "data_args": asdict(data_args),
         },
+        data_args=data_args,
     )
 
 
@@ -221,7 +252,8 @@ def finetune_vocabulary(parts: dict, old_vocabulary, data_args, new_beis: list[s
         raise ValueError("expected BEI columns: pass --categorical_columns / --continuous_columns or --new_beis")
     pseudo = declared_pseudo_labels(data_args)
     data_vocabulary = union_vocabulary(
-        _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous
+        _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous,
+        class_aliases=class_aliases(data_args),
     )
     additions = [bei for bei in data_vocabulary.to_config() if bei["name"] not in old_vocabulary.names]
     if new_beis:
@@ -321,6 +353,7 @@ def finetune(
             "trainable": trainable,
             "split_sizes": {k: len(v) for k, v in splits.items()},
         },
+        data_args=data_args,
     )
 
 
@@ -340,4 +373,5 @@ __all__ = [
     "jsonable",
     "prepare_finetuning_data",
     "pretrain",
+    "pretrain_model",
 ]
