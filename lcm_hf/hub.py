@@ -6,15 +6,18 @@ The folder `export_model_repository` writes loads without `lcm_hf` installed::
     model = AutoModelForPreTraining.from_pretrained(folder, trust_remote_code=True)
     processor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
 
-It holds ``config.json`` (with ``auto_map``), ``model.safetensors``, the remote-code files
-(``configuration_lcm.py``, ``modeling_lcm.py``, ``processing_lcm.py`` and the modules they import
-relatively), ``preprocessor_config.json`` + the BEI vocabulary, and a model card ``README.md``.
+It holds ``config.json`` (with ``auto_map``, and ``custom_pipelines`` when a processor is given, so
+``transformers.pipeline("phenotype-prediction", model=folder, trust_remote_code=True)`` works), ``model.safetensors``,
+the remote-code files (``configuration_lcm.py``, ``modeling_lcm.py``, ``processing_lcm.py``, ``pipeline_lcm.py``
+and the modules they import relatively), ``preprocessor_config.json`` (the preprocessing contract) + the BEI
+vocabulary, and a model card ``README.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from transformers.dynamic_module_utils import custom_object_save
 
 from .configuration_lcm import LcmConfig
 from .modeling_lcm import LcmForBeiPrediction, LcmModel
+from .pipeline_lcm import TASK, PhenotypePredictionPipeline
 
 ARXIV_ID = "2510.18910"
 CITATION = """@article{wei2025lcm,
@@ -40,6 +45,7 @@ AUTO_MAP = {
     "AutoModel": "modeling_lcm.LcmModel",
     "AutoModelForPreTraining": "modeling_lcm.LcmForBeiPrediction",
 }
+CUSTOM_PIPELINES = {TASK: {"impl": "pipeline_lcm.PhenotypePredictionPipeline", "pt": ["AutoModelForPreTraining"]}}
 
 
 @contextlib.contextmanager
@@ -61,6 +67,11 @@ def _registered_for_auto_classes(processor=None) -> Iterator[None]:
             else:
                 with contextlib.suppress(AttributeError):
                     delattr(cls, "_auto_class")
+
+
+def _model_card_options() -> frozenset[str]:
+    parameters = inspect.signature(render_model_card).parameters
+    return frozenset(name for name in parameters if name != "config")
 
 
 def _format_value(value: Any) -> str:
@@ -86,7 +97,7 @@ def eval_results_from_metrics(
     metrics: Mapping[str, float], beis: Sequence[Mapping] | None = None, level: str = "", prefix: str = "eval_"
 ) -> dict[str, dict[str, float]]:
     """Rows for the evaluation table from `LcmTrainer` metrics (``eval_{bei}/{metric}``, see
-    `lcm_hf.metrics`): ``{bei: {metric: value}}``; `level="subject/"` takes the subject-level metrics.
+    `lcm_hf.training.metrics`): ``{bei: {metric: value}}``; `level="subject/"` takes the subject-level metrics.
     Per-layer and per-dataset keys are left out."""
     names = [b["name"] for b in beis] if beis is not None else None
     rows: dict[str, dict[str, float]] = {}
@@ -241,13 +252,19 @@ def render_model_card(
         f"| readout policy | {readout} |",
         "### Brain-environment interactions (outputs)\n\n" + "\n".join(bei_rows),
         "## Intended use\n\n" + (intended_use or default_intended),
-        "## How to use\n\n```python\nimport numpy as np\n"
+        "## How to use\n\nOne prediction per subject, with the preprocessing of training (atlas and ROI order, "
+        "windows, connectivity kind: see `preprocessor_config.json`):\n\n```python\n"
+        "from transformers import pipeline\n\n"
+        f'predict = pipeline("{TASK}", model="{load_id}", trust_remote_code=True)\n'
+        'predict("sub-01_task-rest_timeseries.tsv")  # a (T, N) table of ROI time series, or a (T, N) array\n'
+        "```\n\nOr step by step:\n\n```python\nimport numpy as np\n"
         "from transformers import AutoFeatureExtractor, AutoModelForPreTraining\n\n"
         f'model = AutoModelForPreTraining.from_pretrained("{load_id}", trust_remote_code=True).eval()\n'
         f'processor = AutoFeatureExtractor.from_pretrained("{load_id}", trust_remote_code=True)\n'
         f"timeseries = np.random.randn(200, {config.num_rois})  # (T, N) ROI time series, same atlas as training\n"
-        "batch = processor(timeseries=[timeseries], return_tensors=\"pt\")\n"
-        "print(processor.post_process(model(**batch)))\n```\n\n"
+        "batch = processor(timeseries=[timeseries], return_tensors=\"pt\")  # one row per window\n"
+        "out = model(connectivity=batch[\"connectivity\"])\n"
+        "print(processor.post_process(out, subject_index=batch.get(\"subject_index\")))\n```\n\n"
         "With `lcm-hf` installed, `LcmForBeiPrediction.from_pretrained` and `LcmProcessor.from_pretrained` "
         "load the same folder without remote code.",
         "## Training data\n\n" + (training_data or "_Not documented for this export._"),
@@ -262,6 +279,9 @@ def render_model_card(
         "## Citation\n\n```bibtex\n" + CITATION + "\n```",
     ]
     return "\n\n".join(sections) + "\n"
+
+
+MODEL_CARD_OPTIONS = _model_card_options()  # the keys `model_card_info` may hold
 
 
 def export_model_repository(
@@ -289,18 +309,12 @@ def export_model_repository(
     if not isinstance(model, LcmForBeiPrediction):
         raise TypeError(f"expected an LcmForBeiPrediction, got {type(model).__name__}")
     if processor is not None:
-        vocabulary = getattr(processor, "vocabulary", None)
-        if vocabulary is not None and list(vocabulary.to_config()) != list(model.config.beis):
-            names = [b["name"] for b in vocabulary.to_config()]
-            raise ValueError(
-                f"the processor's vocabulary ({names}) does not match the model's BEIs ({model.config.bei_names})"
-            )
-        num_rois = getattr(processor, "num_rois", model.config.num_rois)
-        if num_rois != model.config.num_rois:
-            raise ValueError(f"the processor expects N={num_rois} ROIs, the model N={model.config.num_rois}")
+        processor.check_model(model.config)  # the model config is the one source of truth for the BEIs
+        if not getattr(processor, "is_fitted", True):
+            raise ValueError(f"expected a fitted processor for the group kind {processor.kind!r}: call "
+                             "processor.fit(training_timeseries) before exporting")
     info = dict(model_card_info or {})
-    unknown = set(info) - set(render_model_card.__code__.co_varnames[1 : render_model_card.__code__.co_argcount])
-    unknown.discard("num_parameters")
+    unknown = set(info) - MODEL_CARD_OPTIONS
     if unknown:
         raise ValueError(f"unknown `model_card_info` keys: {sorted(unknown)}")
     output_dir = Path(output_dir)
@@ -323,6 +337,9 @@ def export_model_repository(
     config_path = output_dir / "config.json"
     config_json = json.loads(config_path.read_text())
     config_json["auto_map"] = {**config_json.get("auto_map", {}), **AUTO_MAP}
+    if processor is not None:  # transformers.pipeline("phenotype-prediction", model=folder, trust_remote_code=True)
+        custom_object_save(PhenotypePredictionPipeline, output_dir)
+        config_json["custom_pipelines"] = CUSTOM_PIPELINES
     config_path.write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
 
     info.setdefault("num_parameters", sum(p.numel() for p in model.parameters()))

@@ -1,11 +1,16 @@
-"""`LcmProcessor`: ROI time series (or ready FC) + phenotypes -> model inputs, and back.
-
-Imports only numpy, torch, transformers and sibling modules, so it ships as Hub remote code.
+"""`LcmProcessor`: the preprocessing contract of a model (``preprocessor_config.json``): atlas, ordered ROI labels,
+TR, windows (size, stride, short-series policy), FC kind, Fisher z and the reference of a group-fitted kind
+(``tangent``, fitted once). Inference cuts a subject's series into the training windows and
+:meth:`LcmProcessor.post_process` averages the window predictions per subject. The model config is the one
+source of truth for the BEIs. Imports only numpy, torch, transformers, safetensors and siblings (Hub remote code).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,12 +18,45 @@ import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
-from .connectivity import CONNECTIVITY_KINDS, compute_connectivity
+from .connectivity import CONNECTIVITY_KINDS, compute_connectivity, fisher_z, sliding_windows
+from .group_connectivity import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
+from .readout_lcm import logits_to_bei_predictions
+from .saving_lcm import staged_save
 from .vocabulary_lcm import VOCABULARY_NAME, BeiVocabulary
+
+SHORT_SERIES_POLICIES = ("drop", "pad")
+REFERENCE_NAME = "connectivity_reference.safetensors"
+
+
+def bei_differences(expected: Sequence[Mapping], given: Sequence[Mapping], expected_name: str, given_name: str):
+    """What differs between two BEI lists (names, order, kind, classes), or None when they agree.
+
+    Returns
+    -------
+    str or None
+        e.g. ``"the BEI order differs: config.json has ['sex', 'age'], the processor ['age', 'sex']"``.
+    """
+    names_a, names_b = [b["name"] for b in expected], [b["name"] for b in given]
+    if names_a != names_b:
+        what = "order" if sorted(names_a) == sorted(names_b) else "names"
+        return f"the BEI {what} differs: {expected_name} has {names_a}, {given_name} {names_b}"
+    for a, b in zip(expected, given):
+        for key in ("kind", "classes"):
+            if a.get(key) != b.get(key):
+                return f"BEI {a['name']!r} {key} differs: {expected_name} has {a.get(key)}, {given_name} {b.get(key)}"
+    return None
+
+
+def _as_series(item, index: int, subject_ids) -> torch.Tensor:
+    x = item if isinstance(item, torch.Tensor) else torch.as_tensor(np.asarray(item, dtype=np.float32))
+    if x.ndim != 2:
+        name = subject_ids[index] if subject_ids is not None and index < len(subject_ids) else index
+        raise ValueError(f"expected time series of shape (T, N) for subject {name!r}, got {tuple(x.shape)}")
+    return x.to(torch.float32)
 
 
 class LcmProcessor(FeatureExtractionMixin):
-    """Turn ROI time series or connectivity matrices, plus phenotypes, into LCM inputs.
+    """Turn ROI time series or connectivity matrices, plus phenotypes, into LCM inputs; name the outputs.
 
     Parameters
     ----------
@@ -27,17 +65,29 @@ class LcmProcessor(FeatureExtractionMixin):
     num_rois : int
         N, the number of ROIs the model expects (116 for AAL-116).
     kind : str
-        Connectivity kind for time series input (see ``lcm_hf.connectivity.CONNECTIVITY_KINDS``);
-        ``"correlation"`` (Pearson) as in the paper.
+        Connectivity kind (``lcm_hf.connectivity.CONNECTIVITY_KINDS``); ``"correlation"`` (Pearson) as in the
+        paper. ``"tangent"`` needs a reference fitted once with :meth:`fit`.
     fisher_z : bool
         Apply the Fisher z-transform (the paper feeds plain Pearson FC; default False).
+    atlas : str, optional
+        Name of the parcellation (e.g. ``"aal"``, ``"power_2011"``).
+    roi_labels : list of str, optional
+        The N ROI labels in the model's column order; inputs with other labels or another order are refused.
+    repetition_time : float, optional
+        TR of the training data in seconds; another TR at inference is a warning.
+    window_size, window_stride : int, optional
+        The training windows in TRs (stride default: ``window_size``, non-overlapping). None: one FC per series.
+        Windows past the end of a series are dropped, as in training.
+    short_series : {"drop", "pad"}
+        How training treated series shorter than one window (dropped, or one window of all their TRs). At
+        inference such a series is predicted from one window of all its TRs, with a warning.
 
     Examples
     --------
-    >>> processor = LcmProcessor(vocabulary=vocab, num_rois=116)
-    >>> batch = processor(timeseries=[ts_a, ts_b], phenotypes=[{"sex": "F"}, {"sex": "M"}])
-    >>> batch["connectivity"].shape, batch["labels"].shape      # (2, 116, 116), (2, K)
-    >>> processor.post_process(model(**batch))                  # [{"sex": {"label": ..., "score": ...}}, ...]
+    >>> processor = LcmProcessor(vocabulary=vocab, num_rois=116, window_size=90)
+    >>> batch = processor(timeseries=[ts_a, ts_b])        # connectivity (W, 116, 116), subject_index (W,)
+    >>> out = model(connectivity=batch["connectivity"])
+    >>> processor.post_process(out, subject_index=batch["subject_index"])   # one dict per subject
     """
 
     model_input_names = ["connectivity"]
@@ -48,22 +98,49 @@ class LcmProcessor(FeatureExtractionMixin):
         num_rois: int = 116,
         kind: str = "correlation",
         fisher_z: bool = False,
+        atlas: str | None = None,
+        roi_labels: Sequence[str] | None = None,
+        repetition_time: float | None = None,
+        window_size: int | None = None,
+        window_stride: int | None = None,
+        short_series: str = "drop",
         **kwargs,
     ):
         beis = kwargs.pop("beis", None)
+        kwargs.pop("group_reference_file", None)
         super().__init__(**kwargs)
         if vocabulary is None and beis is not None:
             vocabulary = beis
-        if vocabulary is not None and not isinstance(vocabulary, BeiVocabulary):
-            vocabulary = BeiVocabulary(vocabulary)
         if isinstance(num_rois, bool) or not isinstance(num_rois, int) or num_rois < 1:
             raise ValueError(f"expected `num_rois` to be a positive int, got {num_rois!r}")
         if kind not in CONNECTIVITY_KINDS:
             raise ValueError(f"expected `kind` to be one of {list(CONNECTIVITY_KINDS)}, got {kind!r}")
-        self._vocabulary = vocabulary
+        for name, value in (("window_size", window_size), ("window_stride", window_stride)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"expected `{name}` to be a positive int or None, got {value!r}")
+        if window_stride is not None and window_size is None:
+            raise ValueError(f"expected `window_size` with `window_stride`, got window_stride={window_stride}")
+        if short_series not in SHORT_SERIES_POLICIES:
+            raise ValueError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
+        if atlas is not None and not isinstance(atlas, str):
+            raise TypeError(f"expected `atlas` as a name (str) or None, got {type(atlas).__name__}")
+        if roi_labels is not None:
+            if isinstance(roi_labels, str) or len(roi_labels) != num_rois:
+                raise ValueError(f"expected `roi_labels` to list {num_rois} labels (num_rois), got {roi_labels!r:.80}")
+            roi_labels = [str(label) for label in roi_labels]
+        if repetition_time is not None and not (isinstance(repetition_time, (int, float)) and repetition_time > 0):
+            raise ValueError(f"expected `repetition_time` in seconds (> 0) or None, got {repetition_time!r}")
+        self.vocabulary = vocabulary
         self.num_rois = num_rois
         self.kind = kind
         self.fisher_z = bool(fisher_z)
+        self.atlas = atlas
+        self.roi_labels = roi_labels
+        self.repetition_time = None if repetition_time is None else float(repetition_time)
+        self.window_size = window_size
+        self.window_stride = window_stride
+        self.short_series = short_series
+        self._reference: dict[str, np.ndarray] | None = None
 
     @property
     def vocabulary(self) -> BeiVocabulary | None:
@@ -73,115 +150,296 @@ class LcmProcessor(FeatureExtractionMixin):
     def vocabulary(self, value) -> None:
         self._vocabulary = value if value is None or isinstance(value, BeiVocabulary) else BeiVocabulary(value)
 
+    @property
+    def is_fitted(self) -> bool:
+        """True when the kind needs no group fit, or its reference is fitted."""
+        return self.kind not in GROUP_KINDS or self._reference is not None
+
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         output.pop("_vocabulary", None)
+        output.pop("_reference", None)
         output["beis"] = self._vocabulary.to_list() if self._vocabulary is not None else None
+        output["group_reference_file"] = REFERENCE_NAME if self._reference is not None else None
         return output
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs):
-        """Write ``preprocessor_config.json`` (BEIs included) and ``bei_vocabulary.json``."""
-        files = super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        """Write ``preprocessor_config.json`` (the contract, BEIs included), ``bei_vocabulary.json`` and, for a
+        fitted group kind, ``connectivity_reference.safetensors``."""
+        from safetensors.numpy import save_file
+
+        if not push_to_hub and not kwargs.pop("_staged", False):  # complete or absent (saving_lcm.staged_save)
+            return staged_save(save_directory, lambda folder: self.save_pretrained(folder, _staged=True, **kwargs))
+        files = list(super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs))
         if self._vocabulary is not None:
-            files = list(files) + [self._vocabulary.save_pretrained(save_directory)]
+            files.append(self._vocabulary.save_pretrained(save_directory))
+        if self._reference is not None:
+            path = os.path.join(save_directory, REFERENCE_NAME)
+            save_file({k: np.ascontiguousarray(v) for k, v in self._reference.items()}, path + ".tmp",
+                      metadata={"kind": self.kind})
+            os.replace(path + ".tmp", path)
+            files.append(path)
         return files
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load from a directory (or Hub id) holding ``preprocessor_config.json``.
 
-        When the directory also has ``bei_vocabulary.json``, that file is the vocabulary.
+        The BEIs come from the model's ``config.json`` when the folder has one (the one source of truth);
+        ``bei_vocabulary.json`` (which keeps the bins of binned BEIs) and the BEIs in
+        ``preprocessor_config.json`` must agree with it, else ``ValueError`` says what differs.
         """
+        vocabulary = kwargs.pop("vocabulary", None)
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        vocab_file = os.path.join(os.fspath(pretrained_model_name_or_path), VOCABULARY_NAME)
-        if "vocabulary" not in kwargs and os.path.isfile(vocab_file):
-            processor.vocabulary = BeiVocabulary.from_pretrained(vocab_file)
+        hub = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
+        path = os.fspath(pretrained_model_name_or_path)
+        reference_file = _resolve(path, REFERENCE_NAME, hub) if processor.kind in GROUP_KINDS else None
+        if reference_file is not None:
+            from safetensors.numpy import load_file
+
+            processor._reference = dict(load_file(reference_file))
+        if vocabulary is not None:
+            processor.vocabulary = vocabulary
+            return processor
+        vocab_file = _resolve(path, VOCABULARY_NAME, hub)
+        config_file = _resolve(path, "config.json", hub)
+        config = None
+        if config_file is not None:
+            with open(config_file, encoding="utf-8") as handle:
+                config = json.load(handle)
+        sources = [(VOCABULARY_NAME, BeiVocabulary.from_pretrained(vocab_file) if vocab_file else None),
+                   ("preprocessor_config.json", processor.vocabulary)]
+        if config is not None and config.get("beis") is not None:
+            truth = BeiVocabulary(config["beis"])
+            for name, vocab in sources:
+                difference = vocab is not None and bei_differences(truth.to_config(), vocab.to_config(), "config.json", name)
+                if difference:
+                    raise ValueError(f"{name} disagrees with the model's config.json: {difference} (the model config "
+                                     f"is the one source of truth for the BEIs; re-save the processor)")
+            sources.append(("config.json", truth))
+            if config.get("num_rois") not in (None, processor.num_rois):
+                raise ValueError(f"preprocessor_config.json expects num_rois={processor.num_rois}, the model's "
+                                 f"config.json num_rois={config['num_rois']}")
+        elif sources[0][1] is not None and sources[1][1] is not None:
+            difference = bei_differences(sources[0][1].to_config(), sources[1][1].to_config(), *[s[0] for s in sources])
+            if difference:
+                raise ValueError(f"{VOCABULARY_NAME} disagrees with preprocessor_config.json: {difference}")
+        processor.vocabulary = next((vocab for _, vocab in sources if vocab is not None), None)
         return processor
 
+    # ------------------------------------------------------------------ contract checks
+    def check_model(self, config) -> None:
+        """Refuse a model whose BEIs (names, order, kind, classes) or N differ from this processor's.
+
+        Raises
+        ------
+        ValueError
+            Saying which BEI differs and how, or the two N.
+        """
+        if self._vocabulary is not None:
+            difference = bei_differences(config.beis, self._vocabulary.to_config(), "the model config",
+                                         "the processor's vocabulary")
+            if difference:
+                raise ValueError(f"the processor's vocabulary does not match the model config: {difference}")
+        if self.num_rois != config.num_rois:
+            raise ValueError(f"expected a processor for the model's N={config.num_rois} ROIs, got num_rois={self.num_rois}")
+
+    def check_roi_labels(self, roi_labels: Sequence[str] | None, source: str = "the input") -> None:
+        """Refuse ROI labels that differ from the contract (names or order); nothing to check when either is None.
+
+        Raises
+        ------
+        ValueError
+            Naming how many positions differ and the first ones.
+        """
+        if roi_labels is None or self.roi_labels is None:
+            return
+        labels = [str(label) for label in roi_labels]
+        if labels == self.roi_labels:
+            return
+        if len(labels) != len(self.roi_labels):
+            raise ValueError(f"{source}: expected {len(self.roi_labels)} ROI labels (atlas {self.atlas!r}), "
+                             f"got {len(labels)}")
+        differing = [i for i, (a, b) in enumerate(zip(self.roi_labels, labels)) if a != b]
+        how = "the same labels in another order" if sorted(labels) == sorted(self.roi_labels) else "other labels"
+        first = ", ".join(f"position {i}: expected {self.roi_labels[i]!r}, got {labels[i]!r}" for i in differing[:3])
+        raise ValueError(f"{source}: ROI labels differ from the processor's contract (atlas {self.atlas!r}) at "
+                         f"{len(differing)} positions ({how}); first: {first}")
+
+    def check_repetition_time(self, repetition_time: float | None, source: str = "the input") -> None:
+        """Warn when ``repetition_time`` differs from the training data's."""
+        if repetition_time is None or self.repetition_time is None:
+            return
+        if not math.isclose(float(repetition_time), self.repetition_time, rel_tol=1e-3):
+            warnings.warn(f"{source}: repetition time {float(repetition_time):g} s differs from the training data's "
+                          f"{self.repetition_time:g} s: a window of {self.window_size} TRs spans another duration",
+                          UserWarning, stacklevel=2)
+
+    # ------------------------------------------------------------------ windows, fit, FC
+    def split_windows(self, series, subject_id=None, *, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cut one (T, N) series into the training windows: windows (W, S, N), valid TRs per window (W,).
+
+        A series shorter than one window gives one window of all its TRs (with a warning), or none when
+        ``training`` under ``short_series="drop"``.
+        """
+        x = _as_series(series, 0, [subject_id])
+        if self.window_size is None:
+            return x[None], torch.tensor([x.shape[0]])
+        short = x.shape[0] < self.window_size
+        if short and training and self.short_series == "drop":
+            return x.new_zeros((0, self.window_size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
+        if short and not training:
+            trained = "never saw" if self.short_series == "drop" else "saw padded"
+            warnings.warn(f"subject {subject_id!r}: {x.shape[0]} TRs, shorter than one window of {self.window_size} "
+                          f"TRs: predicted from one window of its {x.shape[0]} TRs (training {trained} such series)",
+                          UserWarning, stacklevel=3)
+        windows, lengths = sliding_windows(x, self.window_size, self.window_stride, drop_last=True, short_series="pad")
+        if windows.shape[0] == 0:
+            raise ValueError(f"expected at least 3 time points for subject {subject_id!r}, got {x.shape[0]}")
+        return windows, lengths
+
+    def fit(self, timeseries, lengths=None, *, cut_windows: bool = True) -> LcmProcessor:
+        """Fit the group reference of a group kind (``tangent``) once, on training series (like nilearn's
+        ``ConnectivityMeasure.fit``); other kinds need no fit and are returned unchanged.
+
+        Parameters
+        ----------
+        timeseries : sequence of (T_i, N) array-likes, or (B, T, N)
+        lengths : array-like of int (B,), optional
+            Valid TRs of a zero-padded (B, T, N) input.
+        cut_windows : bool
+            Cut each series into the contract's windows first (default); False when the rows are windows.
+
+        Returns
+        -------
+        LcmProcessor
+            ``self``, with the geometric mean of the windows' Ledoit-Wolf covariances and its whitening.
+        """
+        if self.kind not in GROUP_KINDS:
+            return self
+        pieces = [piece for _, piece in self._pieces(timeseries, lengths, None, cut_windows, training=True)]
+        self._reference = fit_tangent_reference(pieces)
+        return self
+
+    def _pieces(self, timeseries, lengths, subject_ids, cut_windows: bool = True, training: bool = False):
+        """(subject index, (T_w, N) valid-TR window) pairs of every series."""
+        if isinstance(timeseries, (np.ndarray, torch.Tensor)) and timeseries.ndim == 2:
+            timeseries = [timeseries]
+        series = [_as_series(item, i, subject_ids) for i, item in enumerate(timeseries)]
+        if lengths is not None:
+            series = [item[: int(n)] for item, n in zip(series, lengths)]
+        for i, item in enumerate(series):
+            name = subject_ids[i] if subject_ids is not None else i
+            if item.shape[1] != self.num_rois:
+                raise ValueError(f"expected time series with {self.num_rois} ROI columns (num_rois), got "
+                                 f"{item.shape[1]} for subject {name!r}")
+            windows, sizes = (self.split_windows(item, name, training=training) if cut_windows
+                              else (item[None], [item.shape[0]]))
+            for window, size in zip(windows, sizes):
+                yield i, window[: int(size)]
+
+    def connectivity(self, pieces: Sequence[torch.Tensor], subject_ids=None) -> torch.Tensor:
+        """FC (W, N, N) float32 of windows (each (T_w, N), valid TRs only) by the contract's kind and Fisher z."""
+        if self.kind not in GROUP_KINDS:
+            return compute_connectivity(list(pieces), kind=self.kind, fisher=self.fisher_z, subject_ids=subject_ids)
+        if self._reference is None:
+            raise ValueError(f"expected a fitted processor for the group kind {self.kind!r}: call "
+                             f"processor.fit(training_timeseries) once (the reference must not depend on the batch)")
+        fc = tangent_connectivity(pieces, self._reference)
+        return fisher_z(fc) if self.fisher_z else fc
+
     # ------------------------------------------------------------------ forward
-    def __call__(
-        self,
-        timeseries=None,
-        connectivity=None,
-        phenotypes=None,
-        *,
-        lengths=None,
-        subject_ids: Sequence[str] | None = None,
-        return_tensors: str | None = "pt",
-        **kwargs,
-    ) -> BatchFeature:
-        """Build a model-ready batch.
+    def __call__(self, timeseries=None, connectivity=None, phenotypes=None, *, lengths=None,
+                 subject_ids: Sequence[str] | None = None, roi_labels: Sequence[str] | None = None,
+                 repetition_time: float | None = None, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
+        """Build a model-ready batch by the contract.
 
         Parameters
         ----------
         timeseries : array-like (B, T, N), or sequence of B array-likes (T_i, N), optional
-            ROI time series; FC is computed with ``self.kind`` (and Fisher z if set).
+            ROI time series. With ``window_size`` each series is cut into the training windows (one row per
+            window) and ``subject_index`` says which series a row comes from.
         connectivity : array-like (B, N, N) or (N, N), optional
             Ready connectivity matrices (used as given). Exactly one of the two.
         phenotypes : dict or sequence of B dicts, optional
-            BEI values per sample; adds ``labels`` (B, K) with NaN for missing values.
+            BEI values per series; adds ``labels`` (rows, K) with NaN for missing values.
         lengths : array-like of int (B,), optional
             Valid time points of a zero-padded (B, T, N) ``timeseries``.
         subject_ids : sequence of str, optional
             Names for warnings and errors.
+        roi_labels : sequence of str, optional
+            The inputs' ROI labels (columns); must equal the contract's (``ValueError`` otherwise).
+        repetition_time : float, optional
+            The inputs' TR in seconds; another TR than the contract's is a warning.
         return_tensors : {"pt", "np", None}
 
         Returns
         -------
         BatchFeature
-            ``connectivity`` float32 (B, N, N) and, with phenotypes, ``labels`` float32 (B, K).
+            ``connectivity`` float32 (rows, N, N); with windows ``subject_index`` int64 (rows,); with phenotypes
+            ``labels`` float32 (rows, K).
         """
         if kwargs:
             raise TypeError(f"unexpected arguments {sorted(kwargs)}; expected timeseries, connectivity, phenotypes")
         if (timeseries is None) == (connectivity is None):
             raise ValueError("expected exactly one of `timeseries` or `connectivity`, got "
                              + ("both" if timeseries is not None else "neither"))
+        self.check_roi_labels(roi_labels)
+        self.check_repetition_time(repetition_time)
+        subject_index = None
         if timeseries is not None:
-            if isinstance(timeseries, (np.ndarray, torch.Tensor)) and timeseries.ndim == 2:
-                timeseries = timeseries[None]
-            fc = compute_connectivity(
-                timeseries, kind=self.kind, lengths=lengths, fisher=self.fisher_z, subject_ids=subject_ids
-            )
+            pairs = list(self._pieces(timeseries, lengths, subject_ids))
+            index = torch.tensor([i for i, _ in pairs], dtype=torch.int64)
+            piece_ids = [subject_ids[i] for i in index.tolist()] if subject_ids is not None else None
+            fc = self.connectivity([piece for _, piece in pairs], subject_ids=piece_ids)
+            subject_index = index if self.window_size is not None else None
         else:
-            fc = connectivity if isinstance(connectivity, torch.Tensor) else torch.as_tensor(np.asarray(connectivity))
-            fc = fc.float()
-            if fc.ndim == 2:
-                fc = fc[None]
+            fc = torch.as_tensor(np.asarray(connectivity) if not isinstance(connectivity, torch.Tensor) else connectivity)
+            fc = fc[None] if fc.ndim == 2 else fc
         fc = fc.to(torch.float32)
         if fc.ndim != 3 or fc.shape[1:] != (self.num_rois, self.num_rois):
-            raise ValueError(
-                f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}"
-            )
-        data: dict[str, Any] = {"connectivity": fc}
+            raise ValueError(f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}")
+        data: dict[str, Any] = {"connectivity": fc, **({} if subject_index is None else {"subject_index": subject_index})}
         if phenotypes is not None:
             if self._vocabulary is None:
                 raise ValueError("expected a processor with a `vocabulary` to encode phenotypes, got none")
             if isinstance(phenotypes, Mapping):
                 phenotypes = [phenotypes]
             labels = self._vocabulary.encode(phenotypes)
-            if labels.shape[0] != fc.shape[0]:
-                raise ValueError(f"expected {fc.shape[0]} phenotype rows (one per sample), got {labels.shape[0]}")
-            data["labels"] = labels
+            rows = fc.shape[0] if subject_index is None else int(subject_index.max()) + 1
+            if labels.shape[0] != rows:
+                raise ValueError(f"expected {rows} phenotype rows (one per sample), got {labels.shape[0]}")
+            data["labels"] = labels if subject_index is None else labels[subject_index]
         if return_tensors in ("np", None):
             data = {k: v.numpy() for k, v in data.items()}
         elif return_tensors != "pt":
             raise ValueError(f"expected return_tensors 'pt', 'np' or None, got {return_tensors!r}")
         return BatchFeature(data=data, tensor_type=return_tensors)
 
-    def post_process(self, outputs) -> list[dict]:
-        """Model outputs -> per-sample ``{bei: {"label", "score", "probabilities"} | {"value"}}``.
+    def post_process(
+        self, outputs, subject_index=None, *, return_windows: bool = False, temperatures: dict | None = None
+    ) -> list[dict]:
+        """Model outputs -> one prediction per subject: ``{bei: {"label", "score", "scores"} | {"value"}}``.
+
+        Rows of one subject (its windows) are averaged: the mean class probabilities (the label is their
+        argmax, the score its mean probability) and the mean value of continuous BEIs.
 
         Parameters
         ----------
-        outputs : model output with ``logits`` (B, P), a dict with ``"logits"``, or a tensor (B, P)
+        outputs : model output with ``logits`` (W, P), a dict with ``"logits"``, or a tensor (W, P)
+        subject_index : array-like of int (W,), optional
+            The subject of every row (``subject_index`` of :meth:`__call__`); default: every row its own subject.
+        return_windows : bool
+            Add each BEI's per-window predictions under ``"windows"``.
+        temperatures : dict, optional
+            ``model.config.temperatures``: window probabilities of a categorical BEI are softmax(logits / T)
+            (calibrated) before they are averaged per subject; BEIs without one use T = 1.
 
         Returns
         -------
-        list of dict, one per sample
+        list of dict, one per subject (in subject-index order)
         """
-        from .modeling_lcm import logits_to_bei_predictions
-
         if self._vocabulary is None:
             raise ValueError("expected a processor with a `vocabulary` to name predictions, got none")
         logits = outputs
@@ -189,7 +447,23 @@ class LcmProcessor(FeatureExtractionMixin):
             logits = outputs["logits"] if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
         if not isinstance(logits, torch.Tensor):
             raise TypeError(f"expected model outputs with a `logits` tensor, got {type(outputs).__name__}")
-        return logits_to_bei_predictions(logits, self._vocabulary.to_config())
+        return logits_to_bei_predictions(
+            logits, self._vocabulary.to_config(), temperatures, subject_index, return_windows=return_windows
+        )
 
 
-__all__ = ["LcmProcessor"]
+def _resolve(path: str, filename: str, hub: Mapping) -> str | None:
+    """The local path of ``filename`` in a folder or Hub repository, or None when it has none."""
+    if os.path.isdir(path):
+        file = os.path.join(path, hub.get("subfolder") or "", filename)
+        return file if os.path.isfile(file) else None
+    from transformers.utils import cached_file
+
+    try:
+        return cached_file(path, filename, _raise_exceptions_for_missing_entries=False,
+                           _raise_exceptions_for_connection_errors=False, **hub)
+    except OSError:
+        return None
+
+
+__all__ = ["LcmProcessor", "SHORT_SERIES_POLICIES", "bei_differences"]

@@ -8,12 +8,12 @@ Writes heatmaps (PNG + PDF) of every BEI class token's mean cross-attention over
 layer (per class, class-vs-rest contrast, all samples), per-layer heatmaps, glass-brain marker plots of
 the top ROIs when ROI coordinates are given (``--roi-names`` CSV with x, y, z columns, or
 ``--roi-coords``), the readout-layer histogram per BEI, ``attention_maps.csv`` and ``top_rois.csv``.
-ROI coordinates are never downloaded: give the ones of your atlas (MNI mm).
+ROI coordinates are never downloaded: give the ones of your atlas (MNI mm); a model whose processor names a
+coordinate atlas nilearn ships (``power_2011``, ``dosenbach_2010``, ``seitzman_2018``) needs none.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,12 +24,16 @@ from lcm_hf import LcmForBeiPrediction
 from lcm_hf.analysis.attention import collect_cross_attention, encode_connectome_dataset, top_rois
 from lcm_hf.analysis.plots import read_roi_table, write_attention_report
 from lcm_hf.data import load_connectome_dataset
+from lcm_hf.data.atlases import atlas_coordinates, is_sphere_atlas
 from lcm_hf.demo import demo_roi_names, make_demo_cohort
 from lcm_hf.processing_lcm import LcmProcessor
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from lcm_hf.console import ArgumentParser, add_console_arguments
+
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_console_arguments(parser)
     parser.add_argument("--model", required=True, help="save_pretrained folder of LcmForBeiPrediction")
     parser.add_argument("--processor", default=None, help="LcmProcessor folder (default: --model)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -63,6 +67,10 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if coords is None and is_sphere_atlas(processor.atlas):  # a coordinate atlas nilearn ships: no --roi-coords
+        atlas_coords, atlas_labels = atlas_coordinates(processor.atlas)
+        if len(atlas_coords) == model.config.num_rois:
+            coords, roi_names = atlas_coords, roi_names or processor.roi_labels or atlas_labels
     if roi_names is None and args.demo_dataset:
         roi_names = demo_roi_names()
     if args.demo_dataset:
@@ -94,4 +102,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from lcm_hf.console import run_main
+
+    raise SystemExit(run_main(main))

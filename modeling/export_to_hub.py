@@ -5,8 +5,10 @@
         --eval-metrics runs/demo/finetuned-semi_supervised/results.json
     python modeling/export_to_hub.py ... --push --repo-id user/lcm-demo [--token TOKEN | HF_TOKEN=...]
 
-The folder holds config.json (with auto_map), model.safetensors, the remote-code files, the processor
-config + BEI vocabulary and a model card (README.md). It loads without lcm_hf installed:
+The folder holds config.json (with auto_map and custom_pipelines), model.safetensors, the remote-code files
+(the pipeline included), the processor config (the preprocessing contract) + BEI vocabulary and a model card
+(README.md). It loads without lcm_hf installed:
+``pipeline("phenotype-prediction", model=folder, trust_remote_code=True)``,
 ``AutoModelForPreTraining.from_pretrained(folder, trust_remote_code=True)`` and
 ``AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)``. Nothing is uploaded
 without ``--push``.
@@ -14,7 +16,6 @@ without ``--push``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from lcm_hf.processing_lcm import LcmProcessor
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from lcm_hf.console import ArgumentParser, add_console_arguments
+
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_console_arguments(parser)
     parser.add_argument("--model", required=True, help="a save_pretrained folder of LcmForBeiPrediction")
     parser.add_argument("--processor", default=None,
                         help="folder of the LcmProcessor (default: --model when it holds preprocessor_config.json)")
@@ -53,11 +57,12 @@ def main(argv=None) -> int:
         return 2
     model = LcmForBeiPrediction.from_pretrained(args.model).eval()
     processor_dir = args.processor or (args.model if (Path(args.model) / "preprocessor_config.json").is_file() else None)
-    processor = None
     if processor_dir is not None:
-        processor = LcmProcessor.from_pretrained(processor_dir)
+        processor = LcmProcessor.from_pretrained(processor_dir)  # its BEIs are checked against the model config
     else:
-        print("warning: no processor found; the repository will load the model only", file=sys.stderr)
+        print("warning: no processor found: exporting one built from the model config (FC of whole series; no atlas, "
+              "ROI labels or windows recorded)", file=sys.stderr)
+        processor = LcmProcessor(vocabulary=model.config.beis, num_rois=model.config.num_rois)
 
     eval_results = None
     if args.eval_metrics:
@@ -83,4 +88,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from lcm_hf.console import run_main
+
+    raise SystemExit(run_main(main))

@@ -30,7 +30,7 @@ CARD_INFO = {
     "datasets": ["simulated-demo-cohort"],
     "eval_results": {"sex": {"balanced_accuracy": 0.61, "auroc": 0.66}, "age": {"mae": 7.5}},
     "eval_dataset": "simulated-demo-cohort (held-out subjects)",
-    "training_data": "SIMULATED connectomes from `lcm_hf.data.make_demo_cohort`.",
+    "training_data": "SIMULATED connectomes from `lcm_hf.demo.make_demo_cohort`.",
 }
 
 
@@ -172,3 +172,20 @@ def test_load_eval_results_reads_trainer_metrics_and_results_json(tmp_path):
     (tmp_path / "card.md").write_text("# data")
     assert text_or_file(str(tmp_path / "card.md")) == "# data"
     assert text_or_file("plain words") == "plain words" and text_or_file(None) is None
+
+
+def test_export_carries_the_pipeline_and_refuses_a_wrong_processor(tmp_path):
+    from lcm_hf.hub import MODEL_CARD_OPTIONS
+
+    model = trained_tiny_model()
+    assert {"model_name", "eval_results", "repo_id", "num_parameters"} <= MODEL_CARD_OPTIONS
+    assert "config" not in MODEL_CARD_OPTIONS
+    reordered = [TINY_BEIS[2], TINY_BEIS[0], TINY_BEIS[1]]
+    with pytest.raises(ValueError, match=r"the BEI order differs: the model config has \['sex', 'diagnosis', 'age'\]"):
+        export_model_repository(model, tmp_path / "a", processor=LcmProcessor(vocabulary=reordered, num_rois=16))
+    tangent = LcmProcessor(vocabulary=TINY_BEIS, num_rois=16, kind="tangent")
+    with pytest.raises(ValueError, match=r"expected a fitted processor for the group kind 'tangent'"):
+        export_model_repository(model, tmp_path / "b", processor=tangent)
+    files = export_model_repository(model, tmp_path / "c", processor=LcmProcessor(vocabulary=TINY_BEIS, num_rois=16))
+    assert {"pipeline_lcm.py", "processing_lcm.py", "group_connectivity.py"} <= set(files)
+    assert 'pipeline("phenotype-prediction"' in (tmp_path / "c" / "README.md").read_text()

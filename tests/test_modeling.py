@@ -251,7 +251,7 @@ def test_logits_to_bei_predictions_names_classes():
     assert prediction["sex"]["label"] == "F"
     assert math.isclose(prediction["sex"]["score"], 1 / (1 + math.exp(-2)), rel_tol=1e-6)
     assert prediction["diagnosis"]["label"] == "ad"
-    assert math.isclose(sum(prediction["diagnosis"]["probabilities"].values()), 1.0, rel_tol=1e-6)
+    assert math.isclose(sum(prediction["diagnosis"]["scores"].values()), 1.0, rel_tol=1e-6)
     assert prediction["age"] == {"value": 41.5}
     with pytest.raises(ValueError, match=r"expected `logits` of shape \(B, 6\), got \(1, 5\)"):
         logits_to_bei_predictions(logits[:, :5], TINY_BEIS)
@@ -266,8 +266,8 @@ def test_logits_to_bei_predictions_names_classes():
         (torch.zeros(2, 16, 15), ValueError, r"expected `connectivity` of shape \(B, 16, 16\), got \(2, 16, 15\)"),
         (torch.zeros(2, 16, 16, dtype=torch.long), TypeError, r"expected `connectivity` of a floating-point dtype, got torch.int64"),
         (random_connectivity(2, 16).numpy(), TypeError, r"expected `connectivity` to be a torch.Tensor, got ndarray"),
-        (random_connectivity(2, 16).index_put((torch.tensor([0]), torch.tensor([1]), torch.tensor([2])), torch.tensor(NAN)), ValueError, r"expected finite `connectivity`, got NaN or inf"),
-        (random_connectivity(2, 16).index_put((torch.tensor([1]), torch.tensor([1]), torch.tensor([2])), torch.tensor(math.inf)), ValueError, r"expected finite `connectivity`, got NaN or inf"),
+        (torch.zeros(0, 16, 16), ValueError, r"expected at least one `connectivity` matrix \(B >= 1\), got an empty batch of shape \(0, 16, 16\)"),
+        (torch.zeros(2, 16, 16, dtype=torch.complex64), TypeError, r"expected real `connectivity`, got complex values \(torch.complex64\)"),
     ],
 )
 def test_bad_connectivity_is_rejected_with_a_clear_message(connectivity, error, message):
@@ -277,15 +277,27 @@ def test_bad_connectivity_is_rejected_with_a_clear_message(connectivity, error, 
 
 
 @pytest.mark.parametrize(
+    "connectivity, message",
+    [
+        (random_connectivity(2, 16).index_put((torch.tensor([0]), torch.tensor([1]), torch.tensor([2])), torch.tensor(NAN)), r"expected finite `connectivity`, got NaN or inf values for subject 's0'"),
+        (random_connectivity(2, 16).index_put((torch.tensor([1]), torch.tensor([1]), torch.tensor([2])), torch.tensor(math.inf)), r"expected finite `connectivity`, got NaN or inf values for subject 's1'"),
+    ],
+)
+def test_non_finite_connectivity_is_rejected_by_the_collator(connectivity, message):
+    """Values are checked once per batch where it is collated (no host sync in the training step)."""
+    from lcm_hf.data import LcmDataCollator
+
+    rows = [{"connectivity": fc.numpy(), "subject_id": f"s{i}"} for i, fc in enumerate(connectivity)]
+    with pytest.raises(ValueError, match=message):
+        LcmDataCollator()(rows)
+
+
+@pytest.mark.parametrize(
     "labels, error, message",
     [
         (torch.zeros(2, 2), ValueError, r"expected `labels` of shape \(B, K\) = \(2, 3\) \(one column per BEI: \['sex', 'diagnosis', 'age'\]\), got \(2, 2\)"),
         (torch.zeros(3, 3), ValueError, r"expected `labels` of shape \(B, K\) = \(2, 3\)"),
         (torch.zeros(2, 3, dtype=torch.long), TypeError, r"expected `labels` of a floating-point dtype \(NaN marks missing\), got torch.int64"),
-        (labels_tensor([[0, 3, 1], [1, 0, 2]]), ValueError, r"expected `labels` for BEI 'diagnosis' to be class indices in \[0, 2\] \(\['control', 'mci', 'ad'\]\) or NaN, got 3.0"),
-        (labels_tensor([[-1, 0, 1], [1, 0, 2]]), ValueError, r"expected `labels` for BEI 'sex' to be class indices in \[0, 1\]"),
-        (labels_tensor([[0.5, 0, 1], [1, 0, 2]]), ValueError, r"for BEI 'sex' to be class indices in \[0, 1\] \(\['F', 'M'\]\) or NaN, got 0.5"),
-        (labels_tensor([[0, 0, math.inf], [1, 0, 2]]), ValueError, r"expected finite `labels` for BEI 'age' \(NaN for missing\), got inf"),
         ([[0, 0, 1]], TypeError, r"expected `labels` to be a torch.Tensor, got list"),
     ],
 )
@@ -293,6 +305,25 @@ def test_bad_labels_are_rejected_with_a_clear_message(labels, error, message):
     model = tiny_model()
     with pytest.raises(error, match=message):
         model(random_connectivity(2, 16), labels=labels)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (labels_tensor([[0, 3, 1], [1, 0, 2]]), r"expected `labels` for BEI 'diagnosis' to be class indices in \[0, 2\] \(\['control', 'mci', 'ad'\]\) or NaN, got 3.0"),
+        (labels_tensor([[-1, 0, 1], [1, 0, 2]]), r"expected `labels` for BEI 'sex' to be class indices in \[0, 1\]"),
+        (labels_tensor([[0.5, 0, 1], [1, 0, 2]]), r"for BEI 'sex' to be class indices in \[0, 1\] \(\['F', 'M'\]\) or NaN, got 0.5"),
+        (labels_tensor([[0, 0, math.inf], [1, 0, 2]]), r"expected finite `labels` for BEI 'age' \(NaN for missing\), got inf"),
+    ],
+)
+def test_bad_label_values_are_rejected_by_the_collator(labels, message):
+    """Label values are checked once per batch by `LcmDataCollator(beis=...)`, not in the training step."""
+    from lcm_hf.data import LcmDataCollator
+
+    model = tiny_model()
+    rows = [{"connectivity": fc.numpy(), "labels": row.numpy()} for fc, row in zip(random_connectivity(2, 16), labels)]
+    with pytest.raises(ValueError, match=message):
+        LcmDataCollator(beis=model.config.beis)(rows)
 
 
 def test_bad_readout_stage_and_empty_vocabulary():

@@ -76,3 +76,56 @@ def test_trust_remote_code_round_trip_without_lcm_hf(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded["logits"], model(connectivity).logits, rtol=0, atol=0)
         torch.testing.assert_close(loaded["states"], model.model(connectivity).last_hidden_state, rtol=0, atol=0)
+
+
+PIPELINE_LOADER = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["lcm_hf"] = None  # only the exported files may be used
+    from transformers import pipeline
+    folder, output_file, *files = sys.argv[1:]
+    predict = pipeline("phenotype-prediction", model=folder, trust_remote_code=True, device="cpu")
+    inferred = pipeline(model=folder, trust_remote_code=True, device="cpu")  # the task from config.json
+    assert "lcm_hf" not in type(predict).__module__, type(predict).__module__
+    json.dump({"class": type(predict).__name__, "task": inferred.task, "predictions": predict(files),
+               "one": predict(files[0])}, open(output_file, "w"))
+    """
+)
+
+
+def test_exported_pipeline_without_lcm_hf_equals_lcm_hf_predict(tmp_path, capsys):
+    import numpy as np
+
+    from lcm_hf import LcmProcessor
+    from lcm_hf.cli import main
+    from lcm_hf.hub import export_model_repository
+
+    torch.manual_seed(0)
+    model = LcmForBeiPrediction(make_tiny_config()).eval()
+    labels = [f"roi{i}" for i in range(16)]
+    processor = LcmProcessor(vocabulary=model.config.beis, num_rois=16, atlas="toy", roi_labels=labels,
+                             window_size=30, window_stride=15)
+    folder = tmp_path / "exported"
+    files = export_model_repository(model, folder, processor=processor)
+    assert "pipeline_lcm.py" in files
+    config = json.loads((folder / "config.json").read_text())
+    assert config["custom_pipelines"] == {"phenotype-prediction": {
+        "impl": "pipeline_lcm.PhenotypePredictionPipeline", "pt": ["AutoModelForPreTraining"]}}
+    rng = np.random.default_rng(0)
+    inputs = [str(tmp_path / "sub-01.tsv"), str(tmp_path / "sub-02.npy")]
+    np.savetxt(inputs[0], rng.standard_normal((100, 16)), delimiter="\t", header="\t".join(labels), comments="")
+    np.save(inputs[1], rng.standard_normal((64, 16)).astype(np.float32))
+
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", PIPELINE_LOADER, str(folder), str(tmp_path / "out.json"), *inputs],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads((tmp_path / "out.json").read_text())
+    assert remote["class"] == "PhenotypePredictionPipeline" and remote["task"] == "phenotype-prediction"
+    assert main(["predict", "--model", str(folder), "--timeseries", *inputs, "--json", "--device", "cpu"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line["file"] for line in lines] == inputs
+    assert [line["predictions"] for line in lines] == remote["predictions"]
+    assert remote["one"] == remote["predictions"][0]

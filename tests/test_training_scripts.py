@@ -160,7 +160,7 @@ def test_confident_pseudo_labels_fill_only_missing_labels_above_threshold(pretra
     data_args = LcmDataArguments(demo=True, demo_subjects=24)
     datasets = demo_datasets("finetune", data_args)
     apply_demo_defaults(data_args, datasets)
-    vocabulary, splits = prepare_finetuning_data(datasets, data_args, pretrain_dir)
+    vocabulary, splits, _ = prepare_finetuning_data(datasets, data_args, pretrain_dir)
     model = LcmForBeiPrediction.from_pretrained(pretrain_dir)
     train = splits["train"]
     before = np.stack(train.with_format("numpy")["labels"])
@@ -219,6 +219,15 @@ def test_finetune_with_lora_saves_an_adapter_that_reloads(tmp_path, pretrained):
     with torch.no_grad():
         logits = model(connectivity=batch["connectivity"]).logits.numpy()
     np.testing.assert_allclose(logits, results["test_predictions"].predictions[0], rtol=1e-4, atol=1e-5)
+    # the merged model next to the adapter loads as a plain model folder (predict, pipeline, export, attention)
+    from lcm_hf.pipeline_lcm import load_phenotype_pipeline
+
+    assert saved["merged_model"] == str(output / "merged")
+    merged = load_phenotype_pipeline(output / "merged", device="cpu")
+    with torch.no_grad():
+        merged_logits = merged.model(connectivity=batch["connectivity"]).logits.numpy()
+    np.testing.assert_allclose(merged_logits, logits, rtol=1e-4, atol=1e-5)
+    assert set(merged({"connectivity": batch["connectivity"][0].numpy()})) == set(merged.model.config.bei_names)
 
     with pytest.raises(ValueError, match="--use_lora: expected --mode semi_supervised, got --mode scratch"):
         load_script("finetune").main(

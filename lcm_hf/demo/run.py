@@ -35,7 +35,7 @@ class DemoSettings:
     num_hidden_layers: int = 3
     batch_size: int = 32
     learning_rate: float = 1e-3
-    num_threads: int = 1
+    num_threads: int | None = None  # None: the CPUs available to the process
     report_to: str = "tensorboard"
 
 
@@ -58,7 +58,9 @@ def _training_args(settings: DemoSettings, output_dir: str, epochs: int, batch_s
         weight_decay=0.01,
         warmup_steps=10,
         eval_strategy="epoch",
-        save_strategy="no",
+        save_strategy="epoch",  # with load_best_model_at_end: keep the best validation epoch, not the last
+        save_total_limit=1,
+        load_best_model_at_end=True,
         logging_strategy="epoch",
         report_to=report_to,
         seed=settings.seed,
@@ -69,16 +71,17 @@ def _training_args(settings: DemoSettings, output_dir: str, epochs: int, batch_s
 
 def run_demo(settings: DemoSettings | None = None) -> dict:
     """Run the whole demo; returns the report dict (also written as report.json)."""
-    import torch
     from transformers.utils import logging as hf_logging
 
     from ..training.arguments import LcmDataArguments, LcmFinetuneArguments, LcmModelArguments
     from ..training.recipes import finetune, prepare_finetuning_data, pretrain
+    from ..training.runtime import configure_threads, quiet_libraries
     from .inputs import apply_demo_defaults, demo_datasets
 
     settings = settings or DemoSettings()
-    torch.set_num_threads(settings.num_threads)
+    settings.num_threads = configure_threads(settings.num_threads)  # says it in one line
     hf_logging.set_verbosity_warning()
+    quiet_libraries()  # one progress bar per stage, one line per evaluation
     os.makedirs(settings.output_dir, exist_ok=True)
     figures = os.path.join(settings.output_dir, "figures")
     os.makedirs(figures, exist_ok=True)
@@ -92,6 +95,7 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
         demo_subjects=settings.demo_subjects,
         window_size=settings.window_size,
         split_seed=settings.seed,
+        baseline=False,  # the report compares on the finetuning data; pretraining's report.md: LCM vs chance
     )
     datasets = demo_datasets("pretrain", data_args)
     apply_demo_defaults(data_args, datasets)
@@ -122,7 +126,8 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
     )
     finetune_datasets = demo_datasets("finetune", finetune_data)
     apply_demo_defaults(finetune_data, finetune_datasets)
-    vocabulary, splits = prepare_finetuning_data(finetune_datasets, finetune_data, pretrain_dir)
+    prepared = prepare_finetuning_data(finetune_datasets, finetune_data, pretrain_dir)
+    vocabulary, splits = prepared.vocabulary, prepared.splits
     beis = vocabulary.to_config()
     finetuned = {}
     for mode in ("semi_supervised", "linear_probe", "scratch"):
@@ -136,7 +141,7 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
             training_args.weight_decay = 0.0  # frozen rows must stay bit-identical
             training_args.learning_rate = settings.learning_rate * 5
         finetuned[mode] = finetune(
-            None, finetune_data, args, training_args, prepared=(vocabulary, copy.copy(splits))
+            None, finetune_data, args, training_args, prepared=prepared._replace(splits=copy.copy(splits))
         )
         timings[f"finetune_{mode}_s"] = time.time() - mode_start
 

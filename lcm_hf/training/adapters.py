@@ -154,6 +154,22 @@ def merge_lora(peft_model):
     return peft_model.merge_and_unload()
 
 
+MERGED_DIR = "merged"  # the merged model of a LoRA finetune, next to its adapter
+
+
+def save_merged_lora(peft_model, directory: str | os.PathLike, processor=None) -> str:
+    """Save the LoRA finetune as a plain model: the adapter folded into a copy (the trained `peft_model` is left
+    as it is), with the processor, so `lcm-hf predict`, the pipeline, the Hub export and attention maps load
+    `directory` like any model folder. Returns `directory`."""
+    import copy
+
+    merged = merge_lora(copy.deepcopy(peft_model)).eval()
+    merged.save_pretrained(directory)
+    if processor is not None:
+        processor.save_pretrained(directory)
+    return os.fspath(directory)
+
+
 def freeze_for_linear_probe(model, trainable_beis: list[str]) -> list[str]:
     """Linear probing: freeze the whole model except the BEI-token embeddings of `trainable_beis` (rows of the
     embedding, through a gradient mask) and the shared readout (`readout_norm`, `readout`).
@@ -185,6 +201,7 @@ def freeze_for_linear_probe(model, trainable_beis: list[str]) -> list[str]:
 
 __all__ = [
     "DEFAULT_MODULES_TO_SAVE",
+    "MERGED_DIR",
     "LORA_TARGET_MODULES",
     "apply_lora",
     "freeze_for_linear_probe",
@@ -192,5 +209,6 @@ __all__ = [
     "lora_config",
     "merge_lora",
     "save_lora_adapter",
+    "save_merged_lora",
     "trainable_parameters",
 ]

@@ -232,6 +232,40 @@ def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: d
     return splits
 
 
+def training_processor(parts: dict[str, dict], vocabulary, data_args):
+    """The `LcmProcessor` that carries this run's preprocessing contract (``preprocessor_config.json``).
+
+    Atlas, ROI labels and TR come from the training data (``lcm_hf.data.contract``; datasets must agree); the
+    windows are those training used: ``--window_size`` / ``--window_stride`` / ``--short_series`` for time
+    series cut here, the stored windows' length for data published as windows, none for ready connectivity.
+    """
+    from ..data.contract import dataset_contract, processor_from_dataset
+
+    train = list(parts["train"].values())
+    contracts = [dataset_contract(dataset) for dataset in train]
+    for key in ("atlas", "roi_labels"):
+        values = {json.dumps(contract[key]) for contract in contracts}
+        if len(values) > 1:
+            raise ValueError(
+                f"expected one {key} across --dataset_dirs (one model reads one ROI order), got {sorted(values)[:2]}"
+            )
+    first = train[0]
+    if "connectivity" in first.column_names:
+        windows = {}
+    elif "window_index" in first.column_names:  # published as windows: the stored windows are the samples
+        lengths = first["window_length"] if "window_length" in first.column_names else [
+            len(series) for series in first["timeseries"]
+        ]
+        windows = {"window_size": int(max(lengths)), "short_series": data_args.short_series}
+    else:
+        windows = {
+            "window_size": data_args.window_size,
+            "window_stride": data_args.window_stride,
+            "short_series": data_args.short_series,
+        }
+    return processor_from_dataset(first, vocabulary, **windows)
+
+
 def model_format(dataset):
     """``connectivity`` / ``labels`` as numpy for the collator, the other columns as Python values."""
     return dataset.with_format("numpy", columns=["connectivity", "labels"], output_all_columns=True)
@@ -247,5 +281,6 @@ __all__ = [
     "model_format",
     "split_parts",
     "subject_splits",
+    "training_processor",
     "unique_dataset_names",
 ]

@@ -16,12 +16,21 @@ import logging
 import math
 import os
 from dataclasses import asdict
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .arguments import FINETUNE_MODES, LcmDataArguments, LcmFinetuneArguments, LcmModelArguments
-from .data import bei_columns, build_splits, class_aliases, declared_pseudo_labels, model_format, split_parts
+from .data import (
+    bei_columns,
+    build_splits,
+    class_aliases,
+    declared_pseudo_labels,
+    model_format,
+    split_parts,
+    training_processor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +188,6 @@ def pretrain(
         The results (also in ``results.json``): test metrics, readout layers, stage and selection history.
     """
     from ..data import union_vocabulary
-    from ..processing_lcm import LcmProcessor
 
     datasets = as_dataset_dicts(datasets)
     categorical, continuous = bei_columns(data_args)
@@ -192,7 +200,7 @@ def pretrain(
     splits = build_splits(parts, vocabulary, data_args, pseudo)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
     model = pretrain_model(num_rois, vocabulary, model_args, training_args.seed)
-    processor = LcmProcessor(vocabulary=vocabulary, num_rois=num_rois)
+    processor = training_processor(parts, vocabulary, data_args)
     trainer = _trainer(model, training_args, splits, selection_metric=model_args.readout_selection_metric)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -264,16 +272,25 @@ def finetune_vocabulary(parts: dict, old_vocabulary, data_args, new_beis: list[s
     return old_vocabulary.extend(additions), pseudo
 
 
+class FinetuningData(NamedTuple):
+    """The finetuning data of :func:`prepare_finetuning_data`: shared by several finetuning modes (the demo)."""
+
+    vocabulary: object  # BeiVocabulary: the pretrained one extended with the new BEIs
+    splits: dict  # {"train", "validation", "test"} windows with connectivity and labels
+    processor: object  # LcmProcessor: the preprocessing contract of the finetuning data
+
+
 def prepare_finetuning_data(datasets: dict, data_args: LcmDataArguments, model_name_or_path: str,
-                            new_beis: list[str] | None = None):
-    """(vocabulary, splits): the pretrained vocabulary extended with the finetuning data's new BEIs, and the
-    windowed subject-level splits labelled with it (true labels + declared pseudo-labels)."""
+                            new_beis: list[str] | None = None) -> FinetuningData:
+    """The pretrained vocabulary extended with the finetuning data's new BEIs, the windowed subject-level splits
+    labelled with it (true labels + declared pseudo-labels), and the processor of that preprocessing."""
     from ..processing_lcm import LcmProcessor
 
     old_vocabulary = LcmProcessor.from_pretrained(model_name_or_path).vocabulary
     parts = split_parts(as_dataset_dicts(datasets), data_args)
     vocabulary, pseudo = finetune_vocabulary(parts, old_vocabulary, data_args, new_beis)
-    return vocabulary, build_splits(parts, vocabulary, data_args, pseudo)
+    splits = build_splits(parts, vocabulary, data_args, pseudo)
+    return FinetuningData(vocabulary, splits, training_processor(parts, vocabulary, data_args))
 
 
 def finetune(
@@ -287,7 +304,7 @@ def finetune(
     """Finetune a pretrained model on a dataset with new BEIs (see `LcmFinetuneArguments.mode`).
 
     `datasets`: ``{name: DatasetDict | Dataset}``; `prepared` (optional) is :func:`prepare_finetuning_data`'s
-    (vocabulary, splits) instead, so several modes can be compared on one split (the demo does).
+    `FinetuningData` instead, so several modes can be compared on one split (the demo does).
     Returns the results dict (also in `results.json`).
     """
     from ..configuration_lcm import LcmConfig
@@ -305,7 +322,7 @@ def finetune(
     pretrained = LcmForBeiPrediction.from_pretrained(finetune_args.model_name_or_path)
     old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
 
-    vocabulary, splits = prepared or prepare_finetuning_data(
+    vocabulary, splits, processor = prepared or prepare_finetuning_data(
         datasets, data_args, finetune_args.model_name_or_path, finetune_args.new_beis
     )
     splits = dict(splits)
@@ -338,7 +355,6 @@ def finetune(
             model, r=finetune_args.lora_r, lora_alpha=finetune_args.lora_alpha, lora_dropout=finetune_args.lora_dropout
         )
         trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
-    processor = LcmProcessor(vocabulary=vocabulary, num_rois=model.config.num_rois)
     trainer = _trainer(model, training_args, splits)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -366,6 +382,7 @@ def _lora_summary(peft_model) -> dict:
 
 
 __all__ = [
+    "FinetuningData",
     "as_dataset_dicts",
     "confident_predictions",
     "finetune",

@@ -1,0 +1,234 @@
+"""`PhenotypePredictionPipeline`: the transformers pipeline of the custom task ``"phenotype-prediction"``.
+
+One subject per input: a time-series file path (.npy, or a text table .1D/.txt/.tsv/.csv with one row per TR),
+a (T, N) array, a dict ``{"timeseries": (T, N), "roi_labels": [...], "repetition_time": 2.0, "subject_id": ...}``
+or ``{"connectivity": (N, N)}``; a list of them gives a list of outputs. The processor (the model's
+preprocessing contract) cuts the series into the training windows, the model predicts every window, and the
+windows are averaged into one prediction per subject: ``{bei: {"label", "score", "scores"} | {"value"}}``.
+
+```python
+from transformers import pipeline
+predict = pipeline("phenotype-prediction", model="path/to/exported", trust_remote_code=True)
+predict("sub-01_task-rest_bold.tsv")      # {"sex": {"label": "F", "score": 0.81, "scores": {...}}, "age": {...}}
+```
+
+With lcm_hf imported the task is registered (`transformers.pipeline("phenotype-prediction", model=folder)`),
+and `lcm-hf predict` runs this class. An exported folder carries it as remote code (``custom_pipelines`` in
+``config.json``). Imports only numpy, torch, transformers and sibling modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from transformers import Pipeline
+
+from .processing_lcm import LcmProcessor
+
+TASK = "phenotype-prediction"
+TEXT_SUFFIXES = (".1d", ".txt", ".tsv", ".csv")
+INPUT_KEYS = ("timeseries", "connectivity", "roi_labels", "repetition_time", "subject_id")
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_text(path: str) -> tuple[np.ndarray, list[str] | None]:
+    suffix = os.path.splitext(path)[1].lower()
+    delimiter = "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None)
+    rows, headers = [], []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("#"):  # ABIDE rois_*.1D: "#2001 #2002 ..."
+                headers.append([t.strip().lstrip("#").strip() for t in line.lstrip("#").split(delimiter)])
+                continue
+            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
+            if delimiter == "\t" and len(tokens) == 1:  # a .tsv written with spaces
+                tokens = line.split()
+            if not rows and not all(_is_float(t) for t in tokens[1:] or tokens):
+                headers.append(tokens)  # a header row of names
+                continue
+            rows.append((line_number, tokens))
+    if not rows:
+        raise ValueError(f"expected numeric rows in {path}, found none")
+    label_column = not _is_float(rows[0][1][0])
+    if label_column:  # the first column holds labels
+        rows = [(n, tokens[1:]) for n, tokens in rows]
+    width = len(rows[0][1])
+    data = np.empty((len(rows), width), dtype=np.float64)
+    for i, (line_number, tokens) in enumerate(rows):
+        if len(tokens) != width:
+            raise ValueError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line {line_number + 1}")
+        try:
+            data[i] = [float(t) for t in tokens]
+        except ValueError as err:
+            raise ValueError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
+    labels = None
+    for header in reversed(headers):
+        header = [t for t in header if t] if delimiter is None else header
+        if len(header) == width + label_column:
+            labels = header[label_column:]
+            break
+    return data, labels
+
+
+def read_timeseries(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None, float | None]:
+    """Read one subject's ROI time series with what the file says about it.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npy`` (a 2-D array) or a text table ``.1D`` / ``.txt`` / ``.tsv`` / ``.csv`` (one row per TR;
+        ``#`` header lines and a first row of names give the ROI labels; a first column of labels is dropped).
+
+    Returns
+    -------
+    timeseries : numpy.ndarray (T, N) float32
+    roi_labels : list of N str, or None when the file names no ROIs
+    repetition_time : float or None, from a BIDS sidecar ``<name>.json`` (``RepetitionTime``) when there is one
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no time-series file at {path!r}")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npy":
+        data, labels = np.load(path, allow_pickle=False), None
+    elif suffix in TEXT_SUFFIXES:
+        data, labels = _read_text(path)
+    else:
+        raise ValueError(f"expected a time-series file ending in .npy or {list(TEXT_SUFFIXES)}, got {path!r} "
+                         "(read other formats yourself and pass the (T, N) array)")
+    if data.ndim != 2:
+        raise ValueError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
+    sidecar, repetition_time = os.path.splitext(path)[0] + ".json", None
+    if os.path.isfile(sidecar):
+        with open(sidecar, encoding="utf-8") as handle:
+            metadata = json.load(handle)
+        repetition_time = metadata.get("RepetitionTime") if isinstance(metadata, dict) else None
+    return np.ascontiguousarray(data, dtype=np.float32), labels, repetition_time
+
+
+def _is_number_row(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+
+
+class PhenotypePredictionPipeline(Pipeline):
+    """Per-subject BEI predictions from ROI time series (or FC), by the model's preprocessing contract.
+
+    Parameters
+    ----------
+    model : LcmForBeiPrediction
+    feature_extractor : LcmProcessor, optional
+        The model's processor (loaded from the model folder by ``transformers.pipeline``); without one, FC of
+        the whole series with the model config's BEIs. A processor whose BEIs differ from the model config is
+        refused (``ValueError``).
+    return_windows : bool
+        (call argument) Add each BEI's per-window predictions under ``"windows"``.
+    window_batch_size : int
+        (call argument) Windows per forward pass (default 64).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_tokenizer = False
+    _load_feature_extractor = True
+
+    def __init__(self, model, feature_extractor=None, **kwargs):
+        super().__init__(model=model, feature_extractor=feature_extractor, **kwargs)
+        config = self.model.config
+        if self.feature_extractor is None:
+            self.feature_extractor = LcmProcessor(vocabulary=config.beis, num_rois=config.num_rois)
+        elif self.feature_extractor.vocabulary is None:
+            self.feature_extractor.vocabulary = config.beis
+        self.feature_extractor.check_model(config)
+        self.model.eval()
+
+    def __call__(self, inputs, **kwargs):
+        """Predict one subject (a path, a (T, N) array, a dict) or a list of them (a list of outputs)."""
+        if isinstance(inputs, (list, tuple)) and not (inputs and _is_number_row(inputs[0])):
+            return [self(item, **kwargs) for item in inputs]
+        if isinstance(inputs, (list, tuple)):  # one (T, N) series as nested lists
+            inputs = np.asarray(inputs, dtype=np.float32)
+        return super().__call__(inputs, **kwargs)
+
+    def _sanitize_parameters(self, return_windows=None, window_batch_size=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}; expected return_windows, window_batch_size")
+        forward = {} if window_batch_size is None else {"window_batch_size": int(window_batch_size)}
+        post = {} if return_windows is None else {"return_windows": bool(return_windows)}
+        return {}, forward, post
+
+    def preprocess(self, inputs) -> dict:
+        processor = self.feature_extractor
+        item = dict(inputs) if isinstance(inputs, Mapping) else {"timeseries": inputs}
+        unknown = sorted(set(item) - set(INPUT_KEYS))
+        if unknown:
+            raise ValueError(f"expected input keys among {list(INPUT_KEYS)}, got {unknown}")
+        source = item.get("subject_id")
+        if isinstance(item.get("timeseries"), (str, os.PathLike)):
+            source = source or os.fspath(item["timeseries"])
+            array, labels, repetition_time = read_timeseries(item["timeseries"])
+            item["timeseries"] = array
+            item.setdefault("roi_labels", labels)
+            item.setdefault("repetition_time", repetition_time)
+        source = str(source) if source is not None else "the input"
+        processor.check_roi_labels(item.get("roi_labels"), source)
+        processor.check_repetition_time(item.get("repetition_time"), source)
+        if item.get("connectivity") is not None:
+            fc = np.asarray(item["connectivity"], dtype=np.float32)
+            if fc.ndim != 2:
+                raise ValueError(f"{source}: expected one subject's connectivity (N, N), got shape {fc.shape}")
+            batch = processor(connectivity=fc[None], return_tensors="pt")
+        elif item.get("timeseries") is not None:
+            series = item["timeseries"]
+            series = series if isinstance(series, torch.Tensor) else np.asarray(series, dtype=np.float32)
+            if series.ndim != 2:
+                raise ValueError(f"{source}: expected one subject's time series (T, N), got shape "
+                                 f"{tuple(series.shape)}; pass a list for several subjects")
+            batch = processor(timeseries=[series], subject_ids=[source], return_tensors="pt")
+        else:
+            raise ValueError(f"{source}: expected a 'timeseries' or a 'connectivity' input, got neither")
+        windows = batch["connectivity"].shape[0]
+        return {"connectivity": batch["connectivity"],
+                "subject_index": batch.get("subject_index", torch.zeros(windows, dtype=torch.int64))}
+
+    def _forward(self, model_inputs, window_batch_size: int = 64) -> dict:
+        chunks = model_inputs["connectivity"].split(window_batch_size)
+        logits = torch.cat([self.model(connectivity=chunk).logits for chunk in chunks])
+        return {"logits": logits, "subject_index": model_inputs["subject_index"]}
+
+    def postprocess(self, model_outputs, return_windows: bool = False) -> dict:
+        predictions = self.feature_extractor.post_process(
+            model_outputs["logits"], subject_index=model_outputs["subject_index"], return_windows=return_windows,
+            temperatures=getattr(self.model.config, "temperatures", None))
+        return predictions[0]
+
+
+def load_phenotype_pipeline(model: str | os.PathLike, device=None, **kwargs) -> PhenotypePredictionPipeline:
+    """The pipeline of a model folder (or Hub id) with lcm_hf's classes, no remote code (what `lcm-hf predict`
+    runs). The processor is the folder's ``preprocessor_config.json`` (its BEIs checked against ``config.json``),
+    or, when the folder has none, FC of whole series with the config's BEIs."""
+    from .modeling_lcm import LcmForBeiPrediction
+
+    lcm = LcmForBeiPrediction.from_pretrained(model)
+    try:
+        processor = LcmProcessor.from_pretrained(model)
+    except OSError:  # no preprocessor_config.json: the config's BEIs, no contract
+        processor = None
+    return PhenotypePredictionPipeline(model=lcm, feature_extractor=processor, device=device, task=TASK, **kwargs)
+
+
+__all__ = ["PhenotypePredictionPipeline", "TASK", "load_phenotype_pipeline", "read_timeseries"]
