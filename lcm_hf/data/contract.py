@@ -70,6 +70,35 @@ def dataset_contract(dataset) -> dict[str, Any]:
     return contract
 
 
+def add_contract_columns(dataset, *, atlas: str | None = None, roi_labels=None, repetition_time: float | None = None):
+    """Record what the files say about the preprocessing as columns of a connectome set (``atlas``,
+    ``roi_labels``, ``repetition_time``), so training writes them into the processor's contract.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+    atlas : str, optional
+        The atlas name (e.g. ``"aal"``, ``"power_2011"``, or an atlas image's file name).
+    roi_labels : sequence of str, optional
+        The N ROI labels in column order.
+    repetition_time : float, optional
+        Seconds per TR.
+    """
+    if roi_labels is not None:
+        column = "timeseries" if "timeseries" in dataset.column_names else "connectivity"
+        num_rois = int(np.asarray(dataset[0][column]).shape[-1])
+        if len(roi_labels) != num_rois:
+            raise ValueError(f"expected {num_rois} ROI labels (the data's columns), got {len(roi_labels)}")
+    for name, value in (("atlas", atlas), ("roi_labels", None if roi_labels is None else [str(v) for v in roi_labels]),
+                        ("repetition_time", None if repetition_time is None else float(repetition_time))):
+        if value is None:
+            continue
+        if name in dataset.column_names:
+            dataset = dataset.remove_columns(name)
+        dataset = dataset.add_column(name, [value] * len(dataset))
+    return dataset
+
+
 def processor_from_dataset(dataset, vocabulary=None, *, fit: bool = True, **kwargs):
     """The `LcmProcessor` of a model trained on ``dataset``: N, atlas, ROI labels and TR read from the data.
 
@@ -111,4 +140,4 @@ def processor_from_dataset(dataset, vocabulary=None, *, fit: bool = True, **kwar
     return processor
 
 
-__all__ = ["CONTRACT_KEYS", "dataset_contract", "processor_from_dataset"]
+__all__ = ["CONTRACT_KEYS", "add_contract_columns", "dataset_contract", "processor_from_dataset"]

@@ -27,7 +27,8 @@ import numpy as np
 
 from .folders import build_dataset, import_files, list_files, progress_bar
 from .matching import check_unmatched, clean_value
-from .readers import TIMESERIES_SUFFIXES, read_phenotypes, read_timeseries_file
+from .contract import add_contract_columns
+from .readers import TIMESERIES_SUFFIXES, read_phenotypes, read_roi_labels, read_timeseries_file
 
 ABIDE_DEFAULT_MAPPING: dict[str, dict] = {
     "DX_GROUP": {"column": "diagnosis", "values": {1: "autism", 2: "control"}},
@@ -132,12 +133,31 @@ def import_timeseries_folder(
     folder = Path(folder)
     check_unmatched(unmatched)
     files = list_files(folder, pattern, recursive, TIMESERIES_SUFFIXES, "time-series", exclude=[phenotypes])
-    return import_files(
+    dataset = import_files(
         folder, files, lambda path: read_timeseries_file(path, mat_key=mat_key, transpose=transpose), phenotypes,
         subject_column=subject_column, scan_column=scan_column, id_column=id_column, dataset_name=dataset_name,
         site_column=site_column, phenotype_columns=phenotype_columns, num_rois=num_rois,
         subject_pattern=subject_pattern, unmatched=unmatched, progress=progress, desc="reading time series",
         what="time-series")
+    return add_contract_columns(dataset, roi_labels=None if transpose else header_roi_labels(files))
+
+
+def header_roi_labels(files: Sequence[Path]) -> list[str] | None:
+    """The ROI labels the files' headers name, when every file names the same ones; a ``ValueError`` naming
+    the first file whose labels (names or order) differ."""
+    labels, first = None, None
+    for path in files:
+        found = read_roi_labels(path)
+        if found is None:
+            return None
+        if labels is None:
+            labels, first = found, path
+        elif found != labels:
+            position = next((i for i, (a, b) in enumerate(zip(labels, found)) if a != b), min(len(labels), len(found)))
+            raise ValueError(f"expected the ROI labels of {first.name} in every file (one column order), got "
+                             f"{found[position:position + 1]} at column {position} of {path} where {first.name} has "
+                             f"{labels[position:position + 1]}")
+    return labels
 
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -277,11 +297,13 @@ def import_nifti_folder(
                              "the scan's field of view")
         return array
 
-    return import_files(
+    dataset = import_files(
         folder, files, read, phenotypes, subject_column=subject_column, scan_column=scan_column,
         id_column=id_column, dataset_name=dataset_name, site_column=site_column,
         phenotype_columns=phenotype_columns, num_rois=num_regions, subject_pattern=subject_pattern,
         unmatched=unmatched, progress=progress, desc="parcellating NIfTI scans", what="NIfTI")
+    name = Path(atlas).name if isinstance(atlas, (str, os.PathLike)) else None
+    return add_contract_columns(dataset, atlas=name, repetition_time=t_r)
 
 
 def _find_abide_phenotypes(root: Path) -> Path | None:
@@ -384,7 +406,8 @@ def import_abide_pcp(
     if not records:
         raise ValueError(f"expected ABIDE files with a FILE_ID in the phenotype table under {root}, got none")
     columns = [spec.get("column", code) for code, spec in mapping.items()] + list(keep_columns)
-    return build_dataset(records, arrays, columns, extra={"file_id": "string"})
+    dataset = build_dataset(records, arrays, columns, extra={"file_id": "string"})
+    return add_contract_columns(dataset, atlas=atlas, roi_labels=header_roi_labels(files[:1]))
 
 
 __all__ = [

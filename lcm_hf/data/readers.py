@@ -174,6 +174,29 @@ def looks_like_connectivity(array: np.ndarray, atol: float = 1e-6) -> bool:
     return bool(np.allclose(diagonal, 1.0, rtol=0, atol=atol) or np.allclose(diagonal, 0.0, rtol=0, atol=atol))
 
 
+def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
+    """The ROI labels a text time-series file names in its header, in column order, or None.
+
+    A first line of non-numeric names (``.tsv``/``.csv``/``.txt``), or an ABIDE ``rois_*.1D`` header of
+    ``#``-prefixed labels. Binary files (``.npy``, ``.mat``) carry none.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".tsv", ".csv", ".txt", ".1d"):
+        return None
+    delimiter = {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
+            if line.startswith("#"):
+                tokens = [t.lstrip("#").strip() for t in line.split() if t.lstrip("#").strip()]
+                return tokens or None
+            return None if all(_is_float(t) for t in tokens) else tokens
+    return None
+
+
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
                          transpose: bool = False) -> np.ndarray:
     """Read one ROI time-series file.
@@ -245,5 +268,6 @@ def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None)
         raise ValueError(f"expected a readable CSV/TSV phenotype table, got {path}: {err}") from err
 
 
-__all__ = ["BIDS_ENTITIES", "SCAN_ENTITIES", "TIMESERIES_SUFFIXES", "looks_like_connectivity", "parse_bids_name",
+__all__ = [
+    "read_roi_labels","BIDS_ENTITIES", "SCAN_ENTITIES", "TIMESERIES_SUFFIXES", "looks_like_connectivity", "parse_bids_name",
            "read_array_file", "read_phenotypes", "read_timeseries_file"]
