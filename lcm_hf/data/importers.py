@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import add_contract_columns
 from .folders import build_dataset, import_files, list_files, progress_bar
 from .matching import check_unmatched, clean_value
-from .contract import add_contract_columns
 from .readers import TIMESERIES_SUFFIXES, read_phenotypes, read_roi_labels, read_timeseries_file
 
 ABIDE_DEFAULT_MAPPING: dict[str, dict] = {
