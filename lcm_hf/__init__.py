@@ -5,36 +5,69 @@ from lcm_hf import LcmConfig, LcmForBeiPrediction, LcmProcessor, BeiVocabulary
 ```
 """
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
-
-from .configuration_lcm import PRESETS, LcmConfig
-from .modeling_lcm import (
-    LcmForBeiPrediction,
-    LcmForBeiPredictionOutput,
-    LcmModel,
-    LcmModelOutput,
-    LcmPreTrainedModel,
-    logits_to_bei_predictions,
-)
-from .processing_lcm import LcmProcessor
-from .vocabulary_lcm import BeiVocabulary
+import importlib
 
 __version__ = "0.1.0"
 
-AutoConfig.register("lcm", LcmConfig, exist_ok=True)
-AutoModel.register(LcmConfig, LcmModel, exist_ok=True)
-AutoModelForPreTraining.register(LcmConfig, LcmForBeiPrediction, exist_ok=True)
-AutoFeatureExtractor.register(LcmConfig, LcmProcessor, exist_ok=True)
+# Names load on first use (PEP 562), so `import lcm_hf.cli` / `lcm-hf --help` need no torch. The first public
+# name used registers the Auto classes and the pipeline task (`register_auto_classes`).
+_LAZY = {
+    "PRESETS": "configuration_lcm",
+    "LcmConfig": "configuration_lcm",
+    "LcmForBeiPrediction": "modeling_lcm",
+    "LcmForBeiPredictionOutput": "modeling_lcm",
+    "LcmModel": "modeling_lcm",
+    "LcmModelOutput": "modeling_lcm",
+    "LcmPreTrainedModel": "modeling_lcm",
+    "logits_to_bei_predictions": "modeling_lcm",
+    "PIPELINE_TASK": "pipeline_lcm",
+    "PhenotypePredictionPipeline": "pipeline_lcm",
+    "LcmProcessor": "processing_lcm",
+    "BeiVocabulary": "vocabulary_lcm",
+    "LcmTrainer": "training.trainer",
+    "LcmReadoutScheduleCallback": "training.trainer",
+}
+_registered = False
 
-_LAZY = {"LcmTrainer": "trainer_lcm", "LcmReadoutScheduleCallback": "trainer_lcm"}  # import Trainer on first use
+
+def register_auto_classes() -> None:
+    """Register LCM with `AutoConfig`, `AutoModel`, `AutoModelForPreTraining`, `AutoFeatureExtractor` and the
+    ``phenotype-prediction`` pipeline task (done on first use of any `lcm_hf` name; idempotent)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from .configuration_lcm import LcmConfig
+    from .modeling_lcm import LcmForBeiPrediction, LcmModel
+    from .pipeline_lcm import TASK as PIPELINE_TASK
+    from .pipeline_lcm import PhenotypePredictionPipeline
+    from .processing_lcm import LcmProcessor
+
+    AutoConfig.register("lcm", LcmConfig, exist_ok=True)
+    AutoModel.register(LcmConfig, LcmModel, exist_ok=True)
+    AutoModelForPreTraining.register(LcmConfig, LcmForBeiPrediction, exist_ok=True)
+    AutoFeatureExtractor.register(LcmConfig, LcmProcessor, exist_ok=True)
+    if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:  # transformers.pipeline("phenotype-prediction", ...)
+        PIPELINE_REGISTRY.register_pipeline(
+            PIPELINE_TASK, pipeline_class=PhenotypePredictionPipeline, pt_model=AutoModelForPreTraining
+        )
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    register_auto_classes()
+    module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    value = getattr(module, "TASK" if name == "PIPELINE_TASK" else name)
+    globals()[name] = value
+    return value
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [
@@ -42,6 +75,7 @@ __all__ = [
     "LcmReadoutScheduleCallback",
     "LcmTrainer",
     "LcmProcessor",
+    "PhenotypePredictionPipeline",
     "PRESETS",
     "LcmConfig",
     "LcmForBeiPrediction",
@@ -50,4 +84,5 @@ __all__ = [
     "LcmModelOutput",
     "LcmPreTrainedModel",
     "logits_to_bei_predictions",
+    "register_auto_classes",
 ]

@@ -1,8 +1,10 @@
 """The `lcm-hf` console command.
 
 - ``lcm-hf demo [--output-dir runs/demo] [--quick]``: pretrain -> finetune -> report on the simulated cohort.
-- ``lcm-hf predict --model DIR --timeseries FILE...``: per-BEI predictions for ROI time-series files
+- ``lcm-hf predict --model DIR --timeseries FILE... [--json]``: one prediction per file (subject) by the model's
+  preprocessing contract (its windows averaged), through the "phenotype-prediction" pipeline
   (.npy, .mat, or text tables .1D/.txt/.tsv/.csv with one row per TR).
+- ``lcm-hf embed --model DIR --timeseries FILE... --output F.parquet``: per-subject embeddings.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 
 def _demo(args) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo simulates its data: nothing to download
-    from .demo import DemoSettings, run_demo
+    from .demo.run import DemoSettings, run_demo
 
     settings = DemoSettings(output_dir=args.output_dir, seed=args.seed, num_threads=args.num_threads)
     if args.quick:  # a smoke-size run (tests, CI): few subjects and epochs
@@ -38,24 +40,33 @@ def read_timeseries(path: str):
     return read_timeseries_file(path)
 
 
+def _pipeline_input(path: str) -> dict:
+    """One pipeline input from a file: what `PhenotypePredictionPipeline` reads from a path (series, ROI labels,
+    TR), .mat files through `lcm_hf.data.readers`."""
+    if path.lower().endswith(".mat"):
+        return {"timeseries": read_timeseries(path), "subject_id": path}
+    from .pipeline_lcm import read_timeseries as read_with_metadata
+
+    array, labels, repetition_time = read_with_metadata(path)
+    return {"timeseries": array, "roi_labels": labels, "repetition_time": repetition_time, "subject_id": path}
+
+
 def _predict(args) -> int:
-    import torch
+    from .pipeline_lcm import load_phenotype_pipeline
 
-    from .modeling_lcm import LcmForBeiPrediction
-    from .processing_lcm import LcmProcessor
-
-    model = LcmForBeiPrediction.from_pretrained(args.model).eval()
-    processor = LcmProcessor.from_pretrained(args.model)
-    series = [read_timeseries(path) for path in args.timeseries]
-    for path, array in zip(args.timeseries, series):
-        if array.shape[1] != model.config.num_rois:
-            raise SystemExit(
-                f"error: {path}: expected {model.config.num_rois} ROI columns (the model's num_rois), got {array.shape[1]}"
-            )
-    batch = processor(timeseries=series, return_tensors="pt")
-    with torch.no_grad():
-        outputs = model(connectivity=batch["connectivity"])
-    for path, prediction in zip(args.timeseries, processor.post_process(outputs)):
+    predict = load_phenotype_pipeline(args.model, device=args.device)
+    num_rois = predict.model.config.num_rois
+    try:
+        inputs = [_pipeline_input(path) for path in args.timeseries]
+        for path, item in zip(args.timeseries, inputs):
+            if item["timeseries"].shape[1] != num_rois:
+                raise ValueError(
+                    f"{path}: expected {num_rois} ROI columns (the model's num_rois), got {item['timeseries'].shape[1]}"
+                )
+        predictions = predict(inputs, return_windows=args.windows)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from None
+    for path, prediction in zip(args.timeseries, predictions):
         if args.json:
             print(json.dumps({"file": path, "predictions": prediction}))
             continue
@@ -68,14 +79,32 @@ def _predict(args) -> int:
     return 0
 
 
+def _embed(args) -> int:
+    from .embeddings import embed_files
+
+    if args.subject_ids is not None and len(args.subject_ids) != len(args.timeseries):
+        raise SystemExit(f"error: --subject-ids: expected one per file ({len(args.timeseries)}), got {len(args.subject_ids)}")
+    try:
+        path = embed_files(args.model, args.timeseries, args.output, subject_ids=args.subject_ids,
+                           overwrite=args.overwrite, device=args.device)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lcm-hf", description="Large Connectome Model (LCM) tools")
+    from .console import ArgumentParser, add_console_arguments
+
+    parser = ArgumentParser(prog="lcm-hf", description="Large Connectome Model (LCM) tools")
+    add_console_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="pretrain -> finetune -> report on the simulated demo cohort")
     demo.add_argument("--output-dir", default="runs/demo")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a smoke-size run (seconds), for tests")
-    demo.add_argument("--num-threads", type=int, default=1, help="torch CPU threads (default 1)")
+    demo.add_argument("--num-threads", type=int, default=None,
+                      help="torch CPU threads (default: the CPUs available to the process)")
     demo.add_argument("--pretrain-epochs", type=int, default=None)
     demo.add_argument("--finetune-epochs", type=int, default=None)
     demo.add_argument("--momentum-epochs", type=int, default=None)
@@ -86,13 +115,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeseries", nargs="+", required=True, help=".npy / .mat / .1D / .txt / .tsv / .csv files (T x N)"
     )
     predict.add_argument("--json", action="store_true", help="one JSON line per file")
+    predict.add_argument("--windows", action="store_true", help="also each window's prediction (under 'windows')")
+    predict.add_argument("--device", default=None, help="torch device (default: the first GPU, else the CPU)")
     predict.set_defaults(handler=_predict)
+    embed = commands.add_parser("embed", help="per-subject embeddings (BEI-token states, pooled FC features)")
+    embed.add_argument("--model", required=True, help="a folder (or Hub id) with the model and its processor")
+    embed.add_argument(
+        "--timeseries", nargs="+", required=True, help=".npy / .mat / .1D / .txt / .tsv / .csv files (T x N)"
+    )
+    embed.add_argument("--output", required=True, help="the parquet file to write (one row per subject)")
+    embed.add_argument("--subject-ids", nargs="+", default=None,
+                       help="one per file (default: the BIDS sub- entity, else the file name)")
+    embed.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    embed.add_argument("--device", default=None, help="torch device (default: cpu)")
+    embed.set_defaults(handler=_embed)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str]) -> int:
+    """Parse ``argv`` and run the sub-command; errors propagate (Python callers and tests)."""
     args = build_parser().parse_args(argv)
     return args.handler(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console entry: with ``argv`` None (the command line) user errors are one line ``error: ...`` with exit
+    status 2 (``--debug`` or ``LCM_HF_DEBUG=1``: the traceback); with an ``argv`` list, errors propagate."""
+    if argv is not None:
+        return run(argv)
+    from .console import run_main
+
+    return run_main(run)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,9 @@ class LcmConfig(PretrainedConfig):
             Epochs of training stage 1 ("momentum", mean over layers) before stage 2 (adaptive).
         readout_layers (`dict[str, int]`, *optional*):
             With `readout_policy="best_layer"`: the 0-based layer selected for each BEI.
+        temperatures (`dict[str, float]`, *optional*):
+            Calibration temperature T > 0 of categorical BEIs (fitted on validation after training):
+            predicted probabilities are softmax(logits / T). Absent BEIs use T = 1.
 
     Example:
 
@@ -212,6 +215,7 @@ class LcmConfig(PretrainedConfig):
         readout_policy: str = DEFAULT_READOUT_POLICY,
         momentum_epochs: int = 5,
         readout_layers: dict[str, int] | None = None,
+        temperatures: dict[str, float] | None = None,
         **kwargs,
     ):
         for field, value in (
@@ -251,6 +255,7 @@ class LcmConfig(PretrainedConfig):
         self.readout_policy = readout_policy
         self.momentum_epochs = momentum_epochs
         self.readout_layers = self._validated_readout_layers(readout_layers)
+        self.temperatures = self._validated_temperatures(temperatures)
         kwargs.setdefault("attn_implementation", None)
         super().__init__(**kwargs)
 
@@ -302,6 +307,26 @@ class LcmConfig(PretrainedConfig):
                 )
             checked[name] = layer
         return checked
+
+    def _validated_temperatures(self, temperatures: dict | None) -> dict[str, float] | None:
+        if temperatures is None:
+            return None
+        if not isinstance(temperatures, dict):
+            raise TypeError(f"`temperatures` must be a dict {{bei name: T}}, got {type(temperatures).__name__}")
+        kinds = {bei["name"]: bei["kind"] for bei in self.beis}
+        checked = {}
+        for name, value in temperatures.items():
+            if kinds.get(name) != "categorical":
+                known = sorted(n for n, k in kinds.items() if k == "categorical")
+                raise ValueError(f"`temperatures` must name categorical BEIs {known}, got {name!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"`temperatures[{name!r}]` must be a finite float > 0, got {value!r}")
+            checked[name] = float(value)
+        return checked
+
+    def set_temperatures(self, temperatures: dict[str, float] | None) -> None:
+        """Validate and store the per-BEI calibration temperatures (used by `logits_to_bei_predictions`)."""
+        self.temperatures = self._validated_temperatures(temperatures)
 
     def set_readout_layers(self, readout_layers: dict[str, int] | None) -> None:
         """Validate and store the per-BEI readout layers (used by `readout_policy="best_layer"`)."""

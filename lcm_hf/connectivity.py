@@ -204,21 +204,24 @@ def check_connectivity_values(
         raise TypeError(f"expected real connectivity, got complex values ({fc.dtype})")
     if fc.ndim == 2:
         fc = fc.unsqueeze(0)
-    flat = fc.flatten(1)
-    finite = torch.isfinite(flat).all(dim=1)
-    if not bool(finite.all()):
-        i = int(torch.nonzero(~finite).flatten()[0])
-        raise ValueError(f"expected finite `connectivity`, got NaN or inf values for {_subject_name(i, subject_ids)}")
-    peak = flat.abs().amax(dim=1) if flat.shape[1] else flat.new_zeros(flat.shape[0])
-    if bool((peak > max_abs).any()):
-        i = int(torch.nonzero(peak > max_abs).flatten()[0])
+    if fc.numel() == 0:
+        return
+    magnitude = fc.abs()  # (B, N, N); one pass each below: peak (NaN and inf propagate), peak off the diagonal
+    peak = magnitude.flatten(1).amax(dim=1)
+    bad = ~(peak <= max_abs)  # NaN compares False
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad).flatten()[0])
+        if not bool(torch.isfinite(peak[i])):
+            raise ValueError(
+                f"expected finite `connectivity`, got NaN or inf values for {_subject_name(i, subject_ids)}"
+            )
         raise ValueError(
             f"expected `connectivity` values within +-{max_abs:g} (correlations, z-scores), got {float(peak[i]):.3g} "
             f"for {_subject_name(i, subject_ids)}"
         )
     if fc.shape[-1] > 1:
-        off_diagonal = fc - torch.diag_embed(fc.diagonal(dim1=-2, dim2=-1))
-        blank = torch.nonzero(off_diagonal.flatten(1).abs().amax(dim=1) == 0).flatten().tolist()
+        magnitude.diagonal(dim1=-2, dim2=-1).zero_()
+        blank = torch.nonzero(magnitude.flatten(1).amax(dim=1) == 0).flatten().tolist()
         if blank:
             names = ", ".join(_subject_name(b, subject_ids) for b in blank[:10])
             warnings.warn(

@@ -28,6 +28,7 @@ from .readout_lcm import (  # noqa: F401  (re-exported: the public readout rules
     true_class_layers,
     weighted_bei_loss,
 )
+from .saving_lcm import staged_save
 
 READOUT_STAGES = ("momentum", "adaptive")
 
@@ -82,10 +83,19 @@ class LcmForBeiPredictionOutput(ModelOutput):
 
 
 # ----------------------------------------------------------------------------- input checks
-def check_connectivity(connectivity, num_rois: int) -> None:
-    """Raise a clear `TypeError`/`ValueError` unless `connectivity` is a finite float (B, N, N) tensor."""
+def check_connectivity(connectivity, num_rois: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Check the type and shape of `connectivity` (B, N, N) and return it in `dtype` (float64 input is cast).
+
+    Cheap: no tensor value is read (no host sync), so it runs on every forward. Values (finite, magnitudes,
+    blank scans) are checked once per batch where the data is prepared: `lcm_hf.connectivity.check_connectivity_values`
+    in `LcmDataCollator` and the processor.
+    """
     if not isinstance(connectivity, torch.Tensor):
         raise TypeError(f"expected `connectivity` to be a torch.Tensor, got {type(connectivity).__name__}")
+    if connectivity.is_complex():
+        raise TypeError(
+            f"expected real `connectivity`, got complex values ({connectivity.dtype}): pass .real or .abs() explicitly"
+        )
     if not connectivity.is_floating_point():
         raise TypeError(f"expected `connectivity` of a floating-point dtype, got {connectivity.dtype}")
     expected = f"(B, {num_rois}, {num_rois})"
@@ -97,12 +107,16 @@ def check_connectivity(connectivity, num_rois: int) -> None:
         )
     if tuple(connectivity.shape[1:]) != (num_rois, num_rois):
         raise ValueError(f"expected `connectivity` of shape {expected}, got {tuple(connectivity.shape)}")
-    if not torch.isfinite(connectivity).all():
-        raise ValueError("expected finite `connectivity`, got NaN or inf values")
+    if connectivity.shape[0] == 0:
+        raise ValueError(f"expected at least one `connectivity` matrix (B >= 1), got an empty batch of shape "
+                         f"{tuple(connectivity.shape)}")
+    if dtype is not None and connectivity.dtype != dtype:
+        connectivity = connectivity.to(dtype)
+    return connectivity
 
 
 def check_labels(labels, config: LcmConfig, batch_size: int) -> None:
-    """Raise a clear error unless `labels` is a float (B, K) tensor of class indices / values / NaN."""
+    """Check the type and shape of `labels` (B, K); their values are `check_label_values`' (run by the collator)."""
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"expected `labels` to be a torch.Tensor, got {type(labels).__name__}")
     if not labels.is_floating_point():
@@ -113,7 +127,15 @@ def check_labels(labels, config: LcmConfig, batch_size: int) -> None:
             f"expected `labels` of shape (B, K) = {expected} (one column per BEI: {config.bei_names}), "
             f"got {tuple(labels.shape)}"
         )
-    for column, bei in zip(labels.unbind(1), config.beis):
+
+
+def check_label_values(labels: torch.Tensor, beis: list[dict]) -> None:
+    """Raise a `ValueError` naming the BEI unless `labels` (B, K) hold class indices of categorical BEIs, finite
+    values of continuous ones, or NaN (missing). Reads the values: run once per batch on the CPU side
+    (`LcmDataCollator`), not inside the training step."""
+    if labels.shape[-1] != len(beis):
+        raise ValueError(f"expected `labels` with one column per BEI ({len(beis)}), got shape {tuple(labels.shape)}")
+    for column, bei in zip(labels.unbind(-1), beis):
         known = column[~torch.isnan(column)]
         if torch.isinf(known).any():
             raise ValueError(f"expected finite `labels` for BEI {bei['name']!r} (NaN for missing), got inf")
@@ -137,6 +159,7 @@ class LcmPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["LcmDecoderLayer"]
     _supports_sdpa = True
+    _can_compile_fullgraph = True  # inference and training trace into one graph (benchmarks/bench_compile.py)
 
     def _init_weights(self, module: nn.Module) -> None:
         """PyTorch's default initialisation, as the reference code (built from `nn.MultiheadAttention`,
@@ -157,6 +180,14 @@ class LcmPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, std=self.config.bei_init_std)
         else:
             super()._init_weights(module)  # norms: ones and zeros, BatchNorm running statistics reset
+
+    def save_pretrained(self, save_directory, is_main_process: bool = True, **kwargs):
+        """`PreTrainedModel.save_pretrained`, complete or absent: the files are written into a temporary
+        sibling folder, then moved in, so a failure leaves the folder's previous model intact."""
+        if not is_main_process or kwargs.get("push_to_hub") or kwargs.get("distributed_checkpoint"):
+            return super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
+        parent = super()
+        return staged_save(save_directory, lambda folder: parent.save_pretrained(folder, **kwargs))
 
     def add_beis(self, beis: list[dict]) -> nn.Embedding:
         """Grow the BEI vocabulary, like `resize_token_embeddings`.
@@ -226,15 +257,20 @@ class LcmModel(LcmPreTrainedModel):
         output_attentions: bool | None = None,
         num_layers: int | None = None,
         return_dict: bool | None = None,
+        check_inputs: bool = True,
         **kwargs,
     ) -> LcmModelOutput | tuple:
         r"""
         Args:
-            connectivity (`torch.FloatTensor` of shape `(B, N, N)`): functional-connectivity matrices.
+            connectivity (`torch.FloatTensor` of shape `(B, N, N)`): functional-connectivity matrices (another
+                float dtype is cast to the model's).
             output_attentions (`bool`, *optional*): also return self- and cross-attention weights.
             num_layers (`int`, *optional*): compute only the first `num_layers` layers (early exit).
+            check_inputs (`bool`, *optional*): check the shape and dtype of `connectivity` (default True;
+                `LcmForBeiPrediction` checks once and passes False).
         """
-        check_connectivity(connectivity, self.config.num_rois)
+        if check_inputs:
+            connectivity = check_connectivity(connectivity, self.config.num_rois, self.dtype)
         if self.config.num_bei_tokens == 0:
             raise ValueError("`config.beis` is empty: the model has no BEI token to decode; add BEIs first")
         output_attentions = bool(output_attentions if output_attentions is not None else self.config.output_attentions)
@@ -344,7 +380,7 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
         if readout_stage not in READOUT_STAGES:
             raise ValueError(f"expected `readout_stage` in {list(READOUT_STAGES)}, got {readout_stage!r}")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        check_connectivity(connectivity, self.config.num_rois)
+        connectivity = check_connectivity(connectivity, self.config.num_rois, self.dtype)  # once per forward
         if labels is not None:
             check_labels(labels, self.config, connectivity.shape[0])
 
@@ -355,6 +391,7 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
             output_attentions=output_attentions,
             num_layers=self.layers_needed() if early_exit else None,
             return_dict=True,
+            check_inputs=False,
         )
         layer_logits = self.readout(self.readout_norm(backbone.layer_hidden_states)).squeeze(-1)  # (B, L, P)
         layer_logits = self.to_values(layer_logits)

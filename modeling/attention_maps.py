@@ -20,14 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lcm_hf import LcmForBeiPrediction
-from lcm_hf.analysis.attention import collect_cross_attention, encode_connectome_dataset, top_rois
-from lcm_hf.analysis.plots import read_roi_table, write_attention_report
-from lcm_hf.data import load_connectome_dataset
-from lcm_hf.data.atlases import atlas_coordinates, is_sphere_atlas
-from lcm_hf.demo import demo_roi_names, make_demo_cohort
-from lcm_hf.processing_lcm import LcmProcessor
-
 
 def parse_args(argv=None):
     from lcm_hf.console import ArgumentParser, add_console_arguments
@@ -56,6 +48,14 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from lcm_hf import LcmForBeiPrediction  # after parsing: --help / --version need no torch
+    from lcm_hf.analysis.attention import collect_cross_attention, encode_connectome_dataset, top_rois
+    from lcm_hf.analysis.plots import read_roi_table, write_attention_report
+    from lcm_hf.data import load_connectome_dataset
+    from lcm_hf.data.atlases import atlas_coordinates, is_sphere_atlas
+    from lcm_hf.demo import demo_roi_names, make_demo_cohort
+    from lcm_hf.processing_lcm import LcmProcessor
+
     model = LcmForBeiPrediction.from_pretrained(args.model).eval()
     processor_dir = args.processor or args.model
     if (Path(processor_dir) / "preprocessor_config.json").is_file():

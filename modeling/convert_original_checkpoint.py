@@ -16,16 +16,17 @@ and the inferred config, and a mismatch stops the conversion with the key and bo
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from lcm_hf.configuration_lcm import READOUT_POLICIES
-from lcm_hf.conversion import CheckpointConversionError, convert_reference_checkpoint, load_bei_list
+from lcm_hf.console import ArgumentParser, add_console_arguments
+
+READOUT_POLICIES = ("max", "best_layer", "mean", "last")  # lcm_hf.configuration_lcm's (checked in main)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_console_arguments(parser)
     parser.add_argument("--backbone", required=True, help="reference backbone state dict (lin.0.*, lin.1.*)")
     parser.add_argument("--head", required=True, help="reference head state dict (object_query, decoder.*, class_embed)")
     parser.add_argument("--beis", required=True, help="JSON file: the config.beis list in reference token order")
@@ -38,6 +39,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from lcm_hf.configuration_lcm import READOUT_POLICIES as policies
+    from lcm_hf.conversion import CheckpointConversionError, convert_reference_checkpoint, load_bei_list
+
+    assert set(READOUT_POLICIES) == set(policies), "keep the --readout-policy choices in step with the config"
     try:
         beis = load_bei_list(args.beis)  # the list, or a config.json-like {"beis": [...]}
     except (OSError, json.JSONDecodeError) as error:
@@ -66,4 +71,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from lcm_hf.console import run_main
+
+    raise SystemExit(run_main(main))

@@ -19,10 +19,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lcm_hf import LcmForBeiPrediction
-from lcm_hf.hub import export_model_repository, load_eval_results, push_model_repository, text_or_file
-from lcm_hf.processing_lcm import LcmProcessor
-
 
 def parse_args(argv=None):
     from lcm_hf.console import ArgumentParser, add_console_arguments
@@ -52,6 +48,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from lcm_hf import LcmForBeiPrediction  # after parsing: --help / --version need no torch
+    from lcm_hf.hub import export_model_repository, load_eval_results, push_model_repository, text_or_file
+    from lcm_hf.processing_lcm import LcmProcessor
+
     if args.push and not args.repo_id:
         print("error: --push needs --repo-id", file=sys.stderr)
         return 2

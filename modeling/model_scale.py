@@ -21,17 +21,14 @@ not a reproduction of the paper's result at 100M+ parameters. The logic lives in
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import torch
-
-from lcm_hf.analysis.scaling import preset_table, scaling_study, write_scaling_report
-from lcm_hf.demo import demo_training_data
+from lcm_hf.console import ArgumentParser, add_console_arguments
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_console_arguments(parser)
     parser.add_argument("--output-dir", default="runs/model_scale")
     parser.add_argument("--quick", action="store_true", help="three small sizes, few subjects and steps (< 1 min)")
     parser.add_argument("--table-only", action="store_true", help="print the preset table and stop")
@@ -45,6 +42,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import torch
+
+    from lcm_hf.analysis.scaling import preset_table, scaling_study, write_scaling_report
+    from lcm_hf.demo import demo_training_data
+
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -73,4 +75,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from lcm_hf.console import run_main
+
+    raise SystemExit(run_main(main))

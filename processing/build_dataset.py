@@ -149,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "connectivity" and (args.window_size or args.connectivity):
         parser.error("--format connectivity stores the files' matrices: --window-size and --connectivity need "
                      "time series")
+    import datasets
     from datasets import DatasetDict
+
+    datasets.disable_progress_bars()  # the importers' own bar is the one per stage
 
     from lcm_hf.atomic import check_output_folder
     from lcm_hf.data import (

@@ -7,6 +7,7 @@
     python training/finetune.py ... --mode scratch --output_dir runs/scratch
     python training/finetune.py ... --use_lora --lora_r 8 --output_dir runs/lora
     python training/finetune.py config.yaml
+    python training/finetune.py ... --resume_from_checkpoint true     # continue after a kill (or a checkpoint PATH)
     accelerate launch [--config_file training/accelerate_configs/multi_gpu.yaml] training/finetune.py ...
 
 Modes: `semi_supervised` (default: pretrained model + new BEI tokens, pretrained BEIs trained with true
@@ -19,22 +20,27 @@ LoRA: `--use_lora` (with `semi_supervised`; `--lora_r`, `--lora_alpha`, `--lora_
 on the attention projections plus the BEI tokens, readout and FC-encoder norm, and saves the adapter to
 `--output_dir`; `lcm_hf.training.adapters.load_lora_adapter(LcmForBeiPrediction.from_pretrained(pretrained),
 output_dir)` reloads it (`merge_lora` folds it into a plain model).
+
+Cross-validation: `--cv_folds 5` (same options and reports as `training/pretrain.py`: per-fold models in
+`<output_dir>/fold-<k>`, `cv_report.md` with LCM vs baseline vs chance, intervals and the paired difference).
 """
 
 import json
 
 from pretrain import load_datasets
 
-from lcm_hf.training.arguments import (
-    FinetuneTrainingArguments,
-    LcmDataArguments,
-    LcmFinetuneArguments,
-    parse_arguments,
-)
-from lcm_hf.training.recipes import finetune
+from lcm_hf.console import exit_if_version
 
 
 def main(argv=None):
+    exit_if_version(argv, "finetune.py")
+    from lcm_hf.training.arguments import (  # after --version: the parser needs transformers (seconds)
+        FinetuneTrainingArguments,
+        LcmDataArguments,
+        LcmFinetuneArguments,
+        parse_arguments,
+    )
+
     data_args, finetune_args, training_args = parse_arguments(
         (LcmDataArguments, LcmFinetuneArguments, FinetuneTrainingArguments), argv
     )
@@ -42,8 +48,23 @@ def main(argv=None):
         finetune_args.model_name_or_path = "runs/pretrain"
     if finetune_args.mode == "linear_probe":
         training_args.weight_decay = 0.0  # frozen embedding rows must not decay
+    from lcm_hf.training.recipes import finetune
+    from lcm_hf.training.runtime import prepare_run
+
+    prepare_run(training_args, data_args, finetune_args)
+    from lcm_hf.training.checkpoints import resume_argument
+
+    resume = resume_argument(training_args, data_args)  # --resume_from_checkpoint PATH|true
     datasets = load_datasets(data_args, "finetune")
-    results = finetune(datasets, data_args, finetune_args, training_args)
+    if data_args.cv_folds:  # K subject-grouped folds -> <output_dir>/fold-<k>, cv_report.md, cv_results.json
+        from lcm_hf.training.cross_validation import cross_validate
+        from lcm_hf.training.cv_report import cv_summary
+
+        cv = cross_validate(datasets, data_args, training_args, lambda d, a: finetune(d, data_args, finetune_args, a))
+        if training_args.should_log:
+            print(json.dumps(cv_summary(cv), default=str))
+        return cv
+    results = finetune(datasets, data_args, finetune_args, training_args, resume_from_checkpoint=resume)
     if training_args.should_log:
         summary = {
             k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k
@@ -57,4 +78,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from lcm_hf.console import run_main
+
+    raise SystemExit(run_main(main))

@@ -9,7 +9,15 @@ import time
 
 import numpy as np
 
+from ..atomic import atomic_write_json, atomic_write_text, write_marker
 from ..training.recipes import jsonable
+from ..training.report import (
+    comparison_lines,
+    explanation_lines,
+    history_sentences,
+    level_sentence,
+    unscored_lines,
+)
 from .figures import best_matched_layers, plot_layer_curves, plot_loss_curves, plot_readout_histogram
 
 LEVELS = (("window", ""), ("subject", "subject/"))
@@ -41,11 +49,6 @@ def _bei_table(beis: list[dict], models: dict[str, tuple[dict, str]], kind: str)
         for name, (metrics, prefix) in models.items():
             lines += _metric_rows(name, metrics, bei, prefix)
     return lines
-
-
-def _chance(bei: dict, labels: np.ndarray, index: int) -> float:
-    known = labels[~np.isnan(labels[:, index]), index]
-    return 1.0 / max(len(np.unique(known)), 1)
 
 
 def write_report(settings, pretrained, finetuned, baseline, beis, splits, figures, timings, start) -> dict:
@@ -105,31 +108,13 @@ def write_report(settings, pretrained, finetuned, baseline, beis, splits, figure
         "LCM from scratch": (finetuned["scratch"]["test_metrics"], "test_"),
         "logistic regression on FC (ridge for age)": (baseline, ""),
     }
-    verdicts = []
-    for bei in finetune_beis:
-        if bei["kind"] != "categorical":
-            continue
-        index = [b["name"] for b in beis].index(bei["name"])
-        if len(np.unique(test_labels[~np.isnan(test_labels[:, index]), index])) < 2:
-            continue  # a constant (pseudo-)label, e.g. task = rest: nothing to score
-        chance = _chance(bei, test_labels, index)
-        lcm = semi["test_metrics"].get(f"test_{bei['name']}/subject/balanced_accuracy")
-        base = baseline.get(f"{bei['name']}/subject/balanced_accuracy")
-        lcm_auc = semi["test_metrics"].get(f"test_{bei['name']}/subject/roc_auc")
-        base_auc = baseline.get(f"{bei['name']}/subject/roc_auc")
-        verdicts.append(
-            {
-                "bei": bei["name"],
-                "new": bei["name"] in new_beis,
-                "chance_balanced_accuracy": chance,
-                "lcm_subject_balanced_accuracy": lcm,
-                "baseline_subject_balanced_accuracy": base,
-                "lcm_subject_roc_auc": lcm_auc,
-                "baseline_subject_roc_auc": base_auc,
-                "lcm_beats_chance": lcm is not None and lcm > chance,
-                "lcm_at_least_matches_baseline": lcm is not None and base is not None and lcm >= base,
-            }
-        )
+    # Verdicts with bootstrap intervals over test subjects (lcm_hf.training.report: the same words everywhere).
+    evaluation = semi.get("evaluation") or {}
+    verdicts = [
+        {**row, "new": row["bei"] in new_beis}
+        for row in evaluation.get("comparison", [])
+        if row["bei"] in [b["name"] for b in finetune_beis]
+    ]
     timings["total_s"] = time.time() - start
     report = {
         "simulated_data": True,
@@ -150,13 +135,22 @@ def write_report(settings, pretrained, finetuned, baseline, beis, splits, figure
         },
         "baseline": baseline,
         "verdicts": verdicts,
+        "unscored": {k: v for k, v in (evaluation.get("unscored") or {}).items()
+                     if k in [b["name"] for b in beis]},
+        "finetuning_history": history_sentences(
+            semi.get("log_history") or [], semi.get("best_model_checkpoint"), bool(semi.get("kept_best")),
+            (semi.get("model_selection") or {}).get("metric"),
+        ),
         "timings_s": timings,
         "figures": sorted(os.listdir(figures)),
     }
-    with open(os.path.join(settings.output_dir, "report.json"), "w") as handle:
-        json.dump(jsonable(report), handle, indent=1)
-    with open(os.path.join(settings.output_dir, "report.md"), "w") as handle:
-        handle.write(_markdown(settings, report, pretrain_beis, finetune_beis, models, verdicts, new_beis))
+    # Complete or absent: each file goes to a temporary sibling, then is renamed into place.
+    atomic_write_json(os.path.join(settings.output_dir, "report.json"), jsonable(report), indent=1)
+    atomic_write_text(
+        os.path.join(settings.output_dir, "report.md"),
+        _markdown(settings, report, pretrain_beis, finetune_beis, models, verdicts, new_beis),
+    )
+    write_marker(settings.output_dir, "report")
     print(
         f"[demo] wrote {os.path.join(settings.output_dir, 'report.md')} in {timings['total_s']:.0f} s",
         flush=True,
@@ -190,30 +184,31 @@ def _markdown(settings, report, pretrain_beis, finetune_beis, models, verdicts, 
         "",
         "## Verdict on the finetuning dataset (ppmi_like, test subjects)",
         "",
-        "| BEI | new | chance | LCM subject bal. acc. | LR subject bal. acc. | LCM subject AUC | LR subject AUC | beats chance | >= baseline |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Semi-supervised finetuned LCM vs the logistic-regression baseline vs chance, on the same test subjects. "
+        + level_sentence({v["bei"]: v["level"] for v in verdicts}),
+        "",
     ]
+    lines += comparison_lines(verdicts) + [""] + explanation_lines() + [""]
+    lines += ["Semi-supervised finetuning: " + " ".join(report["finetuning_history"]), ""]
     for v in verdicts:
-        lines.append(
-            f"| {v['bei']} | {'yes' if v['new'] else 'no'} | {_fmt(v['chance_balanced_accuracy'])} | "
-            f"{_fmt(v['lcm_subject_balanced_accuracy'])} | {_fmt(v['baseline_subject_balanced_accuracy'])} | "
-            f"{_fmt(v['lcm_subject_roc_auc'])} | {_fmt(v['baseline_subject_roc_auc'])} | "
-            f"{'yes' if v['lcm_beats_chance'] else 'NO'} | {'yes' if v['lcm_at_least_matches_baseline'] else 'NO'} |"
-        )
-    lines.append("")
-    for v in verdicts:
-        if v["new"] and not v["lcm_at_least_matches_baseline"]:
+        words = {m: e.get("verdict", "") for m, e in v["metrics"].items()}
+        if v["new"] and any(w == "the baseline beats LCM" for w in words.values()):
             lines += [
-                f"**Honest note:** on the new BEI `{v['bei']}` the finetuned LCM does not match the logistic-regression "
-                "baseline here. The simulated effects are linear shifts of a few FC blocks, exactly what a regularised "
+                f"**Honest note:** on the new BEI `{v['bei']}` the logistic-regression baseline beats the finetuned "
+                "LCM here. The simulated effects are linear shifts of a few FC blocks, exactly what a regularised "
                 "linear model on the FC upper triangle is built for, and this CPU-sized LCM (few layers, small width, "
                 "a few hundred windows, minutes of training) has far less data and compute than the paper's models.",
                 "",
             ]
-        if not v["lcm_beats_chance"]:
-            lines += [f"**Honest note:** the finetuned LCM does not beat chance on `{v['bei']}`.", ""]
+        elif v["new"] and any(w.startswith("no detectable") for w in words.values()):
+            lines += [f"**Honest note:** on `{v['bei']}` the finetuned LCM and the baseline cannot be told apart on "
+                      f"these {v['subjects']} test subjects (the interval of their difference covers 0).", ""]
+        if not all(e["verdict_chance"] == "LCM beats chance" for e in v["metrics"].values()):
+            lines += [f"**Honest note:** the finetuned LCM is not shown to beat chance on `{v['bei']}` by every metric "
+                      "(see the intervals above).", ""]
+    lines += unscored_lines(report["unscored"])
     lines += [
-        "BEIs whose test labels hold one class (the declared pseudo-label `task = rest`) get no verdict. Age is "
+        "Age is "
         "predicted in years, standardised by the pooled mean and standard deviation during training "
         "(`--standardize_continuous`); compare its MAE and Pearson r with the ridge baseline below.",
         "",
@@ -247,6 +242,16 @@ def _markdown(settings, report, pretrain_beis, finetune_beis, models, verdicts, 
         "- `figures/layer_metrics.png`: validation balanced accuracy of every layer and of the readout per epoch.",
         "- `figures/readout_layers.png`, `figures/readout_layers_pretraining.png`: per test window, the layer whose",
         "  true-class probability is highest (the paper's best-matched readout layer), with the selected layer in orange.",
+        "",
+        "How to read the loss curves: a validation loss that climbs while the training loss falls means the model",
+        "memorises the training subjects; the report above says which epoch's model was kept.",
+        "",
+        "How to read the readout-layer histograms: each bar is the share of test windows whose true class is read",
+        "best at that layer, so a tall orange bar means the layer chosen on validation is also the best one for most",
+        "test windows, and bars spread over several layers mean no single layer is best for every window.",
+        "",
+        "BEIs without labels (or with one class only) in the finetuning data are left out of the figures, not drawn "
+        "as blank panels: " + (", ".join(f"`{k}` ({v})" for k, v in report["unscored"].items()) or "none") + ".",
         "",
         "All metrics (per layer, per dataset) are in `report.json` and each run's `results.json`; TensorBoard logs are",
         "under each run's `runs/` folder (`tensorboard --logdir runs/demo`).",

@@ -6,18 +6,35 @@ the baseline, and adapters (LoRA, linear probe).
 - :mod:`.trainer`: :class:`LcmTrainer` (two-stage readout schedule, multitask loss, metrics).
 - :mod:`.recipes`: :func:`pretrain`, :func:`finetune`.
 - :mod:`.metrics`, :mod:`.baseline`, :mod:`.adapters`.
+- :mod:`.evaluation` (scan / subject level, LCM vs baseline vs chance with bootstrap intervals, verdict words),
+  :mod:`.report` (a run's ``report.md``), :mod:`.cross_validation` + :mod:`.cv_report` (``--cv_folds``).
 """
 
-from .arguments import (
-    FinetuneTrainingArguments,
-    LcmDataArguments,
-    LcmFinetuneArguments,
-    LcmModelArguments,
-    LcmTrainingArguments,
-    parse_arguments,
-)
-from .recipes import finetune, prepare_finetuning_data, pretrain
-from .trainer import LcmReadoutScheduleCallback, LcmTrainer
+import importlib
+
+# Loaded on first use (PEP 562): `training/*.py --help` needs the arguments, not the Trainer / datasets / peft.
+_LAZY = {
+    "FinetuneTrainingArguments": "arguments",
+    "LcmDataArguments": "arguments",
+    "LcmFinetuneArguments": "arguments",
+    "LcmModelArguments": "arguments",
+    "LcmTrainingArguments": "arguments",
+    "parse_arguments": "arguments",
+    "finetune": "recipes",
+    "prepare_finetuning_data": "recipes",
+    "pretrain": "recipes",
+    "LcmReadoutScheduleCallback": "trainer",
+    "LcmTrainer": "trainer",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FinetuneTrainingArguments",

@@ -7,6 +7,7 @@ Each option is a dataclass field read by `HfArgumentParser`, from the command li
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -259,6 +260,13 @@ class LcmTrainingArguments(TrainingArguments):
     early_stopping_threshold: float = field(
         default=0.0, metadata={"help": "Minimum improvement that resets the early-stopping patience."}
     )
+    recipe: str | None = field(
+        default=None,
+        metadata={
+            "help": "A named set of defaults chosen by a study (lcm_hf.training.named_recipes): small_cohort "
+            "(tens to a few hundred subjects). Options given explicitly win."
+        },
+    )
     calibrate: bool = field(
         default=True,
         metadata={
@@ -266,6 +274,17 @@ class LcmTrainingArguments(TrainingArguments):
             "(lcm_hf.training.calibration); stored as config.temperatures, applied by post_process."
         },
     )
+
+    def __post_init__(self):
+        strategies = [getattr(value, "value", value) for value in (self.save_strategy, self.eval_strategy)]
+        if self.load_best_model_at_end and "no" in strategies:
+            # Model selection needs a checkpoint at every evaluation: without either, keep the last epoch.
+            logging.getLogger(__name__).warning(
+                f"load_best_model_at_end: needs --eval_strategy and --save_strategy, got {self.eval_strategy!r} and "
+                f"{self.save_strategy!r}; the last epoch is kept"
+            )
+            self.load_best_model_at_end = False
+        super().__post_init__()
 
 
 @dataclass
@@ -286,11 +305,17 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
     parser.add_argument("--version", action="version", version=f"%(prog)s (lcm-hf) {package_version()}")
     parser.epilog = (f"A bare --debug (not followed by a value) or {DEBUG_ENV}=1 shows the full traceback of an "
                      "error instead of one line.")
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(os.path.abspath(argv[0]))
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+    from .named_recipes import apply_training_recipe
+
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        import yaml  # JSON is YAML
+
+        with open(argv[0]) as handle:
+            explicit = set(yaml.safe_load(handle) or {})
+        read = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
+        return apply_training_recipe(read(os.path.abspath(argv[0])), explicit)
+    explicit = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--")}
+    return apply_training_recipe(parser.parse_args_into_dataclasses(args=argv), explicit)
 
 
 __all__ = [

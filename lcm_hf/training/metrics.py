@@ -3,7 +3,10 @@
 Metric keys (the Trainer prefixes them with ``eval_``):
 
 - ``{bei}/{metric}``: the reduced prediction (the readout policy's), one window = one sample;
-- ``{bei}/subject/{metric}``: window probabilities (values) averaged per subject;
+- ``{bei}/subject/{metric}``: window probabilities (values) averaged per subject (for a categorical BEI, per
+  subject and class: a subject with one 'up' and one 'down' run gives two samples, never one averaged label);
+- ``{bei}/scan/{metric}``: averaged per scan (with ``scan_ids``, when some subject has several scans), the level
+  of labels that vary within subjects;
 - ``{bei}/layer_{l}/{metric}`` and ``{bei}/layer_{l}/subject/{metric}``: the prediction read at layer ``l``;
 - ``dataset/{name}/{bei}/{metric}`` (and ``.../subject/...``): the reduced prediction on one dataset;
 - ``mean/{metric}`` and ``mean/subject/{metric}``: the mean over categorical BEIs.
@@ -111,6 +114,7 @@ def bei_metrics(
     layer_logits: np.ndarray | None = None,
     subject_ids: Sequence | None = None,
     datasets: Sequence | None = None,
+    scan_ids: Sequence | None = None,
 ) -> dict[str, float]:
     """All metrics of one evaluation, as a flat dict (see the module docstring for the keys).
 
@@ -120,6 +124,7 @@ def bei_metrics(
         subject_ids: (n,) subject of every window, for subject-level metrics (with `datasets`, subjects
             are keyed by (dataset, subject) so equal ids in two datasets stay apart).
         datasets: (n,) dataset name of every window, for per-dataset metrics.
+        scan_ids: (n,) scan of every window (with `subject_ids`), for scan-level metrics.
     """
     from ..configuration_lcm import bei_token_slices
 
@@ -129,18 +134,25 @@ def bei_metrics(
         raise ValueError(f"expected labels of shape ({logits.shape[0]}, {len(beis)}), got {labels.shape}")
     if subject_ids is not None and datasets is not None:
         subject_ids = [f"{d}::{s}" for d, s in zip(datasets, subject_ids)]
+    scans = None
+    if subject_ids is not None and scan_ids is not None:
+        scans = np.asarray([f"{s}::{c}" for s, c in zip(subject_ids, scan_ids)])
+        if len(set(scans.tolist())) == len({str(s) for s in subject_ids}):
+            scans = None  # one scan per subject: the scan level is the subject level
     results: dict[str, float] = {}
 
-    def score_all(prefix: str, bei: dict, predictions: np.ndarray, targets: np.ndarray, groups) -> None:
+    def score_all(prefix: str, bei: dict, predictions: np.ndarray, targets: np.ndarray, groups, scan_groups=None):
         for name, value in _score(bei, predictions, targets).items():
             results[f"{prefix}{name}"] = value
-        if groups is not None:
-            _, subject_predictions = group_mean(predictions, groups)
-            _, subject_targets = group_mean(targets, groups)
-            if bei["kind"] == "categorical":
-                subject_targets = np.round(subject_targets)
-            for name, value in _score(bei, subject_predictions, subject_targets).items():
-                results[f"{prefix}subject/{name}"] = value
+        for level, keys in (("subject", groups), ("scan", scan_groups)):
+            if keys is None:
+                continue
+            if bei["kind"] == "categorical":  # never average two classes into one sample
+                keys = [f"{k}::{int(t)}" for k, t in zip(keys, targets)]
+            _, level_predictions = group_mean(predictions, keys)
+            _, level_targets = group_mean(targets, keys)
+            for name, value in _score(bei, level_predictions, level_targets).items():
+                results[f"{prefix}{level}/{name}"] = value
 
     for index, (bei, token_slice) in enumerate(zip(beis, bei_token_slices(beis))):
         known = ~np.isnan(labels[:, index])
@@ -148,13 +160,14 @@ def bei_metrics(
             continue
         targets = labels[known, index]
         groups = None if subject_ids is None else np.asarray(subject_ids)[known]
+        scan_groups = None if scans is None else scans[known]
         name = bei["name"]
-        score_all(f"{name}/", bei, _bei_predictions(bei, logits[known, token_slice]), targets, groups)
+        score_all(f"{name}/", bei, _bei_predictions(bei, logits[known, token_slice]), targets, groups, scan_groups)
         if layer_logits is not None:
             layer_logits = np.asarray(layer_logits, dtype=np.float64)
             for layer in range(layer_logits.shape[1]):
                 predictions = _bei_predictions(bei, layer_logits[known, layer, token_slice])
-                score_all(f"{name}/layer_{layer}/", bei, predictions, targets, groups)
+                score_all(f"{name}/layer_{layer}/", bei, predictions, targets, groups, scan_groups)
         if datasets is not None:
             dataset_names = np.asarray([str(d) for d in datasets])[known]
             for dataset in sorted(set(dataset_names.tolist())):
@@ -165,9 +178,10 @@ def bei_metrics(
                     _bei_predictions(bei, logits[known, token_slice][rows]),
                     targets[rows],
                     None if groups is None else groups[rows],
+                    None if scan_groups is None else scan_groups[rows],
                 )
 
-    for level in ("", "subject/"):
+    for level in ("", "subject/", "scan/"):
         for metric in CLASSIFICATION_METRICS:
             values = [
                 results[f"{bei['name']}/{level}{metric}"]

@@ -12,14 +12,19 @@ What it adds to `Trainer`, without copying `training_step`:
   go into ``trainer_state.json`` of every checkpoint, and ``train(resume_from_checkpoint=...)`` restores them
   (and the model config's ``readout_layers``) before training continues. The config saved with the
   checkpoint holds the layers too.
+- **Complete-or-absent checkpoints** (`lcm_hf.training.checkpoints`): each checkpoint is written into a hidden
+  ``.checkpoint-<step>.tmp`` folder and renamed when complete; ``train(resume_from_checkpoint=True)`` takes the
+  newest complete checkpoint, skipping (and naming) incomplete ones.
+- **Model selection** (`selection.py`): with ``load_best_model_at_end`` the kept checkpoint is the best stage-2
+  evaluation's, with the readout layers saved with it; ``early_stopping_patience`` adds early stopping.
 - **Missing labels and gradient accumulation**: the model returns unweighted per-BEI loss sums and label
   counts. `get_batch_samples` counts, per BEI, the labels of all micro-batches of one optimizer step on all
   processes (K,), and `compute_loss` returns ``sum_k w_k * loss_sum_k / count_k * world_size`` for each
   micro-batch: summed over micro-batches and averaged by DDP, the gradient is exactly that of the
   per-BEI mean over the whole global batch, whatever the split into micro-batches or processes. A BEI
   without any label in the step contributes nothing.
-- **Metrics**: unless `compute_metrics` is given, evaluation reports `lcm_hf.training.metrics.bei_metrics` for the
-  reduced prediction and every layer, at window and subject level (from the eval dataset's ``subject_id``
+- **Metrics**: unless `compute_metrics` is given, evaluation reports `lcm_hf.training.metrics.bei_metrics`
+  (through the local `evaluate` module `lcm_hf.training.evaluate_metric`) for the reduced prediction and every layer, at window and subject level (from the eval dataset's ``subject_id``
   column) and per dataset (``dataset`` column).
 """
 
@@ -33,11 +38,13 @@ import os
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_callback import ExportableState, ProgressCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_callback import ExportableState, PrinterCallback, ProgressCallback
 
 from ..readout_lcm import weighted_bei_loss
-from .metrics import bei_metrics, best_layers
+from .checkpoints import checkpoint_to_resume, save_checkpoint_staged
+from .evaluate_metric import compute_bei_metrics
+from .metrics import best_layers
+from .selection import is_candidate, resolve_selection_metric, restore_readout_layers, selection_callbacks
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,8 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         selection_level: "" (window level) or "subject/" (subject level).
         metric_prefix: the evaluation's metric prefix the selection reads ("eval" for a single eval set,
             "eval_<name>" for the named set of a dict of eval sets).
+        momentum_steps: optimizer steps of stage 1, counted in steps instead of epochs (None: the training
+            arguments' `momentum_steps`; epochs are counted while both are None). Streaming sets it.
     """
 
     def __init__(
@@ -72,14 +81,16 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         selection_metric: str = "balanced_accuracy",
         selection_level: str = "",
         metric_prefix: str = "eval",
+        momentum_steps: int | None = None,
     ):
         self.momentum_epochs = momentum_epochs
+        self.momentum_steps = momentum_steps
         self.selection_metric = selection_metric
         self.selection_level = selection_level
         self.metric_prefix = metric_prefix
         self.stage = None
         self.readout_layers = None
-        self.stage_history = []  # [(epoch index, stage)] at every epoch begin
+        self.stage_history = []  # [(epoch index, stage)] at every epoch begin; [(step, stage)] at switches by steps
         self.selection_history = []  # [{"step", "epoch", "layers"}]
 
     def state(self) -> dict:
@@ -89,6 +100,7 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
                 "selection_metric": self.selection_metric,
                 "selection_level": self.selection_level,
                 "metric_prefix": self.metric_prefix,
+                "momentum_steps": self.momentum_steps,
             },
             "attributes": {
                 "stage": self.stage,
@@ -105,8 +117,25 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
     def stage_for_epoch(self, epoch: float) -> str:
         return "momentum" if epoch + _EPOCH_EPS < (self.momentum_epochs or 0) else "adaptive"
 
+    def stage_for_step(self, step: int) -> str:
+        return "momentum" if step < (self.momentum_steps or 0) else "adaptive"
+
+    def _step_stage(self, state) -> None:
+        stage = self.stage_for_step(state.global_step)
+        if stage != self.stage or not self.stage_history:
+            if self.stage is not None and stage != self.stage:
+                logger.info(f"LCM readout schedule: step {state.global_step} switches from {self.stage!r} to {stage!r}")
+            self.stage_history.append([state.global_step, stage])
+        self.stage = stage
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.momentum_steps is not None:
+            self._step_stage(state)
+
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         config = _unwrap(model).config
+        if self.momentum_steps is None:
+            self.momentum_steps = getattr(args, "momentum_steps", None)
         if self.momentum_epochs is None:  # the training argument, else what the config recorded
             self.momentum_epochs = getattr(args, "momentum_epochs", None)
         if self.momentum_epochs is None:
@@ -115,8 +144,12 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         if self.readout_layers:  # restored from a checkpoint
             config.set_readout_layers(dict(self.readout_layers))
         self.stage = self.stage_for_epoch(math.floor((state.epoch or 0.0) + _EPOCH_EPS))
+        if self.momentum_steps is not None:
+            self.stage = self.stage_for_step(state.global_step)
 
     def on_epoch_begin(self, args, state, control, **kwargs):
+        if self.momentum_steps is not None:
+            return self._step_stage(state)
         # state.epoch is the (float) progress so far: an integer at a fresh epoch, inside it when resuming.
         epoch = math.floor((state.epoch or 0.0) + _EPOCH_EPS)
         stage = self.stage_for_epoch(epoch)
@@ -125,7 +158,8 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
                 f"LCM readout schedule: epoch {epoch} switches from stage {self.stage!r} to {stage!r}"
             )
         self.stage = stage
-        self.stage_history.append([epoch, stage])
+        if not self.stage_history or list(self.stage_history[-1]) != [epoch, stage]:  # resumed mid-epoch: once
+            self.stage_history.append([epoch, stage])
 
     def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
         config = _unwrap(model).config
@@ -133,7 +167,10 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
             return
         # Select from the stage switch on: the evaluation that closes the last momentum epoch already
         # chooses the layers stage 2 starts with.
-        if state.epoch is None or state.epoch + _EPOCH_EPS < (self.momentum_epochs or 0):
+        if self.momentum_steps is not None:
+            if state.global_step < self.momentum_steps:
+                return
+        elif state.epoch is None or state.epoch + _EPOCH_EPS < (self.momentum_epochs or 0):
             return
         selected = best_layers(
             metrics,
@@ -153,13 +190,58 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
 
 
 class LcmProgressCallback(ProgressCallback):
-    """The progress bar, printing only the headline numbers (loss, learning rate, mean metrics) of each log;
-    every metric still goes to `report_to` (TensorBoard) and `trainer.state.log_history`."""
+    """A quiet terminal: one progress bar per training run (the loss and learning rate on the bar), one line per
+    evaluation (loss and the mean headline metrics) and one at the end; no evaluation bars. Every metric still
+    goes to `report_to` (TensorBoard), `trainer.state.log_history` and the run's files. With
+    ``disable_tqdm`` only the lines are printed."""
+
+    HEADLINE = ("balanced_accuracy", "roc_auc", "subject/balanced_accuracy", "r2", "mae")
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and not args.disable_tqdm:
+            from tqdm.auto import tqdm
+
+            name = os.path.basename(os.path.normpath(args.output_dir)) if args.output_dir else "training"
+            self.training_bar = tqdm(total=state.max_steps, dynamic_ncols=True, desc=name, leave=True)
+        self.current_step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            super().on_step_end(args, state, control, **kwargs)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        return  # no evaluation bars
+
+    def _write(self, line: str) -> None:
+        if self.training_bar is not None:
+            self.training_bar.write(line)
+        else:
+            print(line, flush=True)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
-            logs = {k: v for k, v in logs.items() if "/" not in k or k.split("_", 1)[-1].startswith("mean/")}
-        return super().on_log(args, state, control, logs=logs, **kwargs)
+        if not state.is_world_process_zero or not logs:
+            return
+        epoch = f"epoch {logs['epoch']:g}" if isinstance(logs.get("epoch"), (int, float)) else "end"
+        if any(key.startswith("eval_") for key in logs):
+            prefix = next(key.split("_", 1)[0] for key in logs if key.endswith("_loss") or "_mean/" in key)
+            parts = [f"loss {logs[prefix + '_loss']:.4g}"] if f"{prefix}_loss" in logs else []
+            for metric in self.HEADLINE:
+                value = logs.get(f"{prefix}_mean/{metric}")
+                if isinstance(value, (int, float)):
+                    parts.append(f"{metric} {value:.3f}")
+            self._write(f"{epoch} {prefix}: {', '.join(parts)}")
+        elif "train_runtime" in logs:
+            loss = logs.get("train_loss")
+            self._write(f"trained {state.global_step} steps in {logs['train_runtime']:.1f} s"
+                        + (f", mean loss {loss:.4g}" if isinstance(loss, (int, float)) else ""))
+        elif self.training_bar is not None:
+            shown = {key: f"{logs[key]:.4g}" for key in ("loss", "learning_rate") if isinstance(logs.get(key), float)}
+            self.training_bar.set_postfix(shown, refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            self.training_bar.close()
+            self.training_bar = None
 
 
 class LcmTrainer(Trainer):
@@ -188,12 +270,20 @@ class LcmTrainer(Trainer):
             kwargs["compute_metrics"] = self._compute_lcm_metrics
         super().__init__(*args, **kwargs)
         self.layer_metrics = layer_metrics
+        self._bei_metric = None  # the evaluate module (lcm_hf.training.evaluate_metric), loaded on first use
+        resolve_selection_metric(self.args, _unwrap(self.model).config, self.eval_dataset)
+        for callback in selection_callbacks(self.args):
+            self.add_callback(callback)
         self._metrics_dataset = None
         if self.args.label_names is None:
             self.label_names = ["labels"]
-        if any(type(cb) is ProgressCallback for cb in self.callback_handler.callbacks):
-            self.callback_handler.remove_callback(ProgressCallback)
+        noisy = [cb for cb in self.callback_handler.callbacks if type(cb) in (ProgressCallback, PrinterCallback)]
+        for callback in noisy:
+            self.callback_handler.remove_callback(type(callback))
+        if noisy:
             self.add_callback(LcmProgressCallback)
+        if self.args.dataloader_pin_memory and self.args.device.type == "cpu":
+            self.args.dataloader_pin_memory = False  # nothing to pin without an accelerator (and no warning)
         if not any(isinstance(cb, LcmReadoutScheduleCallback) for cb in self.callback_handler.callbacks):
             self.add_callback(
                 LcmReadoutScheduleCallback(
@@ -277,29 +367,46 @@ class LcmTrainer(Trainer):
         )
         labels = eval_prediction.label_ids
         config = _unwrap(self.model).config
-        return bei_metrics(
+        return compute_bei_metrics(  # the `evaluate` module (evaluate_metric/), i.e. metrics.bei_metrics
             logits,
             labels,
             config.beis,
             layer_logits=layer_logits if self.layer_metrics else None,
             subject_ids=self._dataset_column("subject_id", len(labels)),
             datasets=self._dataset_column("dataset", len(labels)),
+            scan_ids=self._dataset_column("scan_id", len(labels)),
         )
+
+    # ------------------------------------------------------------------ model selection (selection.py)
+    def _determine_best_metric(self, metrics, trial) -> bool:
+        """Only stage-2 evaluations that report the metric are candidates for the kept checkpoint."""
+        return is_candidate(self, metrics) and super()._determine_best_metric(metrics, trial)
+
+    def _load_best_model(self) -> None:
+        """Reload the best checkpoint's weights and the readout layers selected with them."""
+        super()._load_best_model()
+        restore_readout_layers(self, self.state.best_model_checkpoint)
 
     # ------------------------------------------------------------------ resume
     def train(self, resume_from_checkpoint=None, trial=None, ignore_keys_for_eval=None, **kwargs):
-        """`Trainer.train`, restoring the readout stage and selected layers when resuming."""
-        checkpoint = resume_from_checkpoint
-        if isinstance(checkpoint, bool) and checkpoint:
-            checkpoint = get_last_checkpoint(self.args.output_dir)
-        if isinstance(checkpoint, str):
+        """`Trainer.train`, restoring the readout stage and selected layers when resuming; True resumes from
+        the newest *complete* checkpoint (checkpoints.py) and logs which."""
+        checkpoint = checkpoint_to_resume(resume_from_checkpoint, self.args.output_dir)
+        if checkpoint is not None:
             self._restore_schedule(checkpoint)
         return super().train(
-            resume_from_checkpoint=resume_from_checkpoint,
+            resume_from_checkpoint=checkpoint,
             trial=trial,
             ignore_keys_for_eval=ignore_keys_for_eval,
             **kwargs,
         )
+
+    def _get_output_dir(self, trial) -> str:
+        return getattr(self, "_checkpoint_staging", None) or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Complete or absent: written into ``.checkpoint-<step>.tmp``, then renamed (checkpoints.py)."""
+        save_checkpoint_staged(self, model, trial, super()._save_checkpoint)
 
     def _restore_schedule(self, checkpoint: str) -> None:
         path = os.path.join(checkpoint, TRAINER_STATE_NAME)

@@ -1,0 +1,251 @@
+"""Streaming vs in-memory pretraining data: start-up time, samples/s and peak RSS as the corpus grows.
+
+Writes simulated corpora (cheap random time series, NOT the demo simulator; ``sex`` / ``age`` phenotypes) as
+sharded parquet folders in the `publish_dataset` layout, then measures, for each corpus and each data path, in
+a fresh subprocess:
+
+- **in-memory**: what ``training/pretrain.py`` does today: `load_connectome_datasets` + subject splits + windows
+  + FC precomputed for every window (`build_splits`), then batches from a shuffled DataLoader;
+- **streaming**: what ``--streaming true`` does: `StreamSources` (vocabulary from the BEI columns, held-out
+  subjects materialised) and a `WindowStream` (windows cut on the fly, FC in the collator).
+
+Columns: ``start-up`` (s, from the worker's start to its first batch, imports excluded), ``loader`` (samples/s of
+batches alone), ``train`` (samples/s of train steps of a tiny LCM, hidden 64, 2 layers, so that the data path
+shows; batch 32 in both paths), ``peak RSS`` (MiB, the worker's VmHWM). The held-out sets are 2 x min(50, 5%)
+subjects (fractions min(50 / N, 0.05)): the held-out set is materialised by design, the question here
+is whether the *training* data's memory grows with the corpus.
+
+Usage:
+    python benchmarks/bench_streaming.py            # corpora of 1k, 5k, 20k subjects
+    python benchmarks/bench_streaming.py --quick    # 300, 1000, 2000 subjects (< 3 minutes)
+
+Corpora go to ``--workdir`` (default: a temporary folder) and are deleted afterwards, with the ``datasets``
+cache the in-memory path writes. The table is printed and written to ``--output`` (default
+``benchmarks/RESULTS_streaming.md``; ``--output ""`` to skip). A benchmark, not a test: nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+ROIS = 116
+TIMEPOINTS = 120
+WINDOW = 60
+BATCH = 32
+HELD_OUT = 50  # subjects per held-out split (at most 5% of the corpus)
+ROWS_PER_SHARD = 125
+
+
+def write_corpus(folder: Path, subjects: int, dtype: str = "float16", seed: int = 0) -> float:
+    """A published-layout folder of `subjects` random scans (T=120, N=116) in shards of 125 rows; returns MiB."""
+    import numpy as np
+    from datasets import Array2D, Dataset
+
+    from lcm_hf.data import connectome_features, publish_dataset
+
+    features = connectome_features(ROIS, {"sex": "string", "age": "float32"})
+    features["timeseries"] = Array2D(shape=(None, ROIS), dtype=dtype)
+    rng = np.random.default_rng(seed)
+    shards = -(-subjects // ROWS_PER_SHARD)
+
+    def rows(start, stop):
+        n = stop - start
+        return {
+            "subject_id": [f"sub-{i:06d}" for i in range(start, stop)],
+            "dataset": ["simulated"] * n,
+            "site": [f"site{i % 4}" for i in range(start, stop)],
+            "timeseries": rng.standard_normal((n, TIMEPOINTS, ROIS), dtype=np.float32).astype(dtype),
+            "sex": list(rng.choice(["F", "M"], n)),
+            "age": rng.uniform(20, 80, n).astype(np.float32).tolist(),
+        }
+
+    publish_dataset(Dataset.from_dict(rows(0, 1), features=features), folder, overwrite=True)  # the card
+    for path in (folder / "data").glob("*.parquet"):
+        path.unlink()
+    for index in range(shards):
+        start, stop = index * ROWS_PER_SHARD, min(subjects, (index + 1) * ROWS_PER_SHARD)
+        shard = Dataset.from_dict(rows(start, stop), features=features)
+        shard.to_parquet(str(folder / "data" / f"train-{index:05d}-of-{shards:05d}.parquet"))
+    return sum(p.stat().st_size for p in (folder / "data").glob("*.parquet")) / 2**20
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(mode: str, folder: str, subjects: int, steps: int) -> dict:
+    """One measurement (run in a subprocess: its peak RSS is its own)."""
+    import torch
+
+    from lcm_hf import LcmConfig, LcmForBeiPrediction
+    from lcm_hf.data import LcmDataCollator, union_vocabulary
+    from lcm_hf.training.arguments import LcmDataArguments
+
+    torch.manual_seed(0)
+    fraction = min(HELD_OUT / subjects, 0.05)
+    data_args = LcmDataArguments(dataset_dirs=[folder], categorical_columns=["sex"], continuous_columns=["age"],
+                                 window_size=WINDOW, validation_fraction=fraction, test_fraction=fraction)
+    start = time.perf_counter()
+    if mode == "in-memory":
+        from lcm_hf.training.data import build_splits, load_connectome_datasets, split_parts
+        from lcm_hf.training.recipes import _pooled
+
+        parts = split_parts(load_connectome_datasets([folder]), data_args)
+        vocabulary = union_vocabulary(_pooled(parts), ["sex"], ["age"], {}, True)
+        splits = build_splits(parts, vocabulary, data_args, {})
+        loader = torch.utils.data.DataLoader(splits["train"], batch_size=BATCH, shuffle=True,
+                                             collate_fn=LcmDataCollator(), drop_last=True)
+    else:
+        from lcm_hf.training.data import build_splits
+        from lcm_hf.training.streaming import StreamCollator, StreamSources, WindowStream
+
+        sources = StreamSources([folder], data_args)
+        vocabulary = union_vocabulary(sources.phenotypes(["sex", "age"]), ["sex"], ["age"], {}, True)
+        build_splits(sources.held_out(), vocabulary, data_args, {})
+        stream = WindowStream(sources.train_scans(), WINDOW, keep=lambda d, s: sources.split_of(d, s) == "train")
+        loader = torch.utils.data.DataLoader(stream, batch_size=BATCH,
+                                             collate_fn=StreamCollator(LcmDataCollator(vocabulary)))
+    iterator = iter(loader)
+    first = next(iterator)
+    startup = time.perf_counter() - start
+
+    def batches():
+        nonlocal iterator
+        while True:
+            try:
+                yield next(iterator)
+            except StopIteration:
+                iterator = iter(loader)
+
+    feed = batches()
+    tick = time.perf_counter()
+    for _ in range(steps):
+        next(feed)
+    loader_rate = steps * BATCH / (time.perf_counter() - tick)
+    config = LcmConfig(num_rois=ROIS, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=128, beis=vocabulary.to_config())
+    model = LcmForBeiPrediction(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model(connectivity=first["connectivity"], labels=first["labels"]).loss.backward()  # warm-up
+    optimizer.zero_grad()
+    tick = time.perf_counter()
+    for _ in range(steps):
+        batch = next(feed)
+        model(connectivity=batch["connectivity"], labels=batch["labels"]).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    train_rate = steps * BATCH / (time.perf_counter() - tick)
+    return {"startup_s": startup, "loader_samples_s": loader_rate, "train_samples_s": train_rate,
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def measure(mode: str, folder: Path, subjects: int, steps: int, cache: Path) -> dict:
+    env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    command = [sys.executable, __file__, "--worker", mode, str(folder), str(subjects), str(steps)]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{mode} worker failed on {folder}:\n{completed.stderr[-3000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    shutil.rmtree(cache, ignore_errors=True)
+    return result
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| subjects | parquet (MiB) | path | start-up (s) | loader (samples/s) | train (samples/s) | peak RSS (MiB) |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['subjects']:,} | {r['mib']:.0f} | {r['mode']} | {r['startup_s']:.1f} | "
+                     f"{r['loader_samples_s']:.0f} | {r['train_samples_s']:.0f} | {r['peak_rss_mib']:.0f} |")
+    return "\n".join(lines)
+
+
+def ratios(rows: list[dict]) -> str:
+    by = {(r["subjects"], r["mode"]): r for r in rows}
+    sizes = sorted({r["subjects"] for r in rows})
+    out = []
+    for n in sizes:
+        memory, stream = by.get((n, "in-memory")), by.get((n, "streaming"))
+        if memory and stream:
+            out.append(f"- {n:,} subjects: streaming / in-memory train samples/s = "
+                       f"{stream['train_samples_s'] / memory['train_samples_s']:.2f}x, loader "
+                       f"{stream['loader_samples_s'] / memory['loader_samples_s']:.2f}x; start-up "
+                       f"{stream['startup_s']:.1f} s vs {memory['startup_s']:.1f} s")
+    small, large = by.get((sizes[0], "streaming")), by.get((sizes[-1], "streaming"))
+    if small and large:
+        out.append(f"- streaming peak RSS at {sizes[-1]:,} subjects / at {sizes[0]:,}: "
+                   f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x (goal: within 1.10x)")
+    return "\n".join(out)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="corpora of 300, 1000, 2000 subjects (< 3 minutes)")
+    parser.add_argument("--sizes", type=int, nargs="*", help="corpus sizes in subjects (overrides --quick)")
+    parser.add_argument("--steps", type=int, default=None, help="batches timed per measurement")
+    parser.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="stored time series")
+    parser.add_argument("--workdir", default=None, help="where corpora are written (deleted afterwards)")
+    parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS_streaming.md")))
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        mode, folder, subjects, steps = args.worker
+        print(json.dumps(worker(mode, folder, int(subjects), int(steps))))
+        return
+    sizes = args.sizes or ([300, 1000, 2000] if args.quick else [1000, 5000, 20000])
+    steps = args.steps or (15 if args.quick else 40)
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="lcm_bench_streaming_"))
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    began = time.perf_counter()
+    try:
+        for subjects in sizes:
+            folder = root / f"corpus_{subjects}"
+            tick = time.perf_counter()
+            mib = write_corpus(folder, subjects, args.dtype)
+            print(f"corpus of {subjects:,} subjects: {mib:.0f} MiB of parquet in {time.perf_counter() - tick:.1f} s",
+                  flush=True)
+            for mode in ("in-memory", "streaming"):
+                result = measure(mode, folder, subjects, steps, root / "hf_cache")
+                rows.append({"subjects": subjects, "mib": mib, "mode": mode, **result})
+                print(f"  {mode}: {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    report = "\n\n".join([table(rows), ratios(rows)])
+    print(report)
+    if args.output:
+        header = (
+            f"# Streaming vs in-memory data ({'--quick' if args.quick and not args.sizes else 'full run'})\n\n"
+            f"`python benchmarks/bench_streaming.py{' --quick' if args.quick else ''}` on {platform.machine()}, "
+            f"{os.cpu_count()} CPU cores (shared), torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
+            f"time series {args.dtype}, T={TIMEPOINTS}, N={ROIS}, windows of {WINDOW} TRs, batch {BATCH}, "
+            f"{steps} batches timed; {time.perf_counter() - began:.0f} s in all.\n\n"
+        )
+        path = Path(args.output)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(header + report + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()

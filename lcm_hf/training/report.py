@@ -1,0 +1,278 @@
+"""The report of one training run (``report.md`` + the ``evaluation`` entry of ``results.json``): LCM vs an
+FC + logistic regression baseline vs chance per BEI, on the same test subjects and level, with bootstrap 95%
+intervals over subjects and the paired difference; and what happened to the validation loss.
+
+- :func:`evaluate_run`: after training, the baseline (:func:`lcm_hf.training.baseline.fit_baseline`) on the
+  run's own splits and the comparison (:func:`lcm_hf.training.evaluation.compare`).
+- :func:`history_sentences`: plain sentences on the validation loss and the checkpoint kept, from
+  ``trainer.state.log_history`` and ``trainer.state.best_model_checkpoint``.
+- :func:`comparison_lines` / :func:`write_run_report`: the markdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import numpy as np
+
+from .evaluation import MIN_SUBJECTS, HeldOutPredictions, compare, resolve_levels, unscored_beis
+
+logger = logging.getLogger(__name__)
+
+METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC-AUC", "mae": "MAE", "pearson_r": "Pearson r"}
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to a temporary sibling of ``path``, then rename it into place (:mod:`lcm_hf.atomic`)."""
+    from ..atomic import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def _labels(dataset) -> np.ndarray:
+    return np.stack(dataset.with_format("numpy", columns=["labels"])["labels"]).astype(np.float64)
+
+
+def _identity(dataset):
+    columns = dataset.column_names
+    subjects = [str(s) for s in dataset["subject_id"]]
+    if "dataset" in columns:
+        subjects = [f"{d}::{s}" for d, s in zip(dataset["dataset"], subjects)]
+    scans = [str(s) for s in dataset["scan_id"]] if "scan_id" in columns else None
+    return np.asarray(subjects), None if scans is None else np.asarray(scans)
+
+
+def split_levels(splits: dict, beis: list[dict], eval_level: str = "auto") -> dict[str, str]:
+    """:func:`~lcm_hf.training.evaluation.resolve_levels` over all rows of all splits (so every fold and split
+    of one dataset gets the same level)."""
+    labels, subjects, scans = [], [], []
+    for split in splits.values():
+        labels.append(_labels(split))
+        subject, scan = _identity(split)
+        subjects.append(subject)
+        scans.append(scan)
+    has_scans = all(s is not None for s in scans)
+    return resolve_levels(
+        np.concatenate(labels), beis, np.concatenate(subjects), eval_level,
+        scan_ids=np.concatenate(scans) if has_scans else None,
+    )
+
+
+def evaluate_run(beis: list[dict], splits: dict, lcm_logits: np.ndarray, data_args, seed: int = 0):
+    """The baseline and the comparison for one run's test split.
+
+    Parameters
+    ----------
+    beis : list of dict
+        The trained model's ``config.beis``.
+    splits : dict
+        The run's ``{"train", "validation", "test"}`` labelled window datasets.
+    lcm_logits : ndarray (n_test, P)
+        The model's reduced test logits (``Trainer.predict``).
+    data_args
+        ``--eval_level``, ``--baseline``, ``--bootstrap_resamples``, ``--split_seed``.
+
+    Returns
+    -------
+    (evaluation, HeldOutPredictions)
+        ``evaluation`` (JSON-able): ``levels``, ``comparison`` (rows of
+        :func:`~lcm_hf.training.evaluation.compare`), ``baseline`` (chosen strengths), ``bootstrap``.
+    """
+    from .baseline import fit_baseline
+
+    seed = getattr(data_args, "split_seed", seed)
+    levels = split_levels(splits, beis, getattr(data_args, "eval_level", "auto"))
+    logger.info("evaluation level per BEI (--eval_level %s): %s", getattr(data_args, "eval_level", "auto"), levels)
+    baseline = fit_baseline(splits, beis, seed) if getattr(data_args, "baseline", True) else None
+    test = splits["test"]
+    subjects, scans = _identity(test)
+    train_labels = _labels(splits["train"])
+    with np.errstate(all="ignore"):
+        means = np.asarray([
+            np.nanmean(train_labels[:, i]) if bei["kind"] == "continuous" and (~np.isnan(train_labels[:, i])).any()
+            else np.nan for i, bei in enumerate(beis)
+        ])
+    predictions = HeldOutPredictions(
+        lcm=np.asarray(lcm_logits, dtype=np.float64),
+        baseline=None if baseline is None else baseline.logits,
+        labels=_labels(test),
+        subjects=subjects,
+        scans=scans,
+        train_mean=np.tile(means, (len(test), 1)),
+    )
+    if baseline is not None:  # a BEI the baseline could not fit (NaN logits) is compared with chance only
+        from ..configuration_lcm import bei_token_slices
+
+        predictions.baseline = predictions.baseline.copy()
+        for bei, token_slice in zip(beis, bei_token_slices(beis)):
+            if bei["name"] not in baseline.fitted:
+                predictions.baseline[:, token_slice] = np.nan
+    resamples = getattr(data_args, "bootstrap_resamples", 1000)
+    evaluation = {
+        "beis": beis,
+        "levels": levels,
+        "eval_level": getattr(data_args, "eval_level", "auto"),
+        "comparison": compare(predictions, beis, levels, resamples, seed),
+        "unscored": unscored_beis(predictions.labels, beis),
+        "baseline": None if baseline is None else {
+            "model": "standardised FC upper triangle + logistic regression (ridge for continuous BEIs)",
+            "strengths": baseline.strengths,
+            "fitted": baseline.fitted,
+        },
+        "bootstrap": {"resamples": resamples, "seed": seed, "over": "test subjects"},
+    }
+    return evaluation, predictions
+
+
+# ----------------------------------------------------------------------------- training history
+def history_sentences(log_history: list[dict], best_model_checkpoint: str | None = None,
+                      kept_best: bool = False, metric: str | None = None) -> list[str]:
+    """Plain sentences on the validation loss per epoch and on the checkpoint kept.
+
+    Parameters
+    ----------
+    log_history : list of dict
+        ``trainer.state.log_history``.
+    best_model_checkpoint : str, optional
+        ``trainer.state.best_model_checkpoint``.
+    kept_best : bool
+        Whether that checkpoint was loaded at the end (``load_best_model_at_end``).
+    metric : str, optional
+        The validation metric the checkpoint was selected on (``args.metric_for_best_model``).
+    """
+    losses = [(entry.get("epoch"), entry["eval_loss"]) for entry in log_history
+              if "eval_loss" in entry and entry["eval_loss"] is not None and math.isfinite(entry["eval_loss"])]
+    sentences = []
+    if not losses:
+        sentences.append("No validation loss was logged.")
+    else:
+        best_epoch, best = min(losses, key=lambda pair: pair[1])
+        last_epoch, last = losses[-1]
+        if last > best + 1e-9:
+            sentences.append(
+                f"Validation loss rose: lowest at epoch {_epoch(best_epoch)} ({best:.3f}), {last:.3f} at the last "
+                f"evaluation (epoch {_epoch(last_epoch)}); a rising validation loss means the model fits the training "
+                "subjects better than new ones."
+            )
+        else:
+            sentences.append(f"Validation loss did not rise: lowest at the last evaluation (epoch "
+                             f"{_epoch(last_epoch)}, {last:.3f}).")
+    if kept_best and best_model_checkpoint:
+        step = os.path.basename(os.path.normpath(best_model_checkpoint))
+        epoch = next((entry.get("epoch") for entry in log_history if "eval_loss" in entry
+                      and f"checkpoint-{entry.get('step')}" == step), None)
+        where = f" (epoch {_epoch(epoch)})" if epoch is not None else ""
+        on = f", selected on the validation {metric}" if metric else ""
+        sentences.append(f"The model kept is the best validation checkpoint, `{step}`{where}{on}.")
+    else:
+        last_epoch = losses[-1][0] if losses else None
+        where = f" (epoch {_epoch(last_epoch)})" if last_epoch is not None else ""
+        sentences.append(f"The model kept is the one at the end of training{where}, not a selected checkpoint.")
+    return sentences
+
+
+def _epoch(epoch) -> str:
+    return "?" if epoch is None else f"{epoch:g}"
+
+
+# ----------------------------------------------------------------------------- markdown
+def _fmt(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.3f}"
+
+
+def _with_ci(entry) -> str:
+    if not entry:
+        return "n/a"
+    ci = entry.get("ci")
+    if not ci or ci[0] is None:
+        return _fmt(entry.get("value"))
+    return f"{_fmt(entry.get('value'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def comparison_lines(rows: list[dict], value_key=None) -> list[str]:
+    """A markdown table of :func:`~lcm_hf.training.evaluation.compare` rows (one line per BEI and metric)."""
+    lines = [
+        "| BEI | level (samples, subjects) | metric | LCM [95% CI] | baseline [95% CI] | chance | "
+        "LCM - baseline [95% CI] | LCM vs baseline | LCM vs chance |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        for metric, entry in row["metrics"].items():
+            arrow = "" if entry.get("higher_is_better", True) else " (lower is better)"
+            lines.append(
+                f"| {row['bei']} | {row['level']} ({row['samples']}, {row['subjects']}) | "
+                f"{METRIC_NAMES.get(metric, metric)}{arrow} | {_with_ci(entry['lcm'])} | "
+                f"{_with_ci(entry.get('baseline'))} | {_fmt(entry['chance']['value'])} | "
+                f"{_with_ci(entry.get('difference'))} | {entry.get('verdict', 'no baseline')} | "
+                f"{entry['verdict_chance']} |"
+            )
+    return lines
+
+
+def level_sentence(levels: dict[str, str], eval_level: str = "auto") -> str:
+    """Which level each BEI was scored at, and why."""
+    if not levels:
+        return "No BEI could be scored."
+    scan = sorted(name for name, level in levels.items() if level == "scan")
+    subject = sorted(name for name, level in levels.items() if level == "subject")
+    why = ("chosen automatically: scan level for labels that vary within a subject" if eval_level == "auto"
+           else f"--eval_level {eval_level}")
+    parts = []
+    if subject:
+        parts.append(f"one prediction per subject (its windows averaged) for {', '.join(subject)}")
+    if scan:
+        parts.append(f"one prediction per scan (its windows averaged) for {', '.join(scan)}")
+    return f"Scored with {'; '.join(parts)} ({why})."
+
+
+def unscored_lines(unscored: dict[str, str]) -> list[str]:
+    """One line per BEI not scored, with the reason (instead of a blank row or panel)."""
+    if not unscored:
+        return []
+    return ["Not scored: " + "; ".join(f"`{name}` ({why})" for name, why in unscored.items()) + ".", ""]
+
+
+def explanation_lines() -> list[str]:
+    return [
+        "Intervals are 95% percentile bootstrap intervals over test subjects (subjects resampled with replacement, "
+        "with all their samples); the difference is paired (both models on the same resampled subjects). "
+        "\"Beats\" is written only when the interval of the difference excludes 0; otherwise the report says "
+        "\"no detectable difference\", which is not evidence that the two are equal. Chance: balanced accuracy "
+        "1/C, ROC-AUC 0.5, Pearson r 0, MAE of predicting the training mean. With fewer than "
+        f"{MIN_SUBJECTS} test subjects no interval is given and no verdict is drawn.",
+    ]
+
+
+def write_run_report(output_dir: str, results: dict, title: str = "LCM run report") -> str:
+    """Write ``report.md`` in ``output_dir`` from a recipe's results (``evaluation``, ``log_history``...)."""
+    evaluation = results.get("evaluation") or {}
+    lines = [f"# {title}", ""]
+    lines += history_sentences(
+        results.get("log_history") or [], results.get("best_model_checkpoint"), bool(results.get("kept_best")),
+        (results.get("model_selection") or {}).get("metric"),
+    )
+    lines.append("")
+    if evaluation:
+        scored = {row["bei"]: row["level"] for row in evaluation["comparison"]}
+        lines += ["## Test split: LCM vs baseline vs chance", "",
+                  level_sentence(scored, evaluation.get("eval_level", "auto")), ""]
+        lines += comparison_lines(evaluation["comparison"]) + [""] + explanation_lines() + [""]
+        lines += unscored_lines(evaluation.get("unscored") or {})
+    lines += ["All metrics (per layer, per dataset, window/scan/subject level) are in `results.json`.", ""]
+    path = os.path.join(output_dir, "report.md")
+    atomic_write(path, "\n".join(lines))
+    return path
+
+
+__all__ = [
+    "atomic_write",
+    "comparison_lines",
+    "evaluate_run",
+    "history_sentences",
+    "level_sentence",
+    "split_levels",
+    "unscored_lines",
+    "write_run_report",
+]

@@ -1,0 +1,138 @@
+"""The process a training script runs in: torch threads, a real (or refused) multi-process launch, flag conflicts.
+
+- :func:`configure_threads`: ``--num_threads`` (default: the CPUs available to the process, divided by the
+  processes on this machine) set in torch, said in one line.
+- :func:`check_launch`: several processes launched (``WORLD_SIZE`` > 1) that are not connected in one
+  distributed run (e.g. ``accelerate launch --multi_gpu`` on a machine without GPUs, no ``--use_cpu``) stop
+  with a message saying how to launch on CPU, instead of training twice into one folder.
+- :func:`check_flag_conflicts`: flags that cannot work together are refused before any data is read.
+"""
+
+from __future__ import annotations
+
+import os
+
+CPU_LAUNCH_HINT = (
+    "on CPU add --use_cpu to the script's flags: `accelerate launch --config_file "
+    "training/accelerate_configs/cpu_2proc.yaml training/<script>.py --use_cpu ...`"
+)
+
+
+def _local_world_size() -> int:
+    for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
+        try:
+            return max(1, int(os.environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def configure_threads(num_threads: int | None = None, announce: bool = True) -> int:
+    """Set torch's intra-op threads and return the count.
+
+    Parameters
+    ----------
+    num_threads : int, optional
+        Threads per process; default: ``len(os.sched_getaffinity(0))`` (the CPUs this process may use, which
+        a shared or containerised machine limits) divided by the local world size, at least 1.
+    announce : bool
+        Print one line saying the count (on the local main process only).
+    """
+    import torch
+
+    from ..console import available_cpus, default_num_threads
+
+    local = _local_world_size()
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"--num_threads: expected a positive number of threads, got {num_threads}")
+    threads = num_threads or default_num_threads(local)
+    torch.set_num_threads(threads)
+    if announce and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        cpus = available_cpus()
+        source = "--num_threads" if num_threads else (
+            f"{cpus or 'unknown'} CPUs available" + (f" / {local} processes" if local > 1 else ""))
+        print(f"torch threads: {threads} per process ({source}; --num_threads N to change)", flush=True)
+    return threads
+
+
+def check_launch(training_args) -> None:
+    """Refuse several launched processes that are not one distributed run (each would train alone and all
+    would write the same output folder)."""
+    try:
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        launched = 1
+    if launched > 1 and training_args.world_size == 1:
+        raise SystemExit(
+            f"error: {launched} processes were launched (WORLD_SIZE={launched}) but they are not connected in one "
+            f"distributed run (no GPU for --multi_gpu): each would train alone into one --output_dir; "
+            f"{CPU_LAUNCH_HINT}"
+        )
+
+
+def check_flag_conflicts(data_args, finetune_args=None) -> None:
+    """Flags that cannot work together, refused before any data is read (one ``ValueError`` naming both)."""
+    if getattr(data_args, "demo", False) and data_args.dataset_dirs:
+        raise ValueError(
+            f"--demo and --dataset_dirs: expected one data source, got both (--dataset_dirs {data_args.dataset_dirs}); "
+            "drop --demo to train on your folders"
+        )
+    if not getattr(data_args, "demo", False):
+        demo_only = [flag for flag in ("demo_subjects", "demo_datasets") if getattr(data_args, flag, None)]
+        if demo_only:
+            raise ValueError(f"--{demo_only[0]}: expected with --demo (the simulated cohort), got no --demo")
+    if finetune_args is None:
+        return
+    if finetune_args.use_lora and finetune_args.mode != "semi_supervised":
+        raise ValueError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
+    if finetune_args.confident_pseudo_label_threshold is not None:
+        if finetune_args.mode != "semi_supervised":
+            raise ValueError(
+                f"--confident_pseudo_label_threshold: expected --mode semi_supervised, got --mode {finetune_args.mode}"
+            )
+        if not 0 < finetune_args.confident_pseudo_label_threshold <= 1:
+            raise ValueError(
+                "--confident_pseudo_label_threshold: expected a probability in (0, 1], got "
+                f"{finetune_args.confident_pseudo_label_threshold}"
+            )
+
+
+NOISE = ("mtime may not be reliable",)  # library log lines that tell a user nothing
+
+
+class _DropNoise:
+    def filter(self, record) -> bool:
+        return not any(text in record.getMessage() for text in NOISE)
+
+
+def quiet_libraries() -> None:
+    """One progress bar per stage: no `datasets` map / cast / shard bars, no `transformers` shard-writing bars,
+    no library log lines that say nothing to a user. The Trainer's own bar (`LcmProgressCallback`) stays."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    for handler in hf_logging.get_logger().handlers:
+        if not any(isinstance(f, _DropNoise) for f in handler.filters):
+            handler.addFilter(_DropNoise())
+
+
+def prepare_run(training_args, data_args, finetune_args=None) -> int:
+    """Everything a training script checks and sets before reading data: flag conflicts, the launch, threads,
+    no ``pin_memory`` without an accelerator. Returns the torch thread count."""
+    check_flag_conflicts(data_args, finetune_args)
+    check_launch(training_args)
+    threads = configure_threads(getattr(training_args, "num_threads", None), announce=training_args.should_log)
+    quiet_libraries()
+    return threads
+
+
+__all__ = [
+    "CPU_LAUNCH_HINT",
+    "check_flag_conflicts",
+    "check_launch",
+    "configure_threads",
+    "prepare_run",
+    "quiet_libraries",
+]

@@ -1,0 +1,394 @@
+"""Streaming pretraining data: published connectome sets read as `datasets.IterableDataset`s, never loaded whole.
+
+What ``training/pretrain.py --streaming true`` trains on (:func:`lcm_hf.training.streaming_recipe.pretrain_streaming`):
+
+- **Sources**: each ``--dataset_dirs`` folder (parquet shards + card, `publish_dataset` / `build_dataset.py`) is
+  opened with ``datasets.load_dataset(folder, split="train", streaming=True)``.
+- **Shards -> processes**: ``datasets.distributed.split_dataset_by_node`` gives each process its shards (a warning
+  when a dataset's shard count is not a multiple of the world size: every process then reads every shard and
+  keeps one example in `world_size`). Inside a process its shards are read round-robin in ``MAX_LANES //
+  world_size`` lanes (``interleave_datasets`` over ``IterableDataset.shard``s), so memory does not grow with the
+  shard count, and a global batch holds the same scans whatever the process count when the world size divides
+  the lane count and the shards are equally long.
+- **Several datasets**: ``interleave_datasets`` with ``--dataset_weights`` as sampling probabilities (smaller
+  datasets repeat until every dataset has been seen: ``all_exhausted``), round-robin without weights.
+- **Windows**: cut on the fly by :class:`WindowStream`: ``floor((T - window) / stride) + 1`` windows per scan,
+  shifted by a random offset in ``[0, slack]`` drawn from ``(seed, pass, dataset, subject, scan)``: random crops
+  that are reproducible without any random state to save. The stream never ends (pass after pass), so
+  ``--max_steps`` sets the length of training. FC is computed by the collator (`LcmDataCollator`).
+- **Held-out subjects**: a folder's published ``validation`` / ``test`` splits when it has them, else a subject
+  is held out by a hash of ``(split_seed, dataset, subject_id)``: the same answer in every process and every
+  pass, without reading the data first. Held-out scans are materialised in memory (windowed, FC precomputed).
+- **Resume**: every window carries the stream position after it (the scan stream's
+  ``IterableDataset.state_dict()`` before its scan, the windows of that scan already used, the pass); the
+  trainer keeps the position of the last batch it trained on and writes it into each checkpoint
+  (``stream_state-<rank>.json``); resuming loads it (``load_state_dict``), so training continues with the next
+  window, as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from .data import unique_dataset_names
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "_stream_state"
+"""The key of every streamed window that holds the stream position after it."""
+MAX_LANES = 8
+"""Shards of one dataset read at once, round-robin, over all processes (memory: one row group per lane)."""
+
+
+def _hash_unit(*parts) -> float:
+    """A deterministic number in [0, 1) from `parts` (md5; the same in every process and Python run)."""
+    digest = hashlib.md5("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64
+
+
+def holdout_split(dataset: str, subject_id, validation_fraction: float, test_fraction: float, seed: int = 0) -> str:
+    """"train", "validation" or "test" for one subject, by a hash of ``(seed, dataset, subject_id)``.
+
+    >>> holdout_split("site_a", "sub-01", 0.0, 0.0)
+    'train'
+    """
+    unit = _hash_unit(seed, dataset, subject_id)
+    if unit < test_fraction:
+        return "test"
+    if unit < test_fraction + validation_fraction:
+        return "validation"
+    return "train"
+
+
+def published_split_names(folder: str) -> list[str]:
+    """The splits a published folder declares (its card's ``configs``), without reading any data."""
+    import datasets as hfds
+
+    return list(hfds.load_dataset(folder, streaming=True).keys())
+
+
+def open_stream(folder: str, split: str = "train", columns: list[str] | None = None, filters=None):
+    """One split of a published folder as a `datasets.IterableDataset` (optionally only `columns`)."""
+    import datasets as hfds
+
+    kwargs = {}
+    if columns is not None:
+        kwargs["columns"] = list(columns)
+    if filters is not None:
+        kwargs["filters"] = filters
+    return hfds.load_dataset(folder, split=split, streaming=True, **kwargs)
+
+
+class StreamSources:
+    """The ``--dataset_dirs`` of a streaming run: names, splits, feature schema and held-out subjects.
+
+    Parameters
+    ----------
+    paths : list of str
+        Published connectome folders (parquet shards + README card) holding a ``timeseries`` column.
+    data_args : LcmDataArguments
+        ``validation_fraction``, ``test_fraction``, ``split_seed`` for folders without published held-out splits.
+    """
+
+    def __init__(self, paths: list[str], data_args):
+        if not paths:
+            raise ValueError("--dataset_dirs: expected published dataset folders with --streaming true, got none")
+        missing = [path for path in paths if not os.path.isdir(path)]
+        if missing:
+            raise ValueError(f"--dataset_dirs: expected existing dataset folders, got no folder at {missing[0]!r}")
+        self.paths = {name: path for name, path in zip(unique_dataset_names(paths), paths)}
+        self.data_args = data_args
+        self.splits = {name: published_split_names(path) for name, path in self.paths.items()}
+        for name, names in self.splits.items():
+            if "train" not in names:
+                raise ValueError(f"--dataset_dirs: {self.paths[name]!r}: expected a 'train' split, got {names}")
+        self.features = {name: open_stream(path).features for name, path in self.paths.items()}
+        for name, features in self.features.items():
+            if "timeseries" not in features:
+                raise ValueError(
+                    f"--streaming: expected a 'timeseries' column in {self.paths[name]!r} (windows are cut from "
+                    f"time series), got columns {list(features)}"
+                )
+        rois = {name: features["timeseries"].shape[-1] for name, features in self.features.items()}
+        if len(set(rois.values())) != 1:
+            raise ValueError(f"expected the same number of ROIs in every dataset, got {rois}")
+        self.num_rois = next(iter(rois.values()))
+        self.hashed = [name for name, names in self.splits.items() if set(names) == {"train"}]
+        if self.hashed:
+            for flag in ("validation_fraction", "test_fraction"):
+                value = getattr(data_args, flag)
+                if not 0 < value < 1:
+                    raise ValueError(f"--{flag}: expected a fraction in (0, 1), got {value}")
+
+    def split_of(self, dataset: str, subject_id) -> str:
+        """The split of a subject of a hash-split dataset ("train" for published-split datasets)."""
+        if dataset not in self.hashed:
+            return "train"
+        args = self.data_args
+        return holdout_split(dataset, subject_id, args.validation_fraction, args.test_fraction, args.split_seed)
+
+    def phenotypes(self, columns: list[str]) -> dict:
+        """``{name: Dataset}`` of every row's `columns` (those the dataset has) over all splits: the BEI values
+        the vocabulary is fitted on, read without the time series."""
+        import datasets as hfds
+
+        tables = {}
+        for name, path in self.paths.items():
+            present = [c for c in columns if c in self.features[name]]
+            rows = []
+            for split in self.splits[name]:
+                rows.extend(open_stream(path, split, columns=present or ["subject_id"]))
+            features = hfds.Features({c: self.features[name][c] for c in present or ["subject_id"]})
+            tables[name] = hfds.Dataset.from_list(rows, features=features)
+        return tables
+
+    def held_out(self) -> dict[str, dict]:
+        """``{"validation": {name: Dataset}, "test": {name: Dataset}}``: the held-out scans, in memory."""
+        import datasets as hfds
+
+        parts = {"validation": {}, "test": {}}
+        for name, path in self.paths.items():
+            features = self.features[name]
+            if name not in self.hashed:
+                for split in ("validation", "test"):
+                    if split in self.splits[name]:
+                        parts[split][name] = _named(hfds.Dataset.from_list(list(open_stream(path, split)),
+                                                                           features=features), name)
+                continue
+            subjects = {row["subject_id"] for row in open_stream(path, columns=["subject_id"])}
+            chosen = sorted(s for s in subjects if self.split_of(name, s) != "train")
+            rows = list(open_stream(path, filters=[("subject_id", "in", chosen)])) if chosen else []
+            for split in ("validation", "test"):  # one read of the data for both splits
+                kept = [row for row in rows if self.split_of(name, row["subject_id"]) == split]
+                if kept:
+                    parts[split][name] = _named(hfds.Dataset.from_list(kept, features=features), name)
+        empty = [split for split, named in parts.items() if not named]
+        if empty:
+            raise ValueError(
+                f"expected held-out subjects in every split, got none in {empty}: give more subjects, larger "
+                "--validation_fraction / --test_fraction, or publish the datasets with those splits"
+            )
+        return parts
+
+    def train_scans(self, rank: int = 0, world_size: int = 1, weights: list[float] | None = None, seed: int = 0,
+                    lanes: int = MAX_LANES):
+        """This process's training scans: one `datasets.IterableDataset` over all datasets (see the module
+        docstring: shards split by node, read round-robin, datasets interleaved with `weights`).
+
+        `lanes`: shards read at once over all processes (each lane holds one decoded parquet row group, so memory
+        does not grow with the shard count); a process reads ``lanes // world_size`` lanes round-robin."""
+        from datasets import Value, interleave_datasets
+        from datasets.distributed import split_dataset_by_node
+
+        names = list(self.paths)
+        if weights is not None:
+            if len(weights) != len(names) or any(not w > 0 for w in weights):
+                raise ValueError(
+                    f"--dataset_weights: expected {len(names)} positive weights (one per --dataset_dirs), got {weights}"
+                )
+            total = float(sum(weights))
+            weights = [w / total for w in weights]
+        streams = []
+        for name in names:
+            stream = open_stream(self.paths[name])
+            keep = [c for c in stream.features if c != "split"]
+            stream = stream.select_columns(keep)
+            if world_size > 1:
+                if stream.n_shards % world_size:
+                    warnings.warn(
+                        f"dataset {name!r} has {stream.n_shards} shards, not a multiple of the {world_size} "
+                        "processes: every process reads every shard and keeps 1 example in "
+                        f"{world_size} (publish it with a shard count that the process count divides)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
+            count = max(1, min(stream.n_shards, lanes // world_size))
+            if count > 1:  # lane i of this process: its shards i, i + count, ... read in order
+                parts = [stream.shard(num_shards=count, index=i, contiguous=False) for i in range(count)]
+                stream = interleave_datasets(parts, stopping_strategy="all_exhausted_without_replacement")
+            features = stream.features.copy()
+            features["dataset"] = Value("string")  # known features: interleaving need not read rows to infer them
+            streams.append(
+                stream.with_format("arrow").map(_dataset_column(name), batched=True, features=features)
+            )
+        if len(streams) == 1:
+            return streams[0]
+        return interleave_datasets(
+            streams,
+            probabilities=weights,
+            seed=seed,
+            stopping_strategy="all_exhausted" if weights is not None else "all_exhausted_without_replacement",
+        )
+
+
+def _dataset_column(name: str):
+    """An arrow-batch map setting the ``dataset`` column to `name` (rows stay arrow: no Python conversion)."""
+    import pyarrow as pa
+
+    def set_name(table):
+        column = pa.array([name] * len(table), pa.string())
+        if "dataset" in table.column_names:
+            return table.set_column(table.column_names.index("dataset"), "dataset", column)
+        return table.append_column("dataset", column)
+
+    return set_name
+
+
+def arrow_row(table, column: str = "timeseries") -> dict:
+    """One row of an arrow-formatted stream as a dict: `column` (an Array2D of (T, N)) as a numpy array of
+    its stored dtype, the other columns as Python values."""
+    import pyarrow as pa
+
+    row = table.drop_columns([column]).to_pylist()[0]
+    array = table.column(column)
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    if isinstance(array, pa.ExtensionArray):
+        array = array.storage
+    steps = array.flatten()
+    values = steps.flatten().to_numpy(zero_copy_only=False)
+    row[column] = values.reshape(len(steps), -1)
+    return row
+
+
+def _named(dataset, name: str):
+    if "dataset" in dataset.column_names:
+        dataset = dataset.remove_columns("dataset")
+    return dataset.add_column("dataset", [name] * len(dataset))
+
+
+def crop_starts(length: int, window_size: int, stride: int, rng: np.random.Generator | None) -> list[int]:
+    """Start TRs of the windows of one scan: ``floor((length - window) / stride) + 1`` windows, shifted by a
+    random offset in ``[0, slack]`` when `rng` is given (``[]`` for a scan shorter than one window).
+
+    >>> crop_starts(10, 4, 4, None)
+    [0, 4]
+    """
+    if length < window_size:
+        return []
+    count = (length - window_size) // stride + 1
+    slack = length - ((count - 1) * stride + window_size)
+    offset = int(rng.integers(0, slack + 1)) if rng is not None and slack > 0 else 0
+    return [offset + k * stride for k in range(count)]
+
+
+class WindowStream(torch.utils.data.IterableDataset):
+    """Training windows cut on the fly from a stream of scans; endless (pass after pass); resumable.
+
+    Parameters
+    ----------
+    scans : datasets.IterableDataset
+        Rows with ``timeseries`` (T, N), ``subject_id``, ``dataset`` and phenotype columns
+        (:meth:`StreamSources.train_scans`).
+    window_size : int
+    stride : int, optional
+        Step between windows (default: `window_size`, non-overlapping).
+    seed : int
+        Seed of the random crop offsets.
+    keep : callable, optional
+        ``keep(dataset, subject_id) -> bool``: scans of other subjects are skipped (held out).
+    pseudo_labels : dict, optional
+        ``{dataset: {bei: value}}`` constants filled where a row has no value.
+    random_crops : bool
+        Shift each scan's windows by a random offset (default True).
+
+    Each yielded row holds ``timeseries`` (window_size, N) float32, ``window_length``, the scan's other columns
+    and ``_stream_state`` (the position after this window: :meth:`load_state_dict` takes it).
+    """
+
+    def __init__(self, scans, window_size: int, stride: int | None = None, *, seed: int = 0, keep=None,
+                 pseudo_labels: dict | None = None, random_crops: bool = True):
+        if window_size < 2:
+            raise ValueError(f"--window_size: expected at least 2 TRs, got {window_size}")
+        self.scans = scans.with_format("arrow")  # rows decoded by arrow_row: no per-value Python conversion
+        self.window_size = int(window_size)
+        self.stride = int(stride or window_size)
+        self.seed = seed
+        self.keep = keep
+        self.pseudo_labels = pseudo_labels or {}
+        self.random_crops = random_crops
+        self._start = None  # {"pass", "scans", "skip"} set by load_state_dict
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue after the window whose ``_stream_state`` is `state` at the next iteration."""
+        if not isinstance(state, dict) or not {"pass", "scans", "skip"} <= set(state):
+            raise ValueError(f"expected a stream state with 'pass', 'scans' and 'skip', got {state!r}")
+        self._start = copy.deepcopy(state)
+
+    def _windows(self, row: dict, pass_index: int):
+        series = row["timeseries"]
+        key = (row.get("dataset"), row.get("subject_id"), row.get("scan_id"))
+        rng = np.random.default_rng([self.seed, pass_index, int(_hash_unit(*key) * 2**63)]) if self.random_crops else None
+        fills = self.pseudo_labels.get(row.get("dataset"), {})
+        base = {k: v for k, v in row.items() if k != "timeseries"}
+        for bei, value in fills.items():
+            current = base.get(bei)
+            if current is None or (isinstance(current, float) and np.isnan(current)):
+                base[bei] = value
+        for start in crop_starts(len(series), self.window_size, self.stride, rng):
+            yield {**base, "timeseries": series[start : start + self.window_size].astype(np.float32),
+                   "window_length": self.window_size}
+
+    def __iter__(self):
+        start, self._start = self._start, None
+        pass_index = start["pass"] if start else 0
+        while True:
+            resumed = start is not None
+            self.scans.set_epoch(pass_index)
+            before = start["scans"] if start else None
+            skip = start["skip"] if start else 0
+            if before is not None:
+                self.scans.load_state_dict(copy.deepcopy(before))
+            start = None
+            produced = False
+            for table in self.scans:
+                row = arrow_row(table)
+                if self.keep is None or self.keep(row.get("dataset"), row.get("subject_id")):
+                    for index, window in enumerate(self._windows(row, pass_index)):
+                        if index < skip:
+                            continue
+                        produced = True
+                        window[STATE_KEY] = {"pass": pass_index, "scans": before, "skip": index + 1}
+                        yield window
+                skip = 0
+                before = self.scans.state_dict()
+            if not produced and not resumed:
+                raise ValueError(
+                    f"expected training windows, got none: no training scan has {self.window_size} TRs "
+                    "(pass a smaller --window_size) or every subject is held out"
+                )
+            pass_index += 1
+
+
+class StreamCollator:
+    """`LcmDataCollator` for streamed windows: FC from the time series, labels from the vocabulary, and the
+    stream position after the batch's last window as ``stream_state`` (popped by the trainer)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, features):
+        state = features[-1].get(STATE_KEY) if features else None
+        batch = self.collator(features)
+        if state is not None:
+            batch["stream_state"] = state
+        return batch
+
+
+__all__ = [
+    "STATE_KEY",
+    "StreamCollator",
+    "StreamSources",
+    "WindowStream",
+    "crop_starts",
+    "holdout_split",
+    "open_stream",
+    "published_split_names",
+]

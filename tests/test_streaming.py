@@ -1,0 +1,101 @@
+"""Streaming pretraining (lcm_hf.training.streaming): windows, held-out subjects, and resuming mid-stream equals
+not stopping."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lcm_hf.training.streaming import WindowStream, crop_starts, holdout_split
+
+
+@pytest.fixture(autouse=True)
+def short_thread_shutdown(monkeypatch):
+    """`datasets` sleeps 5 s whenever an interleaved parquet stream closes (apache/arrow#45214): 0.2 s here."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0.2)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Two published demo datasets of 12 subjects x 40 TRs, 4 shards each (3 rows per shard)."""
+    from lcm_hf.data import publish_dataset
+    from lcm_hf.demo import make_demo_cohort
+
+    root = tmp_path_factory.mktemp("published")
+    cohort = make_demo_cohort(n_subjects=12, n_timepoints=40, datasets=("hcp_like", "abide_like"))
+    return [str(publish_dataset(ds, root / name, max_rows_per_shard=3)) for name, ds in cohort.items()]
+
+
+def arguments(output_dir, **training):
+    from lcm_hf.training.arguments import LcmDataArguments, LcmModelArguments, LcmTrainingArguments
+
+    data = LcmDataArguments(
+        categorical_columns=["sex", "task", "autism"], continuous_columns=["age"], streaming=True,
+        window_size=16, validation_fraction=0.2, test_fraction=0.2,
+        pseudo_labels=json.dumps({"abide_like": {"task": "rest"}}),
+    )
+    model = LcmModelArguments(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                              fc_norm="layernorm", dropout=0.0, attention_dropout=0.0)
+    settings = dict(output_dir=str(output_dir), max_steps=10, momentum_steps=4, per_device_train_batch_size=5,
+                    save_strategy="steps", save_steps=3, eval_strategy="steps", eval_steps=5, logging_steps=1,
+                    report_to="none", disable_tqdm=True, use_cpu=True, seed=0, calibrate=False,
+                    load_best_model_at_end=False, save_total_limit=None)
+    settings.update(training)
+    return data, model, LcmTrainingArguments(**settings)
+
+
+def test_crop_starts_and_holdout_are_deterministic():
+    assert crop_starts(10, 4, 4, None) == [0, 4]
+    assert crop_starts(3, 4, 4, None) == []
+    starts = crop_starts(45, 10, 10, np.random.default_rng(0))
+    assert len(starts) == 4 and 0 <= starts[0] <= 5 and np.diff(starts).tolist() == [10, 10, 10]
+    splits = [holdout_split("a", f"sub-{i}", 0.2, 0.2) for i in range(2000)]
+    assert splits == [holdout_split("a", f"sub-{i}", 0.2, 0.2) for i in range(2000)]
+    assert abs(splits.count("test") / 2000 - 0.2) < 0.03 and abs(splits.count("validation") / 2000 - 0.2) < 0.03
+
+
+def test_window_stream_resumes_after_any_window(published):
+    from lcm_hf.training.data import unique_dataset_names  # noqa: F401
+    from lcm_hf.training.streaming import StreamSources
+
+    data, _, _ = arguments("unused")
+    sources = StreamSources(published, data)
+
+    def stream():
+        return WindowStream(sources.train_scans(), 16, seed=3,
+                            keep=lambda d, s: sources.split_of(d, s) == "train")
+
+    iterator = iter(stream())
+    windows = [next(iterator) for _ in range(60)]  # more than one pass
+    assert {w["_stream_state"]["pass"] for w in windows} == {0, 1}
+    for cut in (0, 7, 33):
+        resumed = stream()
+        resumed.load_state_dict(windows[cut]["_stream_state"])
+        again = iter(resumed)
+        for expected in windows[cut + 1 : cut + 6]:
+            got = next(again)
+            assert (got["subject_id"], got["dataset"]) == (expected["subject_id"], expected["dataset"])
+            np.testing.assert_array_equal(got["timeseries"], expected["timeseries"])
+    held_out = {(w["dataset"], w["subject_id"]) for w in windows}
+    assert all(sources.split_of(d, s) == "train" for d, s in held_out)
+
+
+def test_streaming_resume_equals_uninterrupted(tmp_path, published):
+    from safetensors.torch import load_file
+
+    from lcm_hf.training.streaming_recipe import pretrain_streaming
+
+    full = pretrain_streaming(published, *arguments(tmp_path / "full"))
+    # A fresh run from the uninterrupted run's step-6 checkpoint (mid-scan, second pass of the stream).
+    resumed = pretrain_streaming(published, *arguments(tmp_path / "resumed"),
+                                 resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-6"))
+    losses = [{h["step"]: h["loss"] for h in run["log_history"] if "loss" in h} for run in (full, resumed)]
+    assert set(range(7, 11)) <= set(losses[1])
+    assert [losses[1][s] for s in range(7, 11)] == pytest.approx([losses[0][s] for s in range(7, 11)], rel=1e-5)
+    assert resumed["stage_history"] == full["stage_history"] == [[0, "momentum"], [4, "adaptive"]]
+    weights = [load_file(str(tmp_path / name / "model.safetensors")) for name in ("full", "resumed")]
+    for name, tensor in weights[0].items():
+        torch.testing.assert_close(weights[1][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
