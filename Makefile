@@ -29,6 +29,7 @@ demo: setup
 bench: setup
 	$(OFFLINE) $(PY) benchmarks/bench_model.py
 	$(OFFLINE) $(PY) benchmarks/bench_connectivity.py
+	$(OFFLINE) $(PY) benchmarks/bench_compile.py
 
 lint: setup
 	$(VENV)/bin/ruff check lcm_hf processing training modeling benchmarks tests

@@ -96,8 +96,8 @@ def bench_compile(hidden: int, layers: int, batch: int, rois: int = 116) -> dict
         start = time.perf_counter()
         got = run(compiled, args, mode)  # compiles (forward, and backward for training)
         compile_s = time.perf_counter() - start
-        eager = best_time(lambda: run(fn, args, mode), 3)
-        fast = best_time(lambda: run(compiled, args, mode), 3)
+        eager = best_time(lambda fn=fn, args=args, mode=mode: run(fn, args, mode), 3)
+        fast = best_time(lambda compiled=compiled, args=args, mode=mode: run(compiled, args, mode), 3)
         results[name] = {"graphs": explanation.graph_count, "breaks": explanation.graph_break_count,
                          "max_diff": float((got - reference).abs().max()), "compile_s": compile_s,
                          "eager_s": eager, "compiled_s": fast}

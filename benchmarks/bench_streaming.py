@@ -17,7 +17,7 @@ is whether the *training* data's memory grows with the corpus.
 
 Usage:
     python benchmarks/bench_streaming.py            # corpora of 1k, 5k, 20k subjects
-    python benchmarks/bench_streaming.py --quick    # 300, 1000, 2000 subjects (< 3 minutes)
+    python benchmarks/bench_streaming.py --quick    # 200, 500, 1000 subjects (< 3 minutes)
 
 Corpora go to ``--workdir`` (default: a temporary folder) and are deleted afterwards, with the ``datasets``
 cache the in-memory path writes. The table is printed and written to ``--output`` (default
@@ -199,7 +199,7 @@ def ratios(rows: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="corpora of 300, 1000, 2000 subjects (< 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="corpora of 200, 500, 1000 subjects (< 3 minutes)")
     parser.add_argument("--sizes", type=int, nargs="*", help="corpus sizes in subjects (overrides --quick)")
     parser.add_argument("--steps", type=int, default=None, help="batches timed per measurement")
     parser.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="stored time series")
@@ -211,8 +211,8 @@ def main(argv=None) -> None:
         mode, folder, subjects, steps = args.worker
         print(json.dumps(worker(mode, folder, int(subjects), int(steps))))
         return
-    sizes = args.sizes or ([300, 1000, 2000] if args.quick else [1000, 5000, 20000])
-    steps = args.steps or (15 if args.quick else 40)
+    sizes = args.sizes or ([200, 500, 1000] if args.quick else [1000, 5000, 20000])
+    steps = args.steps or (10 if args.quick else 40)
     root = Path(args.workdir or tempfile.mkdtemp(prefix="lcm_bench_streaming_"))
     root.mkdir(parents=True, exist_ok=True)
     rows = []

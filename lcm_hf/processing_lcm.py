@@ -18,7 +18,13 @@ import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
-from .connectivity import CONNECTIVITY_KINDS, compute_connectivity, fisher_z, sliding_windows
+from .connectivity import (
+    CONNECTIVITY_KINDS,
+    check_connectivity_values,
+    compute_connectivity,
+    fisher_z,
+    sliding_windows,
+)
 from .group_connectivity import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
 from .readout_lcm import logits_to_bei_predictions
 from .saving_lcm import staged_save
@@ -397,6 +403,8 @@ class LcmProcessor(FeatureExtractionMixin):
         else:
             fc = torch.as_tensor(np.asarray(connectivity) if not isinstance(connectivity, torch.Tensor) else connectivity)
             fc = fc[None] if fc.ndim == 2 else fc
+            if fc.ndim == 3:  # ready matrices: values checked once here (complex, NaN/inf, absurd, blank)
+                check_connectivity_values(fc, subject_ids=subject_ids)
         fc = fc.to(torch.float32)
         if fc.ndim != 3 or fc.shape[1:] != (self.num_rois, self.num_rois):
             raise ValueError(f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}")

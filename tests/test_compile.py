@@ -2,9 +2,9 @@
 missing labels (what `_can_compile_fullgraph = True` declares)."""
 
 import torch
-from lcm_testing import make_tiny_config, random_connectivity
 
 from lcm_hf import LcmForBeiPrediction
+from lcm_testing import make_tiny_config, random_connectivity
 
 
 def test_inference_and_training_trace_into_one_graph():

@@ -172,16 +172,22 @@ def test_lcm_hf_usage_errors_are_one_line(capsys):
     assert one_line_error(capsys, cli.run, ["predcit"]).startswith("error: argument command: invalid choice: 'predcit'")
 
 
-@pytest.mark.parametrize("script", ["lcm-hf", "processing/build_dataset.py", "modeling/model_scale.py"])
-def test_version_and_light_help(script):
-    """--version answers, and --help imports neither torch nor transformers (it answers in well under 1 s)."""
+LIGHT = ["lcm-hf", "processing/build_dataset.py", "modeling/model_scale.py", "modeling/attention_maps.py",
+         "modeling/export_to_hub.py", "modeling/convert_original_checkpoint.py"]
+
+
+@pytest.mark.parametrize("script, flags", [(script, ("--version", "--help")) for script in LIGHT]
+                         + [(script, ("--version",)) for script in ("training/pretrain.py", "training/finetune.py")])
+def test_version_and_light_help(script, flags):
+    """--version answers, and --help imports neither torch nor transformers (it answers in well under 1 s; the
+    training scripts' --help needs transformers' TrainingArguments, their --version does not)."""
     if script == "lcm-hf":
         code = "import sys; from lcm_hf.cli import main; sys.argv = ['lcm-hf', '{flag}']; main()"
     else:
-        code = ("import runpy, sys; sys.argv = ['{script}', '{flag}']; sys.path.insert(0, '{root}'); "
+        code = ("import runpy, sys; sys.argv = ['{script}', '{flag}']; sys.path.insert(0, '{folder}'); "
                 "runpy.run_path('{root}/{script}', run_name='__main__')")
-    for flag in ("--version", "--help"):
-        probe = code.format(flag=flag, script=script, root=ROOT)
+    for flag in flags:
+        probe = code.format(flag=flag, script=script, root=ROOT, folder=os.path.join(ROOT, os.path.dirname(script)))
         wrapped = (f"import sys\ncode = 0\ntry:\n    exec({probe!r})\nexcept SystemExit as stop:\n    code = stop.code\n"
                    "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
                    "print('HEAVY', heavy)\nsys.exit(code or 0)")
@@ -209,8 +215,27 @@ def test_quick_demo_prints_under_80_lines(tmp_path):
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
     )
     assert process.returncode == 0, process.stderr[-3000:]
-    lines = (process.stdout + process.stderr).splitlines()
+    lines = (process.stdout + process.stderr).rstrip("\n").split("\n")  # terminal lines (\r redraws a bar in place)
     assert len(lines) < 80, "\n".join(lines)
     text = "\n".join(lines)
     assert "pin_memory" not in text and "Flattening the indices" not in text and "Writing model shards" not in text
     assert "torch threads: " in text and " eval: loss " in text
+
+
+def test_one_line_per_evaluation(capsys):
+    from types import SimpleNamespace
+
+    from lcm_hf.training.trainer import LcmProgressCallback
+
+    callback = LcmProgressCallback()
+    args, state = SimpleNamespace(disable_tqdm=True, output_dir="run"), SimpleNamespace(is_world_process_zero=True,
+                                                                                         max_steps=4, global_step=4)
+    callback.on_train_begin(args, state, None)
+    callback.on_log(args, state, None, logs={"loss": 1.0, "learning_rate": 1e-3, "epoch": 1.0})
+    callback.on_log(args, state, None, logs={"eval_loss": 0.5, "eval_mean/balanced_accuracy": 0.75, "eval_sex/accuracy": 1.0,
+                                             "eval_mean/subject/balanced_accuracy": 0.8, "epoch": 1.0})
+    callback.on_log(args, state, None, logs={"train_runtime": 2.0, "train_loss": 0.9, "epoch": 1.0})
+    assert capsys.readouterr().out.splitlines() == [
+        "epoch 1 eval: loss 0.5, balanced_accuracy 0.750, subject/balanced_accuracy 0.800",
+        "trained 4 steps in 2.0 s, mean loss 0.9",
+    ]

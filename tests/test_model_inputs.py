@@ -91,3 +91,15 @@ def test_collator_validation_can_be_switched_off():
     with pytest.raises(ValueError, match="expected finite `connectivity`"):
         LcmDataCollator()(rows)
     assert torch.isnan(LcmDataCollator(validate=False)(rows)["connectivity"]).all()
+
+
+def test_processor_checks_ready_connectivity_by_subject():
+    from lcm_hf import LcmProcessor
+
+    processor = LcmProcessor(vocabulary=[{"name": "sex", "kind": "categorical", "classes": ["F", "M"]}], num_rois=4)
+    with pytest.raises(ValueError, match=r"expected finite `connectivity`, got NaN or inf values for subject 'x'"):
+        processor(connectivity=torch.full((1, 4, 4), float("nan")), subject_ids=["x"])
+    with pytest.raises(TypeError, match=r"expected real connectivity, got complex values"):
+        processor(connectivity=torch.zeros(1, 4, 4, dtype=torch.complex64))
+    with pytest.warns(RuntimeWarning, match=r"blank connectivity .*: subject 'y'"):
+        processor(connectivity=torch.eye(4)[None], subject_ids=["y"])

@@ -172,6 +172,7 @@ def test_small_cohort_recipe_fills_defaults_but_explicit_options_win(tmp_path):
     assert model.dropout == 0.2  # explicit
     assert training.early_stopping_patience == recipe["early_stopping_patience"]
     assert training.weight_decay == recipe["weight_decay"] and training.load_best_model_at_end
+    assert training.per_device_train_batch_size == recipe["per_device_train_batch_size"] != 32  # default 32
     options = tmp_path / "options.json"
     options.write_text(json.dumps({"demo": True, "recipe": "small_cohort", "weight_decay": 0.5, "report_to": "none"}))
     _, model, training = parse_arguments(types, [str(options)])

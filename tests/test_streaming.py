@@ -39,8 +39,8 @@ def arguments(output_dir, **training):
     )
     model = LcmModelArguments(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
                               fc_norm="layernorm", dropout=0.0, attention_dropout=0.0)
-    settings = dict(output_dir=str(output_dir), max_steps=10, momentum_steps=4, per_device_train_batch_size=5,
-                    save_strategy="steps", save_steps=3, eval_strategy="steps", eval_steps=5, logging_steps=1,
+    settings = dict(output_dir=str(output_dir), max_steps=8, momentum_steps=4, per_device_train_batch_size=5,
+                    save_strategy="steps", save_steps=5, eval_strategy="steps", eval_steps=8, logging_steps=1,
                     report_to="none", disable_tqdm=True, use_cpu=True, seed=0, calibrate=False,
                     load_best_model_at_end=False, save_total_limit=None)
     settings.update(training)
@@ -89,13 +89,40 @@ def test_streaming_resume_equals_uninterrupted(tmp_path, published):
     from lcm_hf.training.streaming_recipe import pretrain_streaming
 
     full = pretrain_streaming(published, *arguments(tmp_path / "full"))
-    # A fresh run from the uninterrupted run's step-6 checkpoint (mid-scan, second pass of the stream).
+    # A fresh run from the uninterrupted run's step-5 checkpoint (25 windows in: mid-scan; the stream's second
+    # pass starts within the resumed steps).
+    with open(tmp_path / "full" / "checkpoint-5" / "stream_state-0.json") as handle:
+        saved = json.load(handle)
+    assert saved["world_size"] == 1 and saved["state"]["pass"] == 0
     resumed = pretrain_streaming(published, *arguments(tmp_path / "resumed"),
-                                 resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-6"))
+                                 resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-5"))
+    passes = [h for h in full["log_history"] if "loss" in h]
     losses = [{h["step"]: h["loss"] for h in run["log_history"] if "loss" in h} for run in (full, resumed)]
-    assert set(range(7, 11)) <= set(losses[1])
-    assert [losses[1][s] for s in range(7, 11)] == pytest.approx([losses[0][s] for s in range(7, 11)], rel=1e-5)
+    assert len(passes) == 8 and set(range(6, 9)) <= set(losses[1])
+    assert [losses[1][s] for s in range(6, 9)] == pytest.approx([losses[0][s] for s in range(6, 9)], rel=1e-5)
     assert resumed["stage_history"] == full["stage_history"] == [[0, "momentum"], [4, "adaptive"]]
     weights = [load_file(str(tmp_path / name / "model.safetensors")) for name in ("full", "resumed")]
     for name, tensor in weights[0].items():
         torch.testing.assert_close(weights[1][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_shard_split_warns_when_the_world_size_does_not_divide_the_shards(published):
+    from lcm_hf.training.streaming import StreamSources
+
+    sources = StreamSources(published, arguments("unused")[0])
+    with pytest.warns(RuntimeWarning, match="has 4 shards, not a multiple of the 3 processes"):
+        sources.train_scans(rank=0, world_size=3)
+    with pytest.raises(ValueError, match=r"--dataset_weights: expected 2 positive weights .* got \[1.0\]"):
+        sources.train_scans(weights=[1.0])
+
+
+def test_streaming_needs_max_steps_and_defaults_the_stage_one_steps(tmp_path):
+    from lcm_hf.training.streaming_recipe import streaming_schedule
+
+    _, _, args = arguments(tmp_path, max_steps=-1)
+    with pytest.raises(ValueError, match="--max_steps: expected a positive number of steps with --streaming true"):
+        streaming_schedule(args)
+    _, _, args = arguments(tmp_path, max_steps=50, momentum_steps=None, eval_strategy="epoch", save_strategy="epoch")
+    streaming_schedule(args)
+    assert args.momentum_steps == 5 and args.eval_steps == args.save_steps == 5
+    assert args.eval_strategy == args.save_strategy == "steps"

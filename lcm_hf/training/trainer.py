@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -190,15 +191,22 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
 
 
 class LcmProgressCallback(ProgressCallback):
-    """A quiet terminal: one progress bar per training run (the loss and learning rate on the bar), one line per
-    evaluation (loss and the mean headline metrics) and one at the end; no evaluation bars. Every metric still
-    goes to `report_to` (TensorBoard), `trainer.state.log_history` and the run's files. With
-    ``disable_tqdm`` only the lines are printed."""
+    """A quiet terminal: on a terminal, one progress bar per training run, on which the loss and the latest
+    evaluation's one-line summary (loss and the mean headline metrics) update in place; the last evaluation's line
+    and a summary line stay when the run ends (also when the output is not a terminal: no bar then). With
+    ``disable_tqdm`` every evaluation prints its line. Every metric still goes to `report_to` (TensorBoard),
+    `trainer.state.log_history` and the run's files."""
 
     HEADLINE = ("balanced_accuracy", "roc_auc", "subject/balanced_accuracy", "r2", "mae")
+    last_evaluation = None  # outside training (a standalone `evaluate`) every evaluation prints its line
+    train_postfix = ""
+    every_evaluation = True
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and not args.disable_tqdm:
+        self.last_evaluation = None
+        self.train_postfix = ""
+        self.every_evaluation = bool(args.disable_tqdm)
+        if state.is_world_process_zero and not args.disable_tqdm and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             name = os.path.basename(os.path.normpath(args.output_dir)) if args.output_dir else "training"
@@ -218,25 +226,40 @@ class LcmProgressCallback(ProgressCallback):
         else:
             print(line, flush=True)
 
+    def _summary(self, logs: dict) -> str:
+        epoch = f"epoch {logs['epoch']:g}" if isinstance(logs.get("epoch"), (int, float)) else "end"
+        prefix = next((key[: -len("_loss")] for key in logs if key.endswith("_loss")), None) or next(
+            key.split("_mean/", 1)[0] for key in logs if "_mean/" in key)
+        parts = [f"loss {logs[prefix + '_loss']:.4g}"] if f"{prefix}_loss" in logs else []
+        for metric in self.HEADLINE:
+            value = logs.get(f"{prefix}_mean/{metric}")
+            if isinstance(value, (int, float)):
+                parts.append(f"{metric} {value:.3f}")
+        return f"{epoch} {prefix}: {', '.join(parts)}"
+
+    def _refresh(self) -> None:
+        postfix = " | ".join(part for part in (self.train_postfix, self.last_evaluation) if part)
+        self.training_bar.set_postfix_str(postfix, refresh=False)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        epoch = f"epoch {logs['epoch']:g}" if isinstance(logs.get("epoch"), (int, float)) else "end"
-        if any(key.startswith("eval_") for key in logs):
-            prefix = next(key.split("_", 1)[0] for key in logs if key.endswith("_loss") or "_mean/" in key)
-            parts = [f"loss {logs[prefix + '_loss']:.4g}"] if f"{prefix}_loss" in logs else []
-            for metric in self.HEADLINE:
-                value = logs.get(f"{prefix}_mean/{metric}")
-                if isinstance(value, (int, float)):
-                    parts.append(f"{metric} {value:.3f}")
-            self._write(f"{epoch} {prefix}: {', '.join(parts)}")
+        if any(key.endswith("_loss") and key != "train_loss" or "_mean/" in key for key in logs):
+            self.last_evaluation = self._summary(logs)
+            if self.every_evaluation:
+                self._write(self.last_evaluation)
+            elif self.training_bar is not None:
+                self._refresh()
         elif "train_runtime" in logs:
+            if not self.every_evaluation and self.last_evaluation:
+                self._write(f"last evaluation: {self.last_evaluation}")
             loss = logs.get("train_loss")
             self._write(f"trained {state.global_step} steps in {logs['train_runtime']:.1f} s"
                         + (f", mean loss {loss:.4g}" if isinstance(loss, (int, float)) else ""))
         elif self.training_bar is not None:
-            shown = {key: f"{logs[key]:.4g}" for key in ("loss", "learning_rate") if isinstance(logs.get(key), float)}
-            self.training_bar.set_postfix(shown, refresh=False)
+            self.train_postfix = ", ".join(
+                f"{key} {logs[key]:.4g}" for key in ("loss", "learning_rate") if isinstance(logs.get(key), float))
+            self._refresh()
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.training_bar is not None:
