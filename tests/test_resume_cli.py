@@ -228,43 +228,6 @@ def test_resume_true_skips_an_incomplete_newest_checkpoint_and_says_so(tmp_path,
     assert checkpoint_problem(broken) is None
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_sigkill_after_a_checkpoint_then_resume_true_matches_the_uninterrupted_run(tmp_path, data, full):
-    """Fast variant of the command-line test: a forked training process is SIGKILLed by its PID while it
-    waits after checkpoint-4 (stage 1); resuming crosses the stage switch and ends as the uninterrupted run."""
-    pid = os.fork()
-    if pid == 0:  # the child trains, and waits to be killed after checkpoint-4
-        try:
-            save = LcmTrainer._save_checkpoint
-
-            def save_then_wait(self, model, trial):
-                save(self, model, trial)
-                if self.state.global_step == 4:
-                    time.sleep(600)
-
-            LcmTrainer._save_checkpoint = save_then_wait
-            _run(tmp_path / "run", data)
-        finally:
-            os._exit(1)
-    deadline = time.time() + 120
-    while not (tmp_path / "run" / "checkpoint-4" / "trainer_state.json").is_file():
-        assert os.waitpid(pid, os.WNOHANG) == (0, 0), "the training process ended before checkpoint-4"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    assert not (tmp_path / "run" / "checkpoint-6").exists()
-
-    resumed = _run(tmp_path / "run", data, seed=123, resume=True)
-    assert resumed.state.global_step == full.state.global_step == 12
-    assert resumed.model.config.readout_layers == full.model.config.readout_layers
-    assert resumed.schedule.stage_history == full.schedule.stage_history
-    assert resumed.schedule.selection_history == full.schedule.selection_history
-    for name, tensor in full.model.state_dict().items():
-        torch.testing.assert_close(resumed.model.state_dict()[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
-
-
 def test_a_checkpoint_appears_only_when_complete(tmp_path, data, monkeypatch):
     """A failure while writing a checkpoint leaves no checkpoint-<step> folder (only a hidden staging one)."""
     from transformers import Trainer

@@ -58,7 +58,6 @@ def test_crop_starts_and_holdout_are_deterministic():
 
 
 def test_window_stream_resumes_after_any_window(published):
-    from lcm_hf.training.data import unique_dataset_names  # noqa: F401
     from lcm_hf.training.streaming import StreamSources
 
     data, _, _ = arguments("unused")
