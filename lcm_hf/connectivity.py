@@ -10,9 +10,8 @@ points, columns are regions) or ``(B, T, N)`` per batch, and returns ``(B, N, N)
   Note: nilearn's *default* estimator is Ledoit-Wolf, which shrinks the covariance towards a
   scaled identity, so its default "correlation" is *not* the Pearson correlation.
 - :func:`partial_correlation`, :func:`covariance`.
-- :func:`sliding_windows`: windows of ``size`` TRs every ``stride`` TRs (the paper's default is
-  non-overlapping 500-TR windows, the last one zero-padded; ``drop_last=True`` drops it);
-  :func:`windowed_connectivity`: their FC over each window's valid TRs (never the padding).
+- Windows (:mod:`connectivity_windows`) and value checks of ready matrices (:mod:`connectivity_checks`)
+  live in sibling files.
 - :func:`fisher_z`: ``arctanh`` with clipping and a safe (finite) diagonal.
 - :func:`nilearn_connectivity`: the nilearn-backed kinds (``"tangent"``, shrunk covariance, ...).
 - :func:`compute_connectivity`: one entry point dispatching on ``kind``.
@@ -25,23 +24,18 @@ This module imports only numpy and torch (nilearn lazily), so it ships as Hub re
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from .connectivity_checks import _subject_name, _warn_constant
 
 MIN_TIMEPOINTS = 3
 CHUNK_BYTES = 2 << 20  # input bytes per chunk of `pearson_connectivity` (cache-sized)
 TORCH_KINDS = ("correlation", "partial correlation", "covariance")
 NILEARN_KINDS = ("tangent", "shrunk covariance", "ledoit-wolf correlation", "precision")
 CONNECTIVITY_KINDS = TORCH_KINDS + NILEARN_KINDS
-
-
-def _subject_name(index: int, subject_ids: Sequence | None) -> str:
-    if subject_ids is not None and index < len(subject_ids):
-        return f"subject {subject_ids[index]!r}"
-    return f"subject {index}"
 
 
 def _to_tensor(array, dtype: torch.dtype, device=None) -> torch.Tensor:
@@ -156,80 +150,6 @@ def _centered(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     mask = _time_mask(x, lengths)
     mean = (x * mask).sum(dim=1, keepdim=True) / lengths.to(x.device, x.dtype)[:, None, None]
     return (x - mean) * mask
-
-
-def _warn_constant(
-    constant: torch.Tensor, subject_ids: Sequence | None, roi_names: Sequence | None
-) -> None:
-    blank = torch.nonzero(constant.all(dim=1)).flatten().tolist()
-    if blank:  # every ROI constant: no signal at all, predictions from it would look normal but mean nothing
-        names = ", ".join(_subject_name(b, subject_ids) for b in blank[:10])
-        more = f" and {len(blank) - 10} more" if len(blank) > 10 else ""
-        warnings.warn(
-            f"blank scan (every ROI constant): {names}{more}: its FC is all zeros, predictions from it are meaningless",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        constant = constant.clone()
-        constant[blank] = False
-    pairs = torch.nonzero(constant).tolist()
-    if not pairs:
-        return
-    shown = []
-    for b, r in pairs[:10]:
-        roi = f"ROI {roi_names[r]!r}" if roi_names is not None else f"ROI {r}"
-        shown.append(f"{_subject_name(b, subject_ids)} {roi}")
-    more = f" and {len(pairs) - 10} more" if len(pairs) > 10 else ""
-    warnings.warn(
-        f"constant time series (zero variance), their FC rows are set to 0: {', '.join(shown)}{more}",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-
-
-MAX_ABS_CONNECTIVITY = 1e6  # FC values beyond this are not correlations, z-scores or sane covariances
-
-
-def check_connectivity_values(
-    connectivity, subject_ids: Sequence | None = None, max_abs: float = MAX_ABS_CONNECTIVITY
-) -> None:
-    """Check the values of connectivity matrices (B, N, N) once, where a batch is prepared (collator, processor).
-
-    Raises ``ValueError`` naming the first subject with NaN/inf values or values beyond ``max_abs``; warns
-    (``RuntimeWarning``) about blank matrices (all zero off the diagonal: a constant scan). Reads the values,
-    so it does not belong inside a training step.
-    """
-    fc = connectivity if isinstance(connectivity, torch.Tensor) else torch.as_tensor(np.asarray(connectivity))
-    if fc.is_complex():
-        raise TypeError(f"expected real connectivity, got complex values ({fc.dtype})")
-    if fc.ndim == 2:
-        fc = fc.unsqueeze(0)
-    if fc.numel() == 0:
-        return
-    magnitude = fc.abs()  # (B, N, N); one pass each below: peak (NaN and inf propagate), peak off the diagonal
-    peak = magnitude.flatten(1).amax(dim=1)
-    bad = ~(peak <= max_abs)  # NaN compares False
-    if bool(bad.any()):
-        i = int(torch.nonzero(bad).flatten()[0])
-        if not bool(torch.isfinite(peak[i])):
-            raise ValueError(
-                f"expected finite `connectivity`, got NaN or inf values for {_subject_name(i, subject_ids)}"
-            )
-        raise ValueError(
-            f"expected `connectivity` values within +-{max_abs:g} (correlations, z-scores), got {float(peak[i]):.3g} "
-            f"for {_subject_name(i, subject_ids)}"
-        )
-    if fc.shape[-1] > 1:
-        magnitude.diagonal(dim1=-2, dim2=-1).zero_()
-        blank = torch.nonzero(magnitude.flatten(1).amax(dim=1) == 0).flatten().tolist()
-        if blank:
-            names = ", ".join(_subject_name(b, subject_ids) for b in blank[:10])
-            warnings.warn(
-                f"blank connectivity (all zero off the diagonal, e.g. a constant scan): {names}"
-                f"{f' and {len(blank) - 10} more' if len(blank) > 10 else ''}: predictions from it are meaningless",
-                RuntimeWarning,
-                stacklevel=2,
-            )
 
 
 def pearson_connectivity(
@@ -422,135 +342,6 @@ def fisher_z(fc, diagonal: float | None = 0.0, clip: float = 1e-6) -> torch.Tens
     return z
 
 
-def sliding_windows(
-    timeseries,
-    size: int = 500,
-    stride: int | None = None,
-    *,
-    drop_last: bool = False,
-    min_length: int = MIN_TIMEPOINTS,
-    pad_value: float = 0.0,
-    short_series: str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut one subject's ``(T, N)`` time series into windows.
-
-    Windows start every ``stride`` TRs (default ``size``: non-overlapping, as in the paper). The
-    last window may run past the end: it is padded with ``pad_value`` (the paper pads zeros),
-    or dropped with ``drop_last=True``. A trailing window with fewer than ``min_length`` valid
-    points is always dropped. A series shorter than ``size`` follows ``short_series``.
-    Compute the FC of the windows over their valid points only (``lengths``), e.g. with
-    :func:`windowed_connectivity`: correlating over the padding biases it (badly for raw,
-    non-demeaned signals).
-
-    Parameters
-    ----------
-    timeseries : array-like, shape (T, N)
-    size : int
-        Window length in TRs.
-    stride : int, optional
-        Step between window starts (default: ``size``).
-    drop_last : bool
-        Drop a last window that would need padding (a series shorter than ``size``: see ``short_series``).
-    min_length : int
-        Minimum number of valid points for a window to be kept.
-    pad_value : float
-    short_series : {"pad", "drop"}, optional
-        A series shorter than ``size``: ``"pad"`` gives one padded window of its valid points (even
-        with ``drop_last``), ``"drop"`` gives none. Default None: ``"drop"`` when ``drop_last`` else ``"pad"``.
-
-    Returns
-    -------
-    windows : torch.Tensor, shape (W, size, N)
-    lengths : torch.Tensor of int64, shape (W,)
-        Valid points per window. Pass them to :func:`pearson_connectivity` to ignore the
-        padding (leaving them out correlates over the padded window, like the reference code).
-        A short series dropped (``short_series="drop"``, or ``drop_last`` by default) gives W = 0.
-    """
-    x = timeseries if isinstance(timeseries, torch.Tensor) else torch.as_tensor(np.asarray(timeseries))
-    if x.ndim != 2:
-        raise ValueError(f"expected `timeseries` of shape (T, N), got {tuple(x.shape)}")
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"expected `size` to be a positive int, got {size!r}")
-    stride = size if stride is None else stride
-    if not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"expected `stride` to be a positive int, got {stride!r}")
-    if short_series not in (None, "pad", "drop"):
-        raise ValueError(f"expected short_series 'pad' or 'drop', got {short_series!r}")
-    n_time = x.shape[0]
-    short = n_time < size
-    if short and (short_series or ("drop" if drop_last else "pad")) == "drop":
-        return x.new_zeros((0, size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
-    starts = list(range(0, max(n_time - size, 0) + 1, stride))
-    if starts and starts[-1] + size < n_time:  # the remainder needs one more (padded) window
-        starts.append(starts[-1] + stride)
-    windows, lengths = [], []
-    for start in starts:
-        length = min(size, n_time - start)
-        if length < size and drop_last and not short:
-            continue
-        if length < min_length:
-            continue
-        window = x.new_full((size, x.shape[1]), pad_value)
-        window[:length] = x[start : start + length]
-        windows.append(window)
-        lengths.append(length)
-    if not windows:
-        return x.new_zeros((0, size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
-    return torch.stack(windows), torch.tensor(lengths, dtype=torch.int64)
-
-
-def windowed_connectivity(
-    timeseries,
-    size: int = 500,
-    stride: int | None = None,
-    *,
-    drop_last: bool = False,
-    short_series: str | None = None,
-    min_length: int = MIN_TIMEPOINTS,
-    kind: str = "correlation",
-    fisher: bool = False,
-    dtype: torch.dtype = torch.float32,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """FC of each window of one ``(T, N)`` series, over the window's valid time points only.
-
-    The windows are those of :func:`sliding_windows`; a zero-padded window's FC ignores its padding,
-    so it equals ``np.corrcoef`` of the valid TRs (raw, non-demeaned signals included).
-
-    Parameters
-    ----------
-    timeseries : array-like, shape (T, N)
-    size, stride, drop_last, short_series, min_length
-        As in :func:`sliding_windows`.
-    kind : str
-        A torch kind (``"correlation"``, ``"partial correlation"``, ``"covariance"``).
-    fisher : bool
-        Apply :func:`fisher_z`.
-    dtype : torch.dtype
-
-    Returns
-    -------
-    fc : torch.Tensor, shape (W, N, N)
-    lengths : torch.Tensor of int64, shape (W,)
-        Valid time points of each window.
-
-    Examples
-    --------
-    >>> x = np.random.default_rng(0).standard_normal((700, 4)) + 100.0
-    >>> fc, lengths = windowed_connectivity(x, 500, dtype=torch.float64)
-    >>> bool(np.allclose(fc[1].numpy(), np.corrcoef(x[500:].T))), lengths.tolist()
-    (True, [500, 200])
-    """
-    if kind not in TORCH_KINDS:
-        raise ValueError(f"expected a torch connectivity kind {list(TORCH_KINDS)} for windows, got {kind!r}")
-    windows, lengths = sliding_windows(timeseries, size, stride, drop_last=drop_last, min_length=min_length,
-                                       short_series=short_series)
-    n = windows.shape[-1]
-    if windows.shape[0] == 0:
-        return windows.new_zeros((0, n, n), dtype=dtype), lengths
-    fc = compute_connectivity(windows, kind=kind, lengths=lengths, fisher=fisher, dtype=dtype)
-    return fc, lengths
-
-
 def nilearn_connectivity(
     timeseries, kind: str = "tangent", cov_estimator=None, dtype: torch.dtype = torch.float32, **kwargs
 ) -> torch.Tensor:
@@ -598,7 +389,7 @@ def compute_connectivity(
     kind: str = "correlation",
     lengths=None,
     *,
-    fisher: bool = False,
+    fisher_z: bool = False,
     dtype: torch.dtype = torch.float32,
     subject_ids: Sequence | None = None,
     **kwargs,
@@ -614,8 +405,8 @@ def compute_connectivity(
         ``"shrunk covariance"``, ``"ledoit-wolf correlation"``, ``"precision"``.
     lengths : array-like of int, shape (B,), optional
         Valid points per padded subject (torch kinds only).
-    fisher : bool
-        Apply :func:`fisher_z` (correlation kinds).
+    fisher_z : bool
+        Apply the Fisher z-transform (:func:`fisher_z`; correlation kinds).
     dtype : torch.dtype
     subject_ids : sequence of str, optional
         Names used in warnings and errors.
@@ -637,7 +428,10 @@ def compute_connectivity(
         fc = nilearn_connectivity(timeseries, kind=kind, dtype=dtype, **kwargs)
     else:
         raise ValueError(f"expected `kind` to be one of {list(CONNECTIVITY_KINDS)}, got {kind!r}")
-    return fisher_z(fc) if fisher else fc
+    return fisher_z_transform(fc) if fisher_z else fc
+
+
+fisher_z_transform = fisher_z  # reachable inside functions whose `fisher_z` flag shadows the name
 
 
 def flops_pearson(batch: int, timepoints: int, rois: int) -> float:
@@ -653,9 +447,6 @@ __all__ = [
     "flops_pearson",
     "nilearn_connectivity",
     "partial_correlation",
-    "check_connectivity_values",
     "pearson_connectivity",
-    "sliding_windows",
     "stack_timeseries",
-    "windowed_connectivity",
 ]

@@ -18,13 +18,9 @@ import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
-from .connectivity import (
-    CONNECTIVITY_KINDS,
-    check_connectivity_values,
-    compute_connectivity,
-    fisher_z,
-    sliding_windows,
-)
+from .connectivity import CONNECTIVITY_KINDS, compute_connectivity, fisher_z
+from .connectivity_checks import check_connectivity_values
+from .connectivity_windows import sliding_windows
 from .group_connectivity import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
 from .readout_lcm import logits_to_bei_predictions
 from .saving_lcm import staged_save
@@ -348,7 +344,7 @@ class LcmProcessor(FeatureExtractionMixin):
     def connectivity(self, pieces: Sequence[torch.Tensor], subject_ids=None) -> torch.Tensor:
         """FC (W, N, N) float32 of windows (each (T_w, N), valid TRs only) by the contract's kind and Fisher z."""
         if self.kind not in GROUP_KINDS:
-            return compute_connectivity(list(pieces), kind=self.kind, fisher=self.fisher_z, subject_ids=subject_ids)
+            return compute_connectivity(list(pieces), kind=self.kind, fisher_z=self.fisher_z, subject_ids=subject_ids)
         if self._reference is None:
             raise ValueError(f"expected a fitted processor for the group kind {self.kind!r}: call "
                              f"processor.fit(training_timeseries) once (the reference must not depend on the batch)")

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{' with a full window of --window-size ' + str(args.window_size) if args.window_size else ''}"
                          "): nothing written")
     if args.connectivity:
-        dataset = add_connectivity(dataset, fisher=args.fisher_z)
+        dataset = add_connectivity(dataset, fisher_z=args.fisher_z)
     if args.split_column and args.split_column in dataset.column_names:
         if args.test_size > 0 or args.validation_size > 0:
             parser.error(f"the data has a {args.split_column!r} column (splits used as given): drop --test-size/"

@@ -16,8 +16,8 @@ from lcm_hf.connectivity import (
     fisher_z,
     partial_correlation,
     pearson_connectivity,
-    sliding_windows,
 )
+from lcm_hf.connectivity_windows import sliding_windows
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_fisher_z_safe_diagonal(series):
     assert torch.isfinite(fisher_z(fc, diagonal=None)).all()
     with pytest.raises(ValueError, match=r"expected square matrices of shape \(..., N, N\), got \(3, 4\)"):
         fisher_z(torch.zeros(3, 4))
-    fz = compute_connectivity(series, fisher=True)
+    fz = compute_connectivity(series, fisher_z=True)
     np.testing.assert_allclose(fz.numpy(), z.numpy())
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from lcm_hf.connectivity import sliding_windows, windowed_connectivity
+from lcm_hf.connectivity_windows import sliding_windows, windowed_connectivity
 from lcm_hf.data import LcmDataCollator, add_connectivity, connectome_features, expand_windows
 
 RNG = np.random.default_rng(0)
@@ -45,7 +45,7 @@ def test_windowed_connectivity_matches_numpy_on_raw_signal():
     assert lengths.tolist() == [500, 200]
     np.testing.assert_allclose(fc[0].numpy(), np.corrcoef(x[:500].T), atol=1e-10)
     np.testing.assert_allclose(fc[1].numpy(), np.corrcoef(x[500:].T), atol=1e-10)
-    fc32, _ = windowed_connectivity(x, 500, fisher=True)
+    fc32, _ = windowed_connectivity(x, 500, fisher_z=True)
     assert fc32.dtype == torch.float32 and torch.all(torch.diagonal(fc32, dim1=1, dim2=2) == 0)
     empty, lengths = windowed_connectivity(x[:100], 500, short_series="drop")
     assert empty.shape == (0, 4, 4) and lengths.numel() == 0

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..connectivity import check_connectivity_values, compute_connectivity
+from ..connectivity import compute_connectivity
+from ..connectivity_checks import check_connectivity_values
 from ..vocabulary_lcm import BeiVocabulary
 
 
@@ -32,7 +33,7 @@ class LcmDataCollator:
         Gives the vocabulary (labels) and, for a processor, ``num_rois``, ``kind`` and ``fisher_z``.
     kind : str, optional
         Connectivity kind for time-series rows (default: the processor's, else "correlation").
-    fisher : bool, optional
+    fisher_z : bool, optional
         Fisher z (default: the processor's, else False).
     num_rois : int, optional
         Expected N; checked when given (or taken from the processor).
@@ -51,7 +52,7 @@ class LcmDataCollator:
     exists, ``labels`` float32 (B, K) (NaN where missing).
     """
 
-    def __init__(self, processor_or_vocabulary=None, *, kind: str | None = None, fisher: bool | None = None,
+    def __init__(self, processor_or_vocabulary=None, *, kind: str | None = None, fisher_z: bool | None = None,
                  num_rois: int | None = None, pass_through: Sequence[str] = (), beis: Sequence[Mapping] | None = None,
                  validate: bool = True):
         vocabulary = processor_or_vocabulary
@@ -62,11 +63,11 @@ class LcmDataCollator:
             processor = vocabulary
             vocabulary = processor.vocabulary
             kind = kind or processor.kind
-            fisher = processor.fisher_z if fisher is None else fisher
+            fisher_z = processor.fisher_z if fisher_z is None else fisher_z
             num_rois = num_rois or processor.num_rois
         self.vocabulary = vocabulary
         self.kind = kind or "correlation"
-        self.fisher = bool(fisher)
+        self.fisher_z = bool(fisher_z)
         self.num_rois = num_rois
         self.pass_through = tuple(pass_through)
         self.beis = list(beis) if beis is not None else (vocabulary.to_config() if vocabulary is not None else None)
@@ -83,7 +84,7 @@ class LcmDataCollator:
             series = [s[: int(f["window_length"])] if f.get("window_length") is not None else s  # no padding
                       for s, f in zip(series, features)]
             ids = [f.get("subject_id", i) for i, f in enumerate(features)]
-            fc = compute_connectivity(series, kind=self.kind, fisher=self.fisher, subject_ids=ids).float()
+            fc = compute_connectivity(series, kind=self.kind, fisher_z=self.fisher_z, subject_ids=ids).float()
         else:
             raise ValueError(f"expected rows with 'connectivity' or 'timeseries', got keys {sorted(first)}")
         if self.num_rois is not None and fc.shape[1:] != (self.num_rois, self.num_rois):

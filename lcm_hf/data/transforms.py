@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..connectivity import compute_connectivity, sliding_windows
+from ..connectivity import compute_connectivity
+from ..connectivity_windows import sliding_windows
 from .schema import connectome_column, num_rois_of
 
 
@@ -104,7 +105,7 @@ def _warn_short(dataset, short: list[tuple[int, int]], window_size: int, min_len
                   f"{action}: {', '.join(names)}{more}", RuntimeWarning, stacklevel=3)
 
 
-def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False, batch_size: int = 256,
+def add_connectivity(dataset, kind: str = "correlation", *, fisher_z: bool = False, batch_size: int = 256,
                      remove_timeseries: bool = True, num_proc: int | None = None):
     """Precompute FC with a batched ``map``: ``timeseries`` (T x N) -> ``connectivity`` (N x N).
 
@@ -116,7 +117,7 @@ def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False
     dataset : datasets.Dataset or DatasetDict
     kind : str
         Connectivity kind (``lcm_hf.connectivity.CONNECTIVITY_KINDS``).
-    fisher : bool
+    fisher_z : bool
         Fisher z-transform.
     batch_size : int
         Rows per FC batch (variable lengths are padded and masked).
@@ -130,7 +131,7 @@ def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False
     from datasets import Array2D, DatasetDict
 
     if isinstance(dataset, DatasetDict):
-        return DatasetDict({k: add_connectivity(v, kind, fisher=fisher, batch_size=batch_size,
+        return DatasetDict({k: add_connectivity(v, kind, fisher_z=fisher_z, batch_size=batch_size,
                                                 remove_timeseries=remove_timeseries, num_proc=num_proc)
                             for k, v in dataset.items()})
     if connectome_column(dataset) == "connectivity":
@@ -146,7 +147,7 @@ def add_connectivity(dataset, kind: str = "correlation", *, fisher: bool = False
         if "window_length" in batch:  # FC over each window's valid TRs, never its zero padding
             series = [s[: int(n)] for s, n in zip(series, batch["window_length"])]
         ids = batch.get("subject_id")
-        fc = compute_connectivity(series, kind=kind, fisher=fisher, subject_ids=ids)
+        fc = compute_connectivity(series, kind=kind, fisher_z=fisher_z, subject_ids=ids)
         return {"connectivity": fc.numpy()}
 
     result = dataset.with_format("numpy", columns=["timeseries"], output_all_columns=True).map(
