@@ -28,60 +28,10 @@ import torch
 from transformers import Pipeline
 
 from .processing_lcm import LcmProcessor
+from .text_tables import TEXT_SUFFIXES, read_text_table
 
 TASK = "phenotype-prediction"
-TEXT_SUFFIXES = (".1d", ".txt", ".tsv", ".csv")
 INPUT_KEYS = ("timeseries", "connectivity", "roi_labels", "repetition_time", "subject_id")
-
-
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_text(path: str) -> tuple[np.ndarray, list[str] | None]:
-    suffix = os.path.splitext(path)[1].lower()
-    delimiter = "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None)
-    rows, headers = [], []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("#"):  # ABIDE rois_*.1D: "#2001 #2002 ..."
-                headers.append([t.strip().lstrip("#").strip() for t in line.lstrip("#").split(delimiter)])
-                continue
-            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
-            if delimiter == "\t" and len(tokens) == 1:  # a .tsv written with spaces
-                tokens = line.split()
-            if not rows and not all(_is_float(t) for t in tokens[1:] or tokens):
-                headers.append(tokens)  # a header row of names
-                continue
-            rows.append((line_number, tokens))
-    if not rows:
-        raise ValueError(f"expected numeric rows in {path}, found none")
-    label_column = not _is_float(rows[0][1][0])
-    if label_column:  # the first column holds labels
-        rows = [(n, tokens[1:]) for n, tokens in rows]
-    width = len(rows[0][1])
-    data = np.empty((len(rows), width), dtype=np.float64)
-    for i, (line_number, tokens) in enumerate(rows):
-        if len(tokens) != width:
-            raise ValueError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line {line_number + 1}")
-        try:
-            data[i] = [float(t) for t in tokens]
-        except ValueError as err:
-            raise ValueError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
-    labels = None
-    for header in reversed(headers):
-        header = [t for t in header if t] if delimiter is None else header
-        if len(header) == width + label_column:
-            labels = header[label_column:]
-            break
-    return data, labels
 
 
 def read_timeseries(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None, float | None]:
@@ -106,7 +56,7 @@ def read_timeseries(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
     if suffix == ".npy":
         data, labels = np.load(path, allow_pickle=False), None
     elif suffix in TEXT_SUFFIXES:
-        data, labels = _read_text(path)
+        data, labels = read_text_table(path)
     else:
         raise ValueError(f"expected a time-series file ending in .npy or {list(TEXT_SUFFIXES)}, got {path!r} "
                          "(read other formats yourself and pass the (T, N) array)")

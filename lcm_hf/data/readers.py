@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..text_tables import TEXT_SUFFIXES, read_text_table
+
 TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
 BIDS_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo")
 SCAN_ENTITIES = BIDS_ENTITIES[1:]
@@ -48,43 +50,8 @@ def parse_bids_name(name: str | os.PathLike) -> dict[str, str]:
     return {key: value for key, value in _BIDS_RE.findall(stem)}
 
 
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
 def _read_text(path: Path) -> np.ndarray:
-    suffix = path.suffix.lower()
-    delimiter = "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None)
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
-            if delimiter == "\t" and len(tokens) == 1:  # a .tsv written with spaces
-                tokens = line.split()
-            if not rows and not all(_is_float(t) for t in tokens[1:] or tokens):
-                continue  # header row of names
-            rows.append((line_number, tokens))
-    if not rows:
-        raise ValueError(f"expected numeric rows in {path}, found none")
-    if not all(_is_float(t) for t in rows[0][1][:1]):  # first column holds labels
-        rows = [(n, tokens[1:]) for n, tokens in rows]
-    width = len(rows[0][1])
-    data = np.empty((len(rows), width), dtype=np.float64)
-    for i, (line_number, tokens) in enumerate(rows):
-        if len(tokens) != width:
-            raise ValueError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line {line_number + 1}")
-        try:
-            data[i] = [float(t) for t in tokens]
-        except ValueError as err:
-            raise ValueError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
-    return data
+    return read_text_table(path)[0]
 
 
 def _read_mat(path: Path, mat_key: str | None, allow_vector: bool = False) -> np.ndarray:
@@ -177,24 +144,13 @@ def looks_like_connectivity(array: np.ndarray, atol: float = 1e-6) -> bool:
 def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
     """The ROI labels a text time-series file names in its header, in column order, or None.
 
-    A first line of non-numeric names (``.tsv``/``.csv``/``.txt``), or an ABIDE ``rois_*.1D`` header of
-    ``#``-prefixed labels. Binary files (``.npy``, ``.mat``) carry none.
+    A first line of names (``.tsv``/``.csv``/``.txt``), or an ABIDE ``rois_*.1D`` header of ``#``-prefixed
+    labels (:func:`lcm_hf.text_tables.read_text_table`). Binary files (``.npy``, ``.mat``) carry none.
     """
     path = Path(path)
-    if path.suffix.lower() not in (".tsv", ".csv", ".txt", ".1d"):
+    if path.suffix.lower() not in TEXT_SUFFIXES:
         return None
-    delimiter = {".csv": ",", ".tsv": "\t"}.get(path.suffix.lower())
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
-            if line.startswith("#"):
-                tokens = [t.lstrip("#").strip() for t in line.split() if t.lstrip("#").strip()]
-                return tokens or None
-            return None if all(_is_float(t) for t in tokens) else tokens
-    return None
+    return read_text_table(path)[1]
 
 
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
@@ -269,5 +225,13 @@ def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None)
 
 
 __all__ = [
-    "read_roi_labels","BIDS_ENTITIES", "SCAN_ENTITIES", "TIMESERIES_SUFFIXES", "looks_like_connectivity", "parse_bids_name",
-           "read_array_file", "read_phenotypes", "read_timeseries_file"]
+    "BIDS_ENTITIES",
+    "SCAN_ENTITIES",
+    "TIMESERIES_SUFFIXES",
+    "looks_like_connectivity",
+    "parse_bids_name",
+    "read_array_file",
+    "read_phenotypes",
+    "read_roi_labels",
+    "read_timeseries_file",
+]
