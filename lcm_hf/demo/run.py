@@ -89,14 +89,12 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
     start = time.time()
 
     # 1. Multitask pretraining.
-    data_args = LcmDataArguments(
-        demo=True,
-        demo_seed=settings.seed,
-        demo_subjects=settings.demo_subjects,
-        window_size=settings.window_size,
-        split_seed=settings.seed,
-        baseline=False,  # the report compares on the finetuning data; pretraining's report.md: LCM vs chance
-    )
+    def demo_data_arguments(**overrides):
+        return LcmDataArguments(demo=True, demo_seed=settings.seed, demo_subjects=settings.demo_subjects,
+                                window_size=settings.window_size, split_seed=settings.seed, **overrides)
+
+    # the report compares on the finetuning data; pretraining's report.md: LCM vs chance
+    data_args = demo_data_arguments(baseline=False)
     datasets = demo_datasets("pretrain", data_args)
     apply_demo_defaults(data_args, datasets)
     model_args = LcmModelArguments(
@@ -116,14 +114,7 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
     timings["pretrain_s"] = time.time() - start
 
     # 2. Finetuning three ways on one split of the held-back dataset.
-    finetune_data = LcmDataArguments(
-        demo=True,
-        demo_seed=settings.seed,
-        demo_subjects=settings.demo_subjects,
-        window_size=settings.window_size,
-        split_seed=settings.seed,
-        test_fraction=0.25,  # ~30 test subjects of 120: a less noisy comparison than 18
-    )
+    finetune_data = demo_data_arguments(test_fraction=0.25)  # ~30 test subjects of 120: less noisy than 18
     finetune_datasets = demo_datasets("finetune", finetune_data)
     apply_demo_defaults(finetune_data, finetune_datasets)
     prepared = prepare_finetuning_data(finetune_datasets, finetune_data, pretrain_dir)

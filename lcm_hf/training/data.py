@@ -141,30 +141,27 @@ def subject_splits(dataset_dict, data_args) -> dict:
     )
 
 
+def _json_mapping_flag(flag: str, text: str | None, shape: str) -> dict | None:
+    """The JSON value of a `{key: {key: value}}` command-line flag, or None when not given."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--{flag}: expected JSON {shape}, got {error}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(f"--{flag}: expected JSON {shape}, got {text}")
+    return value
+
+
 def declared_pseudo_labels(data_args) -> dict[str, dict[str, str]]:
     """``--pseudo_labels`` as ``{dataset: {bei: class}}`` (empty when not given)."""
-    if not data_args.pseudo_labels:
-        return {}
-    try:
-        declared = json.loads(data_args.pseudo_labels)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--pseudo_labels: expected JSON {{dataset: {{bei: class}}}}, got {error}") from None
-    if not isinstance(declared, dict) or not all(isinstance(v, dict) for v in declared.values()):
-        raise ValueError(f"--pseudo_labels: expected JSON {{dataset: {{bei: class}}}}, got {data_args.pseudo_labels}")
-    return declared
+    return _json_mapping_flag("pseudo_labels", data_args.pseudo_labels, "{dataset: {bei: class}}") or {}
 
 
 def class_aliases(data_args) -> dict[str, dict[str, str]] | None:
     """``--class_aliases`` as ``{bei: {spelling: class}}`` (None when not given)."""
-    if not getattr(data_args, "class_aliases", None):
-        return None
-    try:
-        aliases = json.loads(data_args.class_aliases)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--class_aliases: expected JSON {{bei: {{spelling: class}}}}, got {error}") from None
-    if not isinstance(aliases, dict) or not all(isinstance(v, dict) for v in aliases.values()):
-        raise ValueError(f"--class_aliases: expected JSON {{bei: {{spelling: class}}}}, got {data_args.class_aliases}")
-    return aliases
+    return _json_mapping_flag("class_aliases", getattr(data_args, "class_aliases", None), "{bei: {spelling: class}}")
 
 
 def bei_columns(data_args) -> tuple[list[str], list[str]]:
