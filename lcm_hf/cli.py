@@ -13,21 +13,9 @@ import argparse
 import json
 import os
 import sys
+from importlib.metadata import entry_points
 
-
-def _demo(args) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo simulates its data: nothing to download
-    from .demo.run import DemoSettings, run_demo
-
-    settings = DemoSettings(output_dir=args.output_dir, seed=args.seed, num_threads=args.num_threads)
-    if args.quick:  # a smoke-size run (tests, CI): few subjects and epochs
-        settings.demo_subjects, settings.pretrain_epochs, settings.finetune_epochs = 40, 3, 3
-        settings.momentum_epochs, settings.hidden_size, settings.num_hidden_layers = 1, 32, 2
-    for name in ("pretrain_epochs", "finetune_epochs", "momentum_epochs"):
-        if getattr(args, name) is not None:
-            setattr(settings, name, getattr(args, name))
-    run_demo(settings)
-    return 0
+COMMANDS_GROUP = "lcm_hf.commands"  # entry points adding subcommands: callables taking the subparsers
 
 
 def read_timeseries(path: str):
@@ -99,16 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="lcm-hf", description="Large Connectome Model (LCM) tools")
     add_console_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="pretrain -> finetune -> report on the simulated demo cohort")
-    demo.add_argument("--output-dir", default="runs/demo")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--quick", action="store_true", help="a smoke-size run (seconds), for tests")
-    demo.add_argument("--num-threads", type=int, default=None,
-                      help="torch CPU threads (default: the CPUs available to the process)")
-    demo.add_argument("--pretrain-epochs", type=int, default=None)
-    demo.add_argument("--finetune-epochs", type=int, default=None)
-    demo.add_argument("--momentum-epochs", type=int, default=None)
-    demo.set_defaults(handler=_demo)
+    for entry in entry_points(group=COMMANDS_GROUP):  # plug-in subcommands, e.g. `demo` (lcm_hf.demo.cli)
+        entry.load()(commands)
     predict = commands.add_parser("predict", help="per-BEI predictions for ROI time-series files")
     predict.add_argument("--model", required=True, help="a folder (or Hub id) with the model and its processor")
     predict.add_argument(

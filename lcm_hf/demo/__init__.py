@@ -5,24 +5,39 @@ Nothing in ``lcm_hf`` outside this package imports it.
 - :mod:`.cohort`: :func:`make_demo_cohort` (the simulated multi-dataset cohort) and its constants.
 - :mod:`.inputs`: the cohort as training-script inputs (``--demo``).
 - :mod:`.run`: :func:`run_demo`, pretrain -> finetune -> baseline -> report; :mod:`.report`, :mod:`.figures`.
+- :mod:`.cli`: the `lcm-hf demo` subcommand (an ``lcm_hf.commands`` entry point).
 """
 
-from .cohort import (
-    DEMO_DATASETS,
-    DEMO_EFFECTS,
-    DEMO_NETWORKS,
-    DEMO_PSEUDO_LABELS,
-    FINETUNE_DATASETS,
-    PRETRAIN_DATASETS,
-    demo_bei_columns,
-    demo_roi_names,
-    demo_training_data,
-    demo_vocabularies,
-    make_demo_cohort,
-    simulate_timeseries,
-)
-from .inputs import apply_demo_defaults, demo_datasets
-from .run import DemoSettings, run_demo
+import importlib
+
+# Loaded on first use (PEP 562): `lcm-hf --help` lists the `demo` subcommand (.cli) without torch.
+_LAZY = {
+    "DEMO_DATASETS": "cohort",
+    "DEMO_EFFECTS": "cohort",
+    "DEMO_NETWORKS": "cohort",
+    "DEMO_PSEUDO_LABELS": "cohort",
+    "FINETUNE_DATASETS": "cohort",
+    "PRETRAIN_DATASETS": "cohort",
+    "demo_bei_columns": "cohort",
+    "demo_roi_names": "cohort",
+    "demo_training_data": "cohort",
+    "demo_vocabularies": "cohort",
+    "make_demo_cohort": "cohort",
+    "simulate_timeseries": "cohort",
+    "apply_demo_defaults": "inputs",
+    "demo_datasets": "inputs",
+    "DemoSettings": "run",
+    "run_demo": "run",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEMO_DATASETS",
