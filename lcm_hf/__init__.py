@@ -6,11 +6,11 @@ from lcm_hf import LcmConfig, LcmForBeiPrediction, LcmProcessor, BeiVocabulary
 """
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
-# Names load on first use (PEP 562), so `import lcm_hf.cli` / `lcm-hf --help` need no torch. The first public
-# name used registers the Auto classes and the pipeline task (`register_auto_classes`).
+# Names load on first use (PEP 562), so `lcm-hf --help` needs no torch.
 _LAZY = {
     "PRESETS": "configuration_lcm",
     "LcmConfig": "configuration_lcm",
@@ -54,6 +54,13 @@ def register_auto_classes() -> None:
         PIPELINE_REGISTRY.register_pipeline(
             PIPELINE_TASK, pipeline_class=PhenotypePredictionPipeline, pt_model=AutoModelForPreTraining
         )
+
+
+# `import lcm_hf` registers the Auto classes and the pipeline task (torch + transformers, seconds), so
+# `AutoModel.from_pretrained(folder)` works right after it; a console entry that only answers --help / --version
+# skips it (first use of any name above registers anyway).
+if not any(flag in sys.argv[1:] for flag in ("-h", "--help", "--version")):
+    register_auto_classes()
 
 
 def __getattr__(name):

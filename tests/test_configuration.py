@@ -92,3 +92,18 @@ def test_continuous_bei_standardisation_fields():
         make_tiny_config(beis=[{"name": "age", "kind": "continuous", "center": 40, "scale": 0}])
     with pytest.raises(ValueError, match=r"`beis\[0\]\['center'\]` \('age'\) must be a finite float, got 'old'"):
         make_tiny_config(beis=[{"name": "age", "kind": "continuous", "center": "old", "scale": 1}])
+
+
+def test_import_lcm_hf_registers_the_auto_classes_and_the_pipeline_task():
+    """`import lcm_hf` alone makes AutoConfig know "lcm" and transformers know the pipeline task (fresh process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import lcm_hf, transformers\n"
+            "from transformers.pipelines import PIPELINE_REGISTRY\n"
+            "print(type(transformers.AutoConfig.for_model('lcm')).__name__, "
+            "'phenotype-prediction' in PIPELINE_REGISTRY.get_supported_tasks())")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert process.stdout.split() == ["LcmConfig", "True"], process.stderr[-2000:]

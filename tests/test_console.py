@@ -182,7 +182,7 @@ def test_version_and_light_help(script, flags):
     """--version answers, and --help imports neither torch nor transformers (it answers in well under 1 s; the
     training scripts' --help needs transformers' TrainingArguments, their --version does not)."""
     if script == "lcm-hf":
-        code = "import sys; from lcm_hf.cli import main; sys.argv = ['lcm-hf', '{flag}']; main()"
+        code = "import sys; sys.argv = ['lcm-hf', '{flag}']; from lcm_hf.cli import main; main()"  # as the console
     else:
         code = ("import runpy, sys; sys.argv = ['{script}', '{flag}']; sys.path.insert(0, '{folder}'); "
                 "runpy.run_path('{root}/{script}', run_name='__main__')")
