@@ -8,7 +8,7 @@ Nothing in ``lcm_hf`` outside this package imports it.
 - :mod:`.cli`: the `lcm-hf demo` subcommand (an ``lcm_hf.commands`` entry point).
 """
 
-import importlib
+from ..lazy_imports import lazy_getattr
 
 # Loaded on first use (PEP 562): `lcm-hf --help` lists the `demo` subcommand (.cli) without torch.
 _LAZY = {
@@ -31,13 +31,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "DEMO_DATASETS",

@@ -10,7 +10,7 @@ the baseline, and adapters (LoRA, linear probe).
   :mod:`.report` (a run's ``report.md``), :mod:`.cross_validation` + :mod:`.cv_report` (``--cv_folds``).
 """
 
-import importlib
+from ..lazy_imports import lazy_getattr
 
 # Loaded on first use (PEP 562): `training/*.py --help` needs the arguments, not the Trainer / datasets / peft.
 _LAZY = {
@@ -28,13 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "FinetuneTrainingArguments",
