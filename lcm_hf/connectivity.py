@@ -199,7 +199,7 @@ def pearson_connectivity(
     x, auto_lengths, single = stack_timeseries(timeseries, dtype=dtype, device=device)
     if lengths is None:
         lengths = auto_lengths
-    elif lengths is not None:
+    else:
         lengths = torch.as_tensor(lengths, dtype=torch.int64, device=x.device)
         if lengths.shape != (x.shape[0],):
             raise ValueError(f"expected `lengths` of shape ({x.shape[0]},), got {tuple(lengths.shape)}")
@@ -209,6 +209,9 @@ def pearson_connectivity(
         _validate_lengths(x, lengths, subject_ids, MIN_TIMEPOINTS)
     out = x.new_empty((x.shape[0], x.shape[2], x.shape[2]))
     constant = torch.zeros((x.shape[0], x.shape[2]), dtype=torch.bool, device=x.device)
+    # per-subject faults, flagged on the device and read once after the loop (no host sync per chunk)
+    nonfinite = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    overflow = torch.zeros_like(nonfinite)
     if batch_size is None:
         batch_size = max(1, min(64, CHUNK_BYTES // (x.shape[1] * x.shape[2] * x.element_size())))
     for start in range(0, x.shape[0], batch_size):
@@ -223,23 +226,15 @@ def pearson_connectivity(
             count = lengths[start:stop].to(x.device, dtype).unsqueeze(1)
             xc.mul_(_time_mask(chunk, lengths[start:stop]))
         total = xc.sum(dim=1)  # (b, N)
-        if validate and not bool(torch.isfinite(total).all()):
-            bad = int(torch.nonzero(~torch.isfinite(total).all(dim=1)).flatten()[0]) + start
-            raise ValueError(
-                f"expected finite time series, got NaN or inf values for {_subject_name(bad, subject_ids)}"
-            )
+        if validate:
+            nonfinite[start:stop] = ~torch.isfinite(total).all(dim=1)
         xc.sub_((total / count).unsqueeze(1))
         if lengths is not None:
             xc.mul_(_time_mask(chunk, lengths[start:stop]))
         cov = torch.bmm(xc.transpose(1, 2), xc)  # (b, N, N), sum of centered products
         ssq = cov.diagonal(dim1=1, dim2=2)
-        if validate and not bool(torch.isfinite(ssq).all()):  # squares overflowed: absurd magnitudes
-            bad = int(torch.nonzero(~torch.isfinite(ssq).all(dim=1)).flatten()[0]) + start
-            peak = float(chunk[bad - start].abs().max())
-            raise ValueError(
-                f"expected time series of sane magnitude, got values up to {peak:.3g} for "
-                f"{_subject_name(bad, subject_ids)}: their squares overflow {dtype} (rescale the series, or use float64)"
-            )
+        if validate:  # finite sums but non-finite squares: they overflowed (absurd magnitudes)
+            overflow[start:stop] = ~torch.isfinite(ssq).all(dim=1)
         flat = ssq == 0  # constant ROI (exact, thanks to the shift)
         inv = torch.where(flat, torch.zeros_like(ssq), ssq.clamp_min(torch.finfo(dtype).tiny).rsqrt())
         scale = (inv.unsqueeze(2) * inv.unsqueeze(1)).mul_(0.5)  # symmetric outer product
@@ -248,8 +243,21 @@ def pearson_connectivity(
         block.mul_(scale).clamp_(-1.0, 1.0)
         block.diagonal(dim1=1, dim2=2).copy_((~flat).to(dtype))
         constant[start:stop] = flat
-    if validate and bool(constant.any()):
-        _warn_constant(constant, subject_ids, roi_names)
+    if validate:
+        any_nonfinite, any_overflow, any_constant = torch.stack(
+            [nonfinite.any(), overflow.any(), constant.any()]).tolist()  # the one host sync
+        if any_nonfinite or any_overflow:
+            bad = int(torch.nonzero(nonfinite | overflow).flatten()[0])
+            if bool(nonfinite[bad]):
+                raise ValueError(
+                    f"expected finite time series, got NaN or inf values for {_subject_name(bad, subject_ids)}"
+                )
+            raise ValueError(
+                f"expected time series of sane magnitude, got values up to {float(x[bad].abs().max()):.3g} for "
+                f"{_subject_name(bad, subject_ids)}: their squares overflow {dtype} (rescale the series, or use float64)"
+            )
+        if any_constant:
+            _warn_constant(constant, subject_ids, roi_names)
     return out[0] if single else out
 
 

@@ -129,6 +129,9 @@ def check_flags(parser, args) -> None:
             parser.error(f"{flag}: expected a positive integer, got {value}")
     if args.window_stride is not None and not args.window_size:
         parser.error(f"--window-stride {args.window_stride}: expected with --window-size, got no --window-size")
+    if args.fisher_z and not args.connectivity:  # else silently ignored: time series (or the files' FC) stored as is
+        parser.error("--fisher-z: expected with --connectivity (it transforms the FC computed from time series; "
+                     "FC files say what they hold with --fc-values), got no --connectivity")
     for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size)):
         if not 0 <= value < 1:
             parser.error(f"{flag}: expected a fraction of subjects in [0, 1), got {value}")

@@ -147,6 +147,9 @@ def test_cpu_accelerate_config_launches_two_connected_processes():
         (["--validation-size", "0.2"], "error: --validation-size 0.2: expected with --test-size > 0 (the validation "
                                        "split is cut next to a test split), got no --test-size (see build_dataset.py --help)"),
         (["--test-size", "1.5"], "error: --test-size: expected a fraction of subjects in [0, 1), got 1.5 (see build_dataset.py --help)"),
+        (["--fisher-z"], "error: --fisher-z: expected with --connectivity (it transforms the FC computed from time "
+                         "series; FC files say what they hold with --fc-values), got no --connectivity "
+                         "(see build_dataset.py --help)"),
     ],
 )
 def test_build_dataset_flag_errors(capsys, tmp_path, flags, message):

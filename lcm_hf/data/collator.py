@@ -77,13 +77,13 @@ class LcmDataCollator:
         if not features:
             raise ValueError("expected at least one row to collate, got none")
         first = features[0]
+        ids = [f.get("subject_id", i) for i, f in enumerate(features)]
         if "connectivity" in first:
             fc = torch.from_numpy(np.stack([np.asarray(f["connectivity"], dtype=np.float32) for f in features]))
         elif "timeseries" in first:
             series = [np.asarray(f["timeseries"], dtype=np.float32) for f in features]
             series = [s[: int(f["window_length"])] if f.get("window_length") is not None else s  # no padding
                       for s, f in zip(series, features)]
-            ids = [f.get("subject_id", i) for i, f in enumerate(features)]
             fc = compute_connectivity(series, kind=self.kind, fisher_z=self.fisher_z, subject_ids=ids).float()
         else:
             raise ValueError(f"expected rows with 'connectivity' or 'timeseries', got keys {sorted(first)}")
@@ -96,15 +96,14 @@ class LcmDataCollator:
         elif self.vocabulary is not None:
             batch["labels"] = self.vocabulary.encode(list(features))
         if self.validate:
-            self._check_values(batch, features)
+            self._check_values(batch, ids)
         for key in self.pass_through:
             batch[key] = [f.get(key) for f in features]
         return batch
 
-    def _check_values(self, batch: dict, features: Sequence[Mapping]) -> None:
+    def _check_values(self, batch: dict, ids: Sequence) -> None:
         from ..modeling_lcm import check_label_values
 
-        ids = [f.get("subject_id", i) for i, f in enumerate(features)]
         check_connectivity_values(batch["connectivity"], subject_ids=ids)
         labels = batch.get("labels")
         if labels is None:

@@ -230,19 +230,12 @@ class MatchReport:
         """One line per problem, with counts and the first few names."""
         action = {"warn": "skipped", "error": "", "keep": "kept with missing phenotypes"}[unmatched]
         action = f" ({action})" if action else ""
-        parts = []
-        if self.unmatched_files:
-            n = len(self.unmatched_files)
-            parts.append(f"{n} file{'s' * (n > 1)} without a phenotype row{action}: {_show(self.unmatched_files)}")
-        if self.duplicates:
-            n = len(self.duplicates)
-            parts.append(f"{n} duplicate id{'s' * (n > 1)} in the table (no row is chosen): {_show(self.duplicates)}")
-        if self.ambiguous_files:
-            n = len(self.ambiguous_files)
-            parts.append(f"{n} file{'s' * (n > 1)} matching a duplicate id{action}: {_show(self.ambiguous_files)}")
-        if self.unmatched_rows:
-            n = len(self.unmatched_rows)
-            parts.append(f"{n} phenotype row{'s' * (n > 1)} without a file: {_show(self.unmatched_rows)}")
+        problems = [(self.unmatched_files, "file", f" without a phenotype row{action}"),
+                    (self.duplicates, "duplicate id", " in the table (no row is chosen)"),
+                    (self.ambiguous_files, "file", f" matching a duplicate id{action}"),
+                    (self.unmatched_rows, "phenotype row", " without a file")]
+        parts = [f"{len(names)} {noun}{'s' * (len(names) > 1)}{what}: {_show(names)}"
+                 for names, noun, what in problems if names]
         head = f"matching {self.n_files} files of {self.source} to {self.n_rows} phenotype rows: "
         return head + "; ".join(parts) + (f". {self.hint}" if self.hint else "")
 
