@@ -28,24 +28,26 @@ def read_timeseries(path: str):
     return read_timeseries_file(path)
 
 
-def _pipeline_input(path: str) -> dict:
-    """One pipeline input from a file: what `PhenotypePredictionPipeline` reads from a path (series, ROI labels,
-    TR), .mat files through `lcm_hf.data.readers`."""
-    if path.lower().endswith(".mat"):
-        return {"timeseries": read_timeseries(path), "subject_id": path}
-    from .pipeline_lcm import read_timeseries as read_with_metadata
-
-    array, labels, repetition_time = read_with_metadata(path)
-    return {"timeseries": array, "roi_labels": labels, "repetition_time": repetition_time, "subject_id": path}
+def check_model_argument(model: str) -> None:
+    """Refuse a `--model` that is neither a folder nor a Hub id that could be fetched: offline, or a path-like
+    name (a typo of a local folder), it must be an existing folder (instead of the Hub's "couldn't connect")."""
+    if os.path.isdir(model):
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    path_like = model.startswith((".", "/", "~")) or model.count("/") != 1
+    if offline or path_like:
+        raise ValueError(f"--model: expected a model folder (or a Hub id online), got no folder at {model!r}")
 
 
 def _predict(args) -> int:
+    from .embeddings import read_timeseries_input
     from .pipeline_lcm import load_phenotype_pipeline
 
-    predict = load_phenotype_pipeline(args.model, device=args.device)
-    num_rois = predict.model.config.num_rois
     try:
-        inputs = [_pipeline_input(path) for path in args.timeseries]
+        inputs = [read_timeseries_input(path) for path in args.timeseries]  # a bad file fails before the model loads
+        check_model_argument(args.model)
+        predict = load_phenotype_pipeline(args.model, device=args.device)
+        num_rois = predict.model.config.num_rois
         for path, item in zip(args.timeseries, inputs):
             if item["timeseries"].shape[1] != num_rois:
                 raise ValueError(
@@ -73,6 +75,7 @@ def _embed(args) -> int:
     if args.subject_ids is not None and len(args.subject_ids) != len(args.timeseries):
         raise SystemExit(f"error: --subject-ids: expected one per file ({len(args.timeseries)}), got {len(args.subject_ids)}")
     try:
+        check_model_argument(args.model)
         path = embed_files(args.model, args.timeseries, args.output, subject_ids=args.subject_ids,
                            overwrite=args.overwrite, device=args.device)
     except (ValueError, FileNotFoundError, FileExistsError) as err:

@@ -64,3 +64,16 @@ def test_read_timeseries_formats(tmp_path):
     assert np.array_equal(read_timeseries(str(tmp_path / "a.tsv")), data)
     with pytest.raises(FileNotFoundError):
         read_timeseries(os.path.join(str(tmp_path), "missing.npy"))
+
+
+def test_predict_refuses_a_model_typo_and_a_connectivity_file(quick_demo, tmp_path):
+    """A mistyped --model folder is named (not "couldn't reach the Hub"); an FC matrix file is not read as a
+    series of N time points (that would predict silently wrong)."""
+    series = tmp_path / "sub-01.npy"
+    np.save(series, np.random.default_rng(0).standard_normal((120, 116)).astype(np.float32))
+    with pytest.raises(SystemExit, match="--model: expected a model folder \\(or a Hub id online\\), got no folder at"):
+        main(["predict", "--model", str(quick_demo / "no-such-model"), "--timeseries", str(series)])
+    fc = tmp_path / "sub-02_fc.npy"
+    np.save(fc, np.corrcoef(np.random.default_rng(1).standard_normal((116, 200))).astype(np.float32))
+    with pytest.raises(SystemExit, match="sub-02_fc.npy looks like a connectivity matrix"):
+        main(["predict", "--model", str(quick_demo / "finetuned-semi_supervised"), "--timeseries", str(fc)])

@@ -33,21 +33,4 @@ _LAZY = {
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
 
-__all__ = [
-    "DEMO_DATASETS",
-    "DEMO_EFFECTS",
-    "DEMO_NETWORKS",
-    "DEMO_PSEUDO_LABELS",
-    "FINETUNE_DATASETS",
-    "PRETRAIN_DATASETS",
-    "DemoSettings",
-    "apply_demo_defaults",
-    "demo_bei_columns",
-    "demo_datasets",
-    "demo_roi_names",
-    "demo_training_data",
-    "demo_vocabularies",
-    "make_demo_cohort",
-    "run_demo",
-    "simulate_timeseries",
-]
+__all__ = sorted(_LAZY)
