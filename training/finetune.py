@@ -25,8 +25,6 @@ Cross-validation: `--cv_folds 5` (same options and reports as `training/pretrain
 `<output_dir>/fold-<k>`, `cv_report.md` with LCM vs baseline vs chance, intervals and the paired difference).
 """
 
-import json
-
 from pretrain import load_datasets
 
 from lcm_hf.console import exit_if_version
@@ -49,32 +47,17 @@ def main(argv=None):
     if finetune_args.mode == "linear_probe":
         training_args.weight_decay = 0.0  # frozen embedding rows must not decay
     from lcm_hf.training.recipes import finetune
-    from lcm_hf.training.runtime import prepare_run
+    from lcm_hf.training.runtime import prepare_run, run_recipe
 
     prepare_run(training_args, data_args, finetune_args)
     from lcm_hf.training.checkpoints import resume_argument
 
     resume = resume_argument(training_args, data_args)  # --resume_from_checkpoint PATH|true
     datasets = load_datasets(data_args, "finetune")
-    if data_args.cv_folds:  # K subject-grouped folds -> <output_dir>/fold-<k>, cv_report.md, cv_results.json
-        from lcm_hf.training.cross_validation import cross_validate
-        from lcm_hf.training.cv_report import cv_summary
-
-        cv = cross_validate(datasets, data_args, training_args, lambda d, a: finetune(d, data_args, finetune_args, a))
-        if training_args.should_log:
-            print(json.dumps(cv_summary(cv), default=str))
-        return cv
-    results = finetune(datasets, data_args, finetune_args, training_args, resume_from_checkpoint=resume)
-    if training_args.should_log:
-        summary = {
-            k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k
-        }
-        print(
-            json.dumps(
-                {"mode": results["mode"], "new_beis": results["new_beis"], "test": summary}, default=str
-            )
-        )
-    return results
+    return run_recipe(
+        datasets, data_args, training_args, lambda d, a, **kw: finetune(d, data_args, finetune_args, a, **kw), resume,
+        headline=lambda results: {"mode": results["mode"], "new_beis": results["new_beis"]},
+    )
 
 
 if __name__ == "__main__":

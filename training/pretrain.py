@@ -58,7 +58,7 @@ def main(argv=None):
         (LcmDataArguments, LcmModelArguments, LcmTrainingArguments), argv
     )
     from lcm_hf.training.recipes import pretrain
-    from lcm_hf.training.runtime import prepare_run
+    from lcm_hf.training.runtime import prepare_run, run_recipe
 
     prepare_run(training_args, data_args)
     from lcm_hf.training.checkpoints import resume_argument
@@ -74,21 +74,10 @@ def main(argv=None):
             print(json.dumps({"readout_layers": results["readout_layers"], "steps": training_args.max_steps}))
         return results
     datasets = load_datasets(data_args, "pretrain")
-    if data_args.cv_folds:  # K subject-grouped folds -> <output_dir>/fold-<k>, cv_report.md, cv_results.json
-        from lcm_hf.training.cross_validation import cross_validate
-        from lcm_hf.training.cv_report import cv_summary
-
-        cv = cross_validate(datasets, data_args, training_args, lambda d, a: pretrain(d, data_args, model_args, a))
-        if training_args.should_log:
-            print(json.dumps(cv_summary(cv), default=str))
-        return cv
-    results = pretrain(datasets, data_args, model_args, training_args, resume_from_checkpoint=resume)
-    if training_args.should_log:
-        summary = {
-            k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k
-        }
-        print(json.dumps({"readout_layers": results["readout_layers"], "test": summary}, default=str))
-    return results
+    return run_recipe(
+        datasets, data_args, training_args, lambda d, a, **kw: pretrain(d, data_args, model_args, a, **kw), resume,
+        headline=lambda results: {"readout_layers": results["readout_layers"]},
+    )
 
 
 if __name__ == "__main__":

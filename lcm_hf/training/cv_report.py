@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -11,7 +10,6 @@ import numpy as np
 from .report import (
     METRIC_NAMES,
     _fmt,
-    atomic_write,
     comparison_lines,
     explanation_lines,
     history_sentences,
@@ -164,10 +162,11 @@ def cv_summary(cv: dict) -> dict:
 
 def write_cv_report(output_dir: str, cv: dict) -> tuple[str, str]:
     """Write ``cv_results.json`` and ``cv_report.md`` (atomically) into ``output_dir``."""
-    os.makedirs(output_dir, exist_ok=True)
+    from ..atomic import atomic_write_json, atomic_write_text
+
     json_path, md_path = os.path.join(output_dir, "cv_results.json"), os.path.join(output_dir, "cv_report.md")
-    atomic_write(json_path, json.dumps(cv, indent=1))
-    atomic_write(md_path, markdown(cv))
+    atomic_write_json(json_path, cv, indent=1)
+    atomic_write_text(md_path, markdown(cv))
     return json_path, md_path
 
 

@@ -19,7 +19,6 @@ and ``pearson_r``. Samples whose label is NaN are left out of that BEI's metrics
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,51 +35,30 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def classification_metrics(y_true: Sequence, probabilities: np.ndarray) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1 and ROC-AUC of class probabilities (n, C) against int labels (n,)."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
+    from sklearn.metrics import f1_score
+
+    from .evaluation import balanced_accuracy, roc_auc
 
     y_true = np.asarray(y_true).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != y_true.shape[0]:
         raise ValueError(f"expected probabilities of shape ({y_true.shape[0]}, C), got {probabilities.shape}")
-    num_classes = probabilities.shape[1]
     y_pred = probabilities.argmax(axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # balanced accuracy warns when a class is absent from y_pred
-        results = {
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-            "macro_f1": float(
-                f1_score(y_true, y_pred, average="macro", labels=np.unique(y_true), zero_division=0)
-            ),
-        }
-    present = np.unique(y_true)
-    if present.size < 2:
-        results["roc_auc"] = float("nan")
-    elif num_classes == 2:
-        results["roc_auc"] = float(roc_auc_score(y_true, probabilities[:, 1]))
-    else:
-        # One-vs-rest over the classes present; renormalise their probabilities so they sum to 1.
-        scores = probabilities[:, present]
-        scores = scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
-        if present.size == 2:
-            results["roc_auc"] = float(roc_auc_score(y_true == present[1], scores[:, 1]))
-        else:
-            results["roc_auc"] = float(
-                roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=present)
-            )
-    return results
+    return {
+        "accuracy": float((y_pred == y_true).mean()) if y_true.size else math.nan,
+        "balanced_accuracy": balanced_accuracy(y_true, probabilities),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=np.unique(y_true), zero_division=0)),
+        "roc_auc": roc_auc(y_true, probabilities),  # one-vs-rest macro over the classes present, NaN for one
+    }
 
 
 def regression_metrics(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
     """Mean absolute error and Pearson r (NaN when either side is constant)."""
+    from .evaluation import mae, pearson_r
+
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
-    mae = float(np.abs(y_true - y_pred).mean()) if y_true.size else float("nan")
-    if y_true.size < 2 or np.std(y_true) == 0 or np.std(y_pred) == 0:
-        r = float("nan")
-    else:
-        r = float(np.corrcoef(y_true, y_pred)[0, 1])
-    return {"mae": mae, "pearson_r": r}
+    return {"mae": mae(y_true, y_pred), "pearson_r": pearson_r(y_true, y_pred)}
 
 
 def group_mean(values: np.ndarray, groups: Sequence) -> tuple[np.ndarray, np.ndarray]:

@@ -72,12 +72,15 @@ def _trainer(model, training_args, splits, selection_metric="balanced_accuracy")
     )
 
 
-def _finish(trainer, splits, processor, output_dir: str, extra: dict, data_args=None) -> dict:
-    """Calibrate on validation, save the model + processor, score the test split, write `results.json`."""
+def _finish(trainer, splits, processor, extra: dict, data_args=None) -> dict:
+    """Calibrate on validation, save the model + processor, score the test split, write `results.json`
+    (into ``trainer.args.output_dir``; ``split_sizes`` counts the splits given, a ``None`` one skipped)."""
     from .calibration import calibrate_trainer
     from .selection import selection_summary
 
-    extra = {"model_selection": selection_summary(trainer), **extra}
+    output_dir = trainer.args.output_dir
+    sizes = {k: len(v) for k, v in splits.items() if v is not None}
+    extra = {"model_selection": selection_summary(trainer), "split_sizes": sizes, **extra}
     if getattr(trainer.args, "calibrate", False) and splits.get("validation") is not None:
         extra["calibration"] = calibrate_trainer(trainer, splits["validation"], output_dir)
     prediction = trainer.predict(splits["test"], metric_key_prefix="test")
@@ -207,10 +210,8 @@ def pretrain(
         trainer,
         splits,
         processor,
-        training_args.output_dir,
         {
             "datasets": list(datasets),
-            "split_sizes": {k: len(v) for k, v in splits.items()},
             "data_args": asdict(data_args),
         },
         data_args=data_args,
@@ -361,13 +362,11 @@ def finetune(
         trainer,
         splits,
         processor,
-        training_args.output_dir,
         {
             "mode": finetune_args.mode,
             "lora": _lora_summary(model) if finetune_args.use_lora else None,
             "new_beis": new_names,
             "trainable": trainable,
-            "split_sizes": {k: len(v) for k, v in splits.items()},
         },
         data_args=data_args,
     )

@@ -24,24 +24,16 @@ logger = logging.getLogger(__name__)
 METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC-AUC", "mae": "MAE", "pearson_r": "Pearson r"}
 
 
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to a temporary sibling of ``path``, then rename it into place (:mod:`lcm_hf.atomic`)."""
-    from ..atomic import atomic_write_text
-
-    atomic_write_text(path, text)
-
-
 def _labels(dataset) -> np.ndarray:
     return np.stack(dataset.with_format("numpy", columns=["labels"])["labels"]).astype(np.float64)
 
 
 def _identity(dataset):
-    columns = dataset.column_names
-    subjects = [str(s) for s in dataset["subject_id"]]
-    if "dataset" in columns:
-        subjects = [f"{d}::{s}" for d, s in zip(dataset["dataset"], subjects)]
-    scans = [str(s) for s in dataset["scan_id"]] if "scan_id" in columns else None
-    return np.asarray(subjects), None if scans is None else np.asarray(scans)
+    """(``dataset::subject`` keys (n,), scan ids (n,) or None)."""
+    from .baseline import subject_keys
+
+    scans = np.asarray([str(s) for s in dataset["scan_id"]]) if "scan_id" in dataset.column_names else None
+    return subject_keys(dataset), scans
 
 
 def split_levels(splits: dict, beis: list[dict], eval_level: str = "auto") -> dict[str, str]:
@@ -261,13 +253,14 @@ def write_run_report(output_dir: str, results: dict, title: str = "LCM run repor
         lines += comparison_lines(evaluation["comparison"]) + [""] + explanation_lines() + [""]
         lines += unscored_lines(evaluation.get("unscored") or {})
     lines += ["All metrics (per layer, per dataset, window/scan/subject level) are in `results.json`.", ""]
+    from ..atomic import atomic_write_text
+
     path = os.path.join(output_dir, "report.md")
-    atomic_write(path, "\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 
 __all__ = [
-    "atomic_write",
     "comparison_lines",
     "evaluate_run",
     "history_sentences",

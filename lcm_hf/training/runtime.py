@@ -6,6 +6,7 @@
   distributed run (e.g. ``accelerate launch --multi_gpu`` on a machine without GPUs, no ``--use_cpu``) stop
   with a message saying how to launch on CPU, instead of training twice into one folder.
 - :func:`check_flag_conflicts`: flags that cannot work together are refused before any data is read.
+- :func:`run_recipe`: a recipe run once or, with ``--cv_folds K``, on every fold, and its one-line JSON summary.
 """
 
 from __future__ import annotations
@@ -128,6 +129,48 @@ def prepare_run(training_args, data_args, finetune_args=None) -> int:
     return threads
 
 
+def run_recipe(datasets, data_args, training_args, train, resume=None, headline=None) -> dict:
+    """Run a recipe once (from ``resume``) or, with ``--cv_folds K``, on every fold (``cross_validate``), and
+    print its one-line JSON summary on the main process.
+
+    Parameters
+    ----------
+    datasets : dict
+        ``{name: Dataset | DatasetDict}``.
+    data_args, training_args
+        The script's options.
+    train : callable
+        ``train(datasets, training_args, resume_from_checkpoint=None) -> results`` (a recipe).
+    resume : str or bool, optional
+        ``--resume_from_checkpoint`` (a single run only).
+    headline : callable, optional
+        ``results -> dict``: the summary's leading fields of a single run (its test metrics follow).
+
+    Returns
+    -------
+    dict
+        The recipe's results, or ``cv_results.json``'s content with ``--cv_folds``.
+    """
+    import json
+
+    if data_args.cv_folds:  # K subject-grouped folds -> <output_dir>/fold-<k>, cv_report.md, cv_results.json
+        from .cross_validation import cross_validate
+        from .cv_report import cv_summary
+
+        results = cross_validate(datasets, data_args, training_args, train)
+        summary = cv_summary
+    else:
+        results = train(datasets, training_args, resume_from_checkpoint=resume)
+
+        def summary(results):
+            test = {k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k}
+            return {**(headline(results) if headline else {}), "test": test}
+
+    if training_args.should_log:
+        print(json.dumps(summary(results), default=str))
+    return results
+
+
 __all__ = [
     "CPU_LAUNCH_HINT",
     "check_flag_conflicts",
@@ -135,4 +178,5 @@ __all__ = [
     "configure_threads",
     "prepare_run",
     "quiet_libraries",
+    "run_recipe",
 ]

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import torch
 
-from .data import unique_dataset_names
+from .data import _named, unique_dataset_names
 
 logger = logging.getLogger(__name__)
 
@@ -256,12 +256,6 @@ def arrow_row(table, column: str = "timeseries") -> dict:
     values = steps.flatten().to_numpy(zero_copy_only=False)
     row[column] = values.reshape(len(steps), -1)
     return row
-
-
-def _named(dataset, name: str):
-    if "dataset" in dataset.column_names:
-        dataset = dataset.remove_columns("dataset")
-    return dataset.add_column("dataset", [name] * len(dataset))
 
 
 def crop_starts(length: int, window_size: int, stride: int, rng: np.random.Generator | None) -> list[int]:

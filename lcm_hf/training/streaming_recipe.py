@@ -172,10 +172,8 @@ def pretrain_streaming(dataset_dirs: list[str], data_args, model_args, training_
         trainer,
         {"train": None, **held_out},
         processor,
-        training_args.output_dir,
         {
             "datasets": list(sources.paths),
-            "split_sizes": {k: len(v) for k, v in held_out.items()},
             "streaming": {
                 "held_out_by_hash": sources.hashed,
                 "dataset_weights": data_args.dataset_weights,

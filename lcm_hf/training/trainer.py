@@ -293,7 +293,6 @@ class LcmTrainer(Trainer):
             kwargs["compute_metrics"] = self._compute_lcm_metrics
         super().__init__(*args, **kwargs)
         self.layer_metrics = layer_metrics
-        self._bei_metric = None  # the evaluate module (lcm_hf.training.evaluate_metric), loaded on first use
         resolve_selection_metric(self.args, _unwrap(self.model).config, self.eval_dataset)
         for callback in selection_callbacks(self.args):
             self.add_callback(callback)
