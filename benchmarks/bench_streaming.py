@@ -4,16 +4,19 @@ Writes simulated corpora (cheap random time series, NOT the demo simulator; ``se
 sharded parquet folders in the `publish_dataset` layout, then measures, for each corpus and each data path, in
 a fresh subprocess:
 
-- **in-memory**: what ``training/pretrain.py`` does today: `load_connectome_datasets` + subject splits + windows
-  + FC precomputed for every window (`build_splits`), then batches from a shuffled DataLoader;
+- **in-memory**: what ``training/pretrain.py`` does without ``--streaming``: `load_connectome_datasets` + subject
+  splits + windows + FC precomputed for every window (`build_splits`), then batches from a shuffled DataLoader;
 - **streaming**: what ``--streaming true`` does: `StreamSources` (vocabulary from the BEI columns, held-out
   subjects materialised) and a `WindowStream` (windows cut on the fly, FC in the collator).
 
-Columns: ``start-up`` (s, from the worker's start to its first batch, imports excluded), ``loader`` (samples/s of
-batches alone), ``train`` (samples/s of train steps of a tiny LCM, hidden 64, 2 layers, so that the data path
-shows; batch 32 in both paths), ``peak RSS`` (MiB, the worker's VmHWM). The held-out sets are 2 x min(50, 5%)
-subjects (fractions min(50 / N, 0.05)): the held-out set is materialised by design, the question here
-is whether the *training* data's memory grows with the corpus.
+Each path runs with its DataLoader in the training process (0 workers: the Trainer's default in memory) and
+with one worker process (the ``--stream_workers 1`` default of streaming), at the same batch of 32.
+Columns: ``start-up`` (s, from the measurement's start to its first batch, imports excluded), ``loader``
+(samples/s of batches alone), ``train`` (samples/s of train steps of a tiny LCM, hidden 64, 2 layers, so that the
+data path shows), ``peak RSS`` (MiB: the VmHWM of the measuring process plus that of its loader worker, an upper
+bound since the forked worker shares pages with it). The held-out sets are 2 x min(50, 5%) subjects (fractions
+min(50 / N, 0.05)): the held-out set is materialised by design, the question here is whether the *training*
+data's memory grows with the corpus.
 
 Usage:
     python benchmarks/bench_streaming.py            # corpora of 1k, 5k, 20k subjects
@@ -54,6 +57,7 @@ def write_corpus(folder: Path, subjects: int, dtype: str = "float16", seed: int 
     from datasets import Array2D, Dataset
 
     from lcm_hf.data import connectome_features, publish_dataset
+    from lcm_hf.data.publishing import write_parquet_shard
 
     features = connectome_features(ROIS, {"sex": "string", "age": "float32"})
     features["timeseries"] = Array2D(shape=(None, ROIS), dtype=dtype)
@@ -77,22 +81,21 @@ def write_corpus(folder: Path, subjects: int, dtype: str = "float16", seed: int 
     for index in range(shards):
         start, stop = index * ROWS_PER_SHARD, min(subjects, (index + 1) * ROWS_PER_SHARD)
         shard = Dataset.from_dict(rows(start, stop), features=features)
-        shard.to_parquet(str(folder / "data" / f"train-{index:05d}-of-{shards:05d}.parquet"))
+        write_parquet_shard(shard, folder / "data" / f"train-{index:05d}-of-{shards:05d}.parquet")
     return sum(p.stat().st_size for p in (folder / "data").glob("*.parquet")) / 2**20
 
 
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as handle:
+def peak_rss_mib(pid="self") -> float:
+    """Peak resident memory (VmHWM) of a process, in MiB."""
+    with open(f"/proc/{pid}/status") as handle:
         for line in handle:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
-def worker(mode: str, folder: str, subjects: int, steps: int) -> dict:
-    """One measurement (run in a subprocess: its peak RSS is its own)."""
+def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> dict:
+    """One measurement (run in a subprocess: its peak RSS is its own, plus its loader worker's)."""
     import torch
 
     from lcm_hf import LcmConfig, LcmForBeiPrediction
@@ -112,7 +115,7 @@ def worker(mode: str, folder: str, subjects: int, steps: int) -> dict:
         vocabulary = union_vocabulary(_pooled(parts), ["sex"], ["age"], {}, True)
         splits = build_splits(parts, vocabulary, data_args, {})
         loader = torch.utils.data.DataLoader(splits["train"], batch_size=BATCH, shuffle=True,
-                                             collate_fn=LcmDataCollator(), drop_last=True)
+                                             collate_fn=LcmDataCollator(), drop_last=True, num_workers=workers)
     else:
         from lcm_hf.training.data import build_splits
         from lcm_hf.training.streaming import StreamCollator, StreamSources, WindowStream
@@ -120,19 +123,22 @@ def worker(mode: str, folder: str, subjects: int, steps: int) -> dict:
         sources = StreamSources([folder], data_args)
         vocabulary = union_vocabulary(sources.phenotypes(["sex", "age"]), ["sex"], ["age"], {}, True)
         build_splits(sources.held_out(), vocabulary, data_args, {})
-        stream = WindowStream(sources.train_scans(), WINDOW, keep=lambda d, s: sources.split_of(d, s) == "train")
-        loader = torch.utils.data.DataLoader(stream, batch_size=BATCH,
+        stream = WindowStream(sources.train_scans(), WINDOW, keep=sources.is_training)
+        loader = torch.utils.data.DataLoader(stream, batch_size=BATCH, num_workers=workers,
                                              collate_fn=StreamCollator(LcmDataCollator(vocabulary)))
     iterator = iter(loader)
     first = next(iterator)
     startup = time.perf_counter() - start
+
+    worker_peaks = {}
 
     def batches():
         nonlocal iterator
         while True:
             try:
                 yield next(iterator)
-            except StopIteration:
+            except StopIteration:  # an in-memory epoch ended: its workers stop
+                worker_peaks.update(loader_worker_peaks(iterator))
                 iterator = iter(loader)
 
     feed = batches()
@@ -153,13 +159,19 @@ def worker(mode: str, folder: str, subjects: int, steps: int) -> dict:
         optimizer.step()
         optimizer.zero_grad()
     train_rate = steps * BATCH / (time.perf_counter() - tick)
+    worker_peaks.update(loader_worker_peaks(iterator))
     return {"startup_s": startup, "loader_samples_s": loader_rate, "train_samples_s": train_rate,
-            "peak_rss_mib": peak_rss_mib()}
+            "peak_rss_mib": peak_rss_mib() + max(worker_peaks.values(), default=0.0)}
 
 
-def measure(mode: str, folder: Path, subjects: int, steps: int, cache: Path) -> dict:
+def loader_worker_peaks(iterator) -> dict:
+    """``{pid: peak RSS MiB}`` of a DataLoader iterator's live worker processes (none without workers)."""
+    return {w.pid: peak_rss_mib(w.pid) for w in getattr(iterator, "_workers", []) if w.is_alive()}
+
+
+def measure(mode: str, folder: Path, subjects: int, steps: int, workers: int, cache: Path) -> dict:
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    command = [sys.executable, __file__, "--worker", mode, str(folder), str(subjects), str(steps)]
+    command = [sys.executable, __file__, "--worker", mode, str(folder), str(subjects), str(steps), str(workers)]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     if completed.returncode != 0:
         raise RuntimeError(f"{mode} worker failed on {folder}:\n{completed.stderr[-3000:]}")
@@ -170,27 +182,32 @@ def measure(mode: str, folder: Path, subjects: int, steps: int, cache: Path) -> 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| subjects | parquet (MiB) | path | start-up (s) | loader (samples/s) | train (samples/s) | peak RSS (MiB) |",
-        "|---:|---:|---|---:|---:|---:|---:|",
+        "| subjects | parquet (MiB) | path | loader workers | start-up (s) | loader (samples/s) | train (samples/s) "
+        "| peak RSS (MiB) |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['subjects']:,} | {r['mib']:.0f} | {r['mode']} | {r['startup_s']:.1f} | "
+        lines.append(f"| {r['subjects']:,} | {r['mib']:.0f} | {r['mode']} | {r['workers']} | {r['startup_s']:.1f} | "
                      f"{r['loader_samples_s']:.0f} | {r['train_samples_s']:.0f} | {r['peak_rss_mib']:.0f} |")
     return "\n".join(lines)
 
 
 def ratios(rows: list[dict]) -> str:
-    by = {(r["subjects"], r["mode"]): r for r in rows}
+    from lcm_hf.training.arguments import LcmDataArguments
+
+    STREAM_WORKERS = LcmDataArguments.__dataclass_fields__["stream_workers"].default  # noqa: N806
+    by = {(r["subjects"], r["mode"], r["workers"]): r for r in rows}
     sizes = sorted({r["subjects"] for r in rows})
     out = []
     for n in sizes:
-        memory, stream = by.get((n, "in-memory")), by.get((n, "streaming"))
-        if memory and stream:
-            out.append(f"- {n:,} subjects: streaming / in-memory train samples/s = "
-                       f"{stream['train_samples_s'] / memory['train_samples_s']:.2f}x, loader "
-                       f"{stream['loader_samples_s'] / memory['loader_samples_s']:.2f}x; start-up "
-                       f"{stream['startup_s']:.1f} s vs {memory['startup_s']:.1f} s")
-    small, large = by.get((sizes[0], "streaming")), by.get((sizes[-1], "streaming"))
+        stream = by.get((n, "streaming", STREAM_WORKERS))
+        for workers, note in ((0, "in-memory as the Trainer loads it (0 workers)"), (1, "in-memory with 1 worker")):
+            memory = by.get((n, "in-memory", workers))
+            if memory and stream:
+                out.append(f"- {n:,} subjects: streaming ({STREAM_WORKERS} worker) / {note}: train samples/s "
+                           f"{stream['train_samples_s'] / memory['train_samples_s']:.2f}x (goal >= 0.9x); start-up "
+                           f"{stream['startup_s']:.1f} s vs {memory['startup_s']:.1f} s")
+    small, large = by.get((sizes[0], "streaming", STREAM_WORKERS)), by.get((sizes[-1], "streaming", STREAM_WORKERS))
     if small and large:
         out.append(f"- streaming peak RSS at {sizes[-1]:,} subjects / at {sizes[0]:,}: "
                    f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x (goal: within 1.10x)")
@@ -205,11 +222,11 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="stored time series")
     parser.add_argument("--workdir", default=None, help="where corpora are written (deleted afterwards)")
     parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS_streaming.md")))
-    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        mode, folder, subjects, steps = args.worker
-        print(json.dumps(worker(mode, folder, int(subjects), int(steps))))
+        mode, folder, subjects, steps, workers = args.worker
+        print(json.dumps(worker(mode, folder, int(subjects), int(steps), int(workers))))
         return
     sizes = args.sizes or ([200, 500, 1000] if args.quick else [1000, 5000, 20000])
     steps = args.steps or (10 if args.quick else 40)
@@ -225,9 +242,11 @@ def main(argv=None) -> None:
             print(f"corpus of {subjects:,} subjects: {mib:.0f} MiB of parquet in {time.perf_counter() - tick:.1f} s",
                   flush=True)
             for mode in ("in-memory", "streaming"):
-                result = measure(mode, folder, subjects, steps, root / "hf_cache")
-                rows.append({"subjects": subjects, "mib": mib, "mode": mode, **result})
-                print(f"  {mode}: {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
+                for workers in (0, 1):
+                    result = measure(mode, folder, subjects, steps, workers, root / "hf_cache")
+                    rows.append({"subjects": subjects, "mib": mib, "mode": mode, "workers": workers, **result})
+                    print(f"  {mode}, {workers} loader workers: {json.dumps({k: round(v, 2) for k, v in result.items()})}",
+                          flush=True)
             shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

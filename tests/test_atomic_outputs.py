@@ -23,6 +23,7 @@ from lcm_hf.atomic import (
     written_by_lcm_hf,
 )
 from lcm_hf.data import load_published, publish_dataset
+from lcm_hf.data import publishing
 
 ROOT = Path(__file__).resolve().parents[1]
 DISK_FULL = OSError(errno.ENOSPC, "No space left on device")
@@ -141,16 +142,16 @@ def test_a_write_failure_leaves_the_previous_dataset_loadable(tmp_path, monkeypa
     folder = publish_dataset(_dataset(4), tmp_path / "pub", max_rows_per_shard=2)
     before = _tree(folder)
     calls = []
-    to_parquet = datasets.Dataset.to_parquet
+    write_shard = publishing.write_parquet_shard
 
-    def disk_full_on_second_shard(self, path, *args, **kwargs):
+    def disk_full_on_second_shard(dataset, path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 2:
             Path(path).write_bytes(b"PAR1 truncated")
             raise DISK_FULL
-        return to_parquet(self, path, *args, **kwargs)
+        return write_shard(dataset, path, *args, **kwargs)
 
-    monkeypatch.setattr(datasets.Dataset, "to_parquet", disk_full_on_second_shard)
+    monkeypatch.setattr(publishing, "write_parquet_shard", disk_full_on_second_shard)
     with pytest.raises(OSError, match="No space left on device"):
         publish_dataset(_dataset(6, offset=1.0), folder, overwrite=True, max_rows_per_shard=2)
     assert _tree(folder) == before

@@ -10,14 +10,6 @@ import torch
 from lcm_hf.training.streaming import WindowStream, crop_starts, holdout_split
 
 
-@pytest.fixture(autouse=True)
-def short_thread_shutdown(monkeypatch):
-    """`datasets` sleeps 5 s whenever an interleaved parquet stream closes (apache/arrow#45214): 0.2 s here."""
-    import datasets
-
-    monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0.2)
-
-
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """Two published demo datasets of 12 subjects x 40 TRs, 4 shards each (3 rows per shard)."""
@@ -57,19 +49,23 @@ def test_crop_starts_and_holdout_are_deterministic():
     assert abs(splits.count("test") / 2000 - 0.2) < 0.03 and abs(splits.count("validation") / 2000 - 0.2) < 0.03
 
 
-def test_window_stream_resumes_after_any_window(published):
+@pytest.mark.parametrize("state_every", [1, 5, 1000])
+def test_window_stream_resumes_after_any_window(published, state_every):
+    import datasets
+
     from lcm_hf.training.streaming import StreamSources
 
     data, _, _ = arguments("unused")
     sources = StreamSources(published, data)
+    assert datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN == 0  # no 5 s pause at each pass end (pyarrow > 24)
 
     def stream():
-        return WindowStream(sources.train_scans(), 16, seed=3,
-                            keep=lambda d, s: sources.split_of(d, s) == "train")
+        return WindowStream(sources.train_scans(), 16, seed=3, keep=sources.is_training, state_every=state_every)
 
     iterator = iter(stream())
     windows = [next(iterator) for _ in range(60)]  # more than one pass
     assert {w["_stream_state"]["pass"] for w in windows} == {0, 1}
+    assert len({json.dumps(w["_stream_state"]["scans"]) for w in windows[:25]}) > (1 if state_every < 24 else 0)
     for cut in (0, 7, 33):
         resumed = stream()
         resumed.load_state_dict(windows[cut]["_stream_state"])
@@ -87,13 +83,15 @@ def test_streaming_resume_equals_uninterrupted(tmp_path, published):
 
     from lcm_hf.training.streaming_recipe import pretrain_streaming
 
-    full = pretrain_streaming(published, *arguments(tmp_path / "full"))
+    full = pretrain_streaming(published, *arguments(tmp_path / "full"))  # decoded in a worker (--stream_workers 1)
     # A fresh run from the uninterrupted run's step-5 checkpoint (25 windows in: mid-scan; the stream's second
-    # pass starts within the resumed steps).
+    # pass starts within the resumed steps), decoded in the training process this time.
     with open(tmp_path / "full" / "checkpoint-5" / "stream_state-0.json") as handle:
         saved = json.load(handle)
     assert saved["world_size"] == 1 and saved["state"]["pass"] == 0
-    resumed = pretrain_streaming(published, *arguments(tmp_path / "resumed"),
+    data, model, training = arguments(tmp_path / "resumed")
+    data.stream_workers = 0
+    resumed = pretrain_streaming(published, data, model, training,
                                  resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-5"))
     passes = [h for h in full["log_history"] if "loss" in h]
     losses = [{h["step"]: h["loss"] for h in run["log_history"] if "loss" in h} for run in (full, resumed)]

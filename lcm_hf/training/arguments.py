@@ -96,6 +96,14 @@ class LcmDataArguments:
         default=None,
         metadata={"help": "With --streaming: sampling weight of each --dataset_dirs (default: round-robin)."},
     )
+    stream_workers: int = field(
+        default=1,
+        metadata={
+            "help": "With --streaming: background processes that decode the stream, cut windows and compute FC "
+            "while the model trains, 0 or 1 (the stream position is tracked per batch; --dataloader_num_workers "
+            "applies to the held-out sets)."
+        },
+    )
     group_by: str = field(
         default="subject_id",
         metadata={"help": "Split (and cross-validate) by this column: subject_id, or site for held-out sites."},

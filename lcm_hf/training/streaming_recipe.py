@@ -27,9 +27,15 @@ STREAM_STATE_NAME = "stream_state-{rank}.json"
 class StreamingLcmTrainer(LcmTrainer):
     """`LcmTrainer` whose training data is a resumable stream (see the module docstring)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, stream_workers: int = 1, **kwargs):
+        if stream_workers not in (0, 1):
+            raise ValueError(
+                f"--stream_workers: expected 0 or 1 (one process decodes the stream, so each batch knows its "
+                f"position), got {stream_workers}"
+            )
         super().__init__(*args, **kwargs)
         self.args.ignore_data_skip = True  # the stream resumes from its saved position, not by replaying
+        self.stream_workers = stream_workers
         self._stream_state = None
 
     def get_train_dataloader(self):
@@ -41,7 +47,7 @@ class StreamingLcmTrainer(LcmTrainer):
             self.train_dataset,
             batch_size=self._train_batch_size,
             collate_fn=self.data_collator,
-            num_workers=0,  # the stream position is tracked in this process
+            num_workers=self.stream_workers,  # each batch carries its stream position out of the worker
             pin_memory=self.args.dataloader_pin_memory,
         )
 
@@ -155,7 +161,7 @@ def pretrain_streaming(dataset_dirs: list[str], data_args, model_args, training_
     pseudo = {name: {b: v for b, v in declared.items() if b in vocabulary} for name, declared in pseudo.items()}
     train = WindowStream(
         scans, data_args.window_size, data_args.window_stride, seed=training_args.seed,
-        keep=lambda dataset, subject: sources.split_of(dataset, subject) == "train", pseudo_labels=pseudo,
+        keep=sources.is_training, pseudo_labels=pseudo,
     )
     model = pretrain_model(sources.num_rois, vocabulary, model_args, training_args.seed)
     processor = LcmProcessor(vocabulary=vocabulary, num_rois=sources.num_rois)
@@ -166,6 +172,7 @@ def pretrain_streaming(dataset_dirs: list[str], data_args, model_args, training_
         eval_dataset=held_out["validation"],
         data_collator=StreamCollator(LcmDataCollator(vocabulary)),
         readout_selection_metric=model_args.readout_selection_metric,
+        stream_workers=data_args.stream_workers,
     )
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
