@@ -9,14 +9,16 @@ a fresh subprocess:
 - **streaming**: what ``--streaming true`` does: `StreamSources` (vocabulary from the BEI columns, held-out
   subjects materialised) and a `WindowStream` (windows cut on the fly, FC in the collator).
 
-Each path runs with its DataLoader in the training process (0 workers: the Trainer's default in memory) and
-with one worker process (the ``--stream_workers 1`` default of streaming), at the same batch of 32.
-Columns: ``start-up`` (s, from the measurement's start to its first batch, imports excluded), ``loader``
-(samples/s of batches alone), ``train`` (samples/s of train steps of a tiny LCM, hidden 64, 2 layers, so that the
-data path shows), ``peak RSS`` (MiB: the VmHWM of the measuring process plus that of its loader worker, an upper
-bound since the forked worker shares pages with it). The held-out sets are 2 x min(50, 5%) subjects (fractions
-min(50 / N, 0.05)): the held-out set is materialised by design, the question here is whether the *training*
-data's memory grows with the corpus.
+Per corpus, each path runs in its own subprocess for its ``start-up`` (s, from the measurement's start to its
+first batch, imports excluded), ``loader`` (samples/s of batches alone, batch 32) and ``peak RSS`` (MiB: the
+VmHWM of the measuring process plus that of its DataLoader worker, if any: an upper bound, since the forked
+worker shares pages with it); streaming is measured with 0 workers (one process: exact RSS) and with its default
+``--stream_workers``. Then one more subprocess times train steps of one tiny LCM (hidden 64, 2 layers, small
+enough for the data path to show) fed by in-memory batches (0 workers, the Trainer's default; and 1 worker) and
+by streamed batches (1 worker), in alternating blocks of steps, so that load drifts on a shared machine hit
+every path alike; the ratios come from that one process. The held-out sets are 2 x min(50, 5%) subjects
+(fractions min(50 / N, 0.05)): the held-out set is materialised by design, the question here is whether the
+*training* data's memory grows with the corpus.
 
 Usage:
     python benchmarks/bench_streaming.py            # corpora of 1k, 5k, 20k subjects
@@ -94,21 +96,19 @@ def peak_rss_mib(pid="self") -> float:
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
-def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> dict:
-    """One measurement (run in a subprocess: its peak RSS is its own, plus its loader worker's)."""
+def make_loader(mode: str, folder: str, subjects: int, workers: int):
+    """The training DataLoader of one data path over `folder` (and the BEI vocabulary)."""
     import torch
 
-    from lcm_hf import LcmConfig, LcmForBeiPrediction
     from lcm_hf.data import LcmDataCollator, union_vocabulary
     from lcm_hf.training.arguments import LcmDataArguments
+    from lcm_hf.training.data import build_splits
 
-    torch.manual_seed(0)
     fraction = min(HELD_OUT / subjects, 0.05)
     data_args = LcmDataArguments(dataset_dirs=[folder], categorical_columns=["sex"], continuous_columns=["age"],
                                  window_size=WINDOW, validation_fraction=fraction, test_fraction=fraction)
-    start = time.perf_counter()
     if mode == "in-memory":
-        from lcm_hf.training.data import build_splits, load_connectome_datasets, split_parts
+        from lcm_hf.training.data import load_connectome_datasets, split_parts
         from lcm_hf.training.recipes import _pooled
 
         parts = split_parts(load_connectome_datasets([folder]), data_args)
@@ -116,52 +116,93 @@ def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> d
         splits = build_splits(parts, vocabulary, data_args, {})
         loader = torch.utils.data.DataLoader(splits["train"], batch_size=BATCH, shuffle=True,
                                              collate_fn=LcmDataCollator(), drop_last=True, num_workers=workers)
-    else:
-        from lcm_hf.training.data import build_splits
-        from lcm_hf.training.streaming import StreamCollator, StreamSources, WindowStream
+        return loader, vocabulary
+    from lcm_hf.training.streaming import StreamCollator, StreamSources, WindowStream
 
-        sources = StreamSources([folder], data_args)
-        vocabulary = union_vocabulary(sources.phenotypes(["sex", "age"]), ["sex"], ["age"], {}, True)
-        build_splits(sources.held_out(), vocabulary, data_args, {})
-        stream = WindowStream(sources.train_scans(), WINDOW, keep=sources.is_training)
-        loader = torch.utils.data.DataLoader(stream, batch_size=BATCH, num_workers=workers,
-                                             collate_fn=StreamCollator(LcmDataCollator(vocabulary)))
-    iterator = iter(loader)
-    first = next(iterator)
+    sources = StreamSources([folder], data_args)
+    vocabulary = union_vocabulary(sources.phenotypes(["sex", "age"]), ["sex"], ["age"], {}, True)
+    build_splits(sources.held_out(), vocabulary, data_args, {})
+    stream = WindowStream(sources.train_scans(), WINDOW, keep=sources.is_training)
+    loader = torch.utils.data.DataLoader(stream, batch_size=BATCH, num_workers=workers,
+                                         collate_fn=StreamCollator(LcmDataCollator(vocabulary)))
+    return loader, vocabulary
+
+
+class Feed:
+    """Endless batches of a DataLoader (a new epoch when one ends), remembering its workers' peak RSS."""
+
+    def __init__(self, loader):
+        self.loader, self.iterator, self.worker_peaks = loader, iter(loader), {}
+
+    def __next__(self):
+        try:
+            return next(self.iterator)
+        except StopIteration:  # an in-memory epoch ended: its workers stop
+            self.worker_peaks.update(loader_worker_peaks(self.iterator))
+            self.iterator = iter(self.loader)
+            return next(self.iterator)
+
+    def peak_rss_mib(self) -> float:
+        """This process's peak RSS plus its loader worker's."""
+        self.worker_peaks.update(loader_worker_peaks(self.iterator))
+        return peak_rss_mib() + max(self.worker_peaks.values(), default=0.0)
+
+
+def tiny_model(vocabulary):
+    """The LCM the train steps time (hidden 64, 2 layers: small enough for the data path to show) + AdamW."""
+    import torch
+
+    from lcm_hf import LcmConfig, LcmForBeiPrediction
+
+    torch.manual_seed(0)
+    config = LcmConfig(num_rois=ROIS, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=128, beis=vocabulary.to_config())
+    model = LcmForBeiPrediction(config)
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+
+def train_step(model, optimizer, batch) -> None:
+    model(connectivity=batch["connectivity"], labels=batch["labels"]).loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> dict:
+    """Start-up, loader samples/s and peak RSS of one data path (run in a subprocess: its peak RSS is its own,
+    plus its loader worker's)."""
+    start = time.perf_counter()
+    loader, _ = make_loader(mode, folder, subjects, workers)
+    feed = Feed(loader)
+    next(feed)
     startup = time.perf_counter() - start
-
-    worker_peaks = {}
-
-    def batches():
-        nonlocal iterator
-        while True:
-            try:
-                yield next(iterator)
-            except StopIteration:  # an in-memory epoch ended: its workers stop
-                worker_peaks.update(loader_worker_peaks(iterator))
-                iterator = iter(loader)
-
-    feed = batches()
     tick = time.perf_counter()
     for _ in range(steps):
         next(feed)
     loader_rate = steps * BATCH / (time.perf_counter() - tick)
-    config = LcmConfig(num_rois=ROIS, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                       intermediate_size=128, beis=vocabulary.to_config())
-    model = LcmForBeiPrediction(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    model(connectivity=first["connectivity"], labels=first["labels"]).loss.backward()  # warm-up
-    optimizer.zero_grad()
-    tick = time.perf_counter()
-    for _ in range(steps):
-        batch = next(feed)
-        model(connectivity=batch["connectivity"], labels=batch["labels"]).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    train_rate = steps * BATCH / (time.perf_counter() - tick)
-    worker_peaks.update(loader_worker_peaks(iterator))
-    return {"startup_s": startup, "loader_samples_s": loader_rate, "train_samples_s": train_rate,
-            "peak_rss_mib": peak_rss_mib() + max(worker_peaks.values(), default=0.0)}
+    return {"startup_s": startup, "loader_samples_s": loader_rate, "peak_rss_mib": feed.peak_rss_mib()}
+
+
+def paired(folder: str, subjects: int, rounds: int, block: int) -> dict:
+    """Train samples/s of the same tiny model fed by each data path, measured in one process in alternating
+    blocks of `block` steps (`rounds` each), so that machine load drifts hit every path alike."""
+    paths = {"in-memory": ("in-memory", 0), "in-memory, 1 worker": ("in-memory", 1),
+             "streaming, 1 worker": ("streaming", 1)}
+    feeds, vocabulary = {}, None
+    for name, (mode, workers) in paths.items():
+        loader, vocabulary = make_loader(mode, folder, subjects, workers)
+        feeds[name] = Feed(loader)
+    model, optimizer = tiny_model(vocabulary)
+    for feed in feeds.values():  # warm-up: workers started, first batches decoded
+        for _ in range(2):
+            train_step(model, optimizer, next(feed))
+    seconds = dict.fromkeys(feeds, 0.0)
+    for _ in range(rounds):
+        for name, feed in feeds.items():
+            tick = time.perf_counter()
+            for _ in range(block):
+                train_step(model, optimizer, next(feed))
+            seconds[name] += time.perf_counter() - tick
+    return {name: rounds * block * BATCH / elapsed for name, elapsed in seconds.items()}
 
 
 def loader_worker_peaks(iterator) -> dict:
@@ -169,48 +210,52 @@ def loader_worker_peaks(iterator) -> dict:
     return {w.pid: peak_rss_mib(w.pid) for w in getattr(iterator, "_workers", []) if w.is_alive()}
 
 
-def measure(mode: str, folder: Path, subjects: int, steps: int, workers: int, cache: Path) -> dict:
+def default_stream_workers() -> int:
+    from lcm_hf.training.arguments import LcmDataArguments
+
+    return LcmDataArguments.__dataclass_fields__["stream_workers"].default
+
+
+def in_subprocess(args: list[str], cache: Path) -> dict:
+    """Run this script with `args` in a fresh process (its own peak RSS) and return the JSON it prints."""
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    command = [sys.executable, __file__, "--worker", mode, str(folder), str(subjects), str(steps), str(workers)]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    completed = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True,
+                               timeout=3600)
     if completed.returncode != 0:
-        raise RuntimeError(f"{mode} worker failed on {folder}:\n{completed.stderr[-3000:]}")
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{' '.join(args)} failed:\n{completed.stderr[-3000:]}")
     shutil.rmtree(cache, ignore_errors=True)
-    return result
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def table(rows: list[dict]) -> str:
+def tables(rows: list[dict], trains: dict) -> str:
     lines = [
-        "| subjects | parquet (MiB) | path | loader workers | start-up (s) | loader (samples/s) | train (samples/s) "
-        "| peak RSS (MiB) |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| subjects | parquet (MiB) | path | loader workers | start-up (s) | loader (samples/s) | peak RSS (MiB) |",
+        "|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['subjects']:,} | {r['mib']:.0f} | {r['mode']} | {r['workers']} | {r['startup_s']:.1f} | "
-                     f"{r['loader_samples_s']:.0f} | {r['train_samples_s']:.0f} | {r['peak_rss_mib']:.0f} |")
+                     f"{r['loader_samples_s']:.0f} | {r['peak_rss_mib']:.0f} |")
+    names = list(next(iter(trains.values())))
+    lines += ["", "Train samples/s of one tiny LCM fed by each path, in alternating blocks of steps in one process:", "",
+              "| subjects | " + " | ".join(names) + " | streaming / in-memory | streaming / in-memory, 1 worker |",
+              "|---:|" + "---:|" * (len(names) + 2)]
+    for n, rates in trains.items():
+        stream = rates["streaming, 1 worker"]
+        lines.append(f"| {n:,} | " + " | ".join(f"{rates[k]:.0f}" for k in names) +
+                     f" | {stream / rates['in-memory']:.2f}x | {stream / rates['in-memory, 1 worker']:.2f}x |")
     return "\n".join(lines)
 
 
-def ratios(rows: list[dict]) -> str:
-    from lcm_hf.training.arguments import LcmDataArguments
-
-    STREAM_WORKERS = LcmDataArguments.__dataclass_fields__["stream_workers"].default  # noqa: N806
+def ratios(rows: list[dict], trains: dict) -> str:
     by = {(r["subjects"], r["mode"], r["workers"]): r for r in rows}
     sizes = sorted({r["subjects"] for r in rows})
-    out = []
-    for n in sizes:
-        stream = by.get((n, "streaming", STREAM_WORKERS))
-        for workers, note in ((0, "in-memory as the Trainer loads it (0 workers)"), (1, "in-memory with 1 worker")):
-            memory = by.get((n, "in-memory", workers))
-            if memory and stream:
-                out.append(f"- {n:,} subjects: streaming ({STREAM_WORKERS} worker) / {note}: train samples/s "
-                           f"{stream['train_samples_s'] / memory['train_samples_s']:.2f}x (goal >= 0.9x); start-up "
-                           f"{stream['startup_s']:.1f} s vs {memory['startup_s']:.1f} s")
-    small, large = by.get((sizes[0], "streaming", STREAM_WORKERS)), by.get((sizes[-1], "streaming", STREAM_WORKERS))
-    if small and large:
-        out.append(f"- streaming peak RSS at {sizes[-1]:,} subjects / at {sizes[0]:,}: "
-                   f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x (goal: within 1.10x)")
+    out = [f"- {n:,} subjects: streaming train samples/s = {rates['streaming, 1 worker'] / rates['in-memory']:.2f}x "
+           f"in-memory (goal >= 0.9x)" for n, rates in trains.items()]
+    for workers in sorted({r["workers"] for r in rows if r["mode"] == "streaming"}):
+        small, large = by.get((sizes[0], "streaming", workers)), by.get((sizes[-1], "streaming", workers))
+        if small and large:
+            out.append(f"- streaming ({workers} loader workers) peak RSS at {sizes[-1]:,} subjects / at {sizes[0]:,}: "
+                       f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x (goal: within 1.10x)")
     return "\n".join(out)
 
 
@@ -218,21 +263,29 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="corpora of 200, 500, 1000 subjects (< 3 minutes)")
     parser.add_argument("--sizes", type=int, nargs="*", help="corpus sizes in subjects (overrides --quick)")
-    parser.add_argument("--steps", type=int, default=None, help="batches timed per measurement")
+    parser.add_argument("--steps", type=int, default=None, help="batches timed per loader measurement")
+    parser.add_argument("--rounds", type=int, default=None, help="alternating train blocks per data path")
     parser.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="stored time series")
     parser.add_argument("--workdir", default=None, help="where corpora are written (deleted afterwards)")
     parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS_streaming.md")))
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--paired", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         mode, folder, subjects, steps, workers = args.worker
         print(json.dumps(worker(mode, folder, int(subjects), int(steps), int(workers))))
         return
+    if args.paired:
+        folder, subjects, rounds, block = args.paired
+        print(json.dumps(paired(folder, int(subjects), int(rounds), int(block))))
+        return
     sizes = args.sizes or ([200, 500, 1000] if args.quick else [1000, 5000, 20000])
     steps = args.steps or (10 if args.quick else 40)
+    rounds = args.rounds or (3 if args.quick else 6)
+    block = 5
     root = Path(args.workdir or tempfile.mkdtemp(prefix="lcm_bench_streaming_"))
     root.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, trains = [], {}
     began = time.perf_counter()
     try:
         for subjects in sizes:
@@ -241,16 +294,19 @@ def main(argv=None) -> None:
             mib = write_corpus(folder, subjects, args.dtype)
             print(f"corpus of {subjects:,} subjects: {mib:.0f} MiB of parquet in {time.perf_counter() - tick:.1f} s",
                   flush=True)
-            for mode in ("in-memory", "streaming"):
-                for workers in (0, 1):
-                    result = measure(mode, folder, subjects, steps, workers, root / "hf_cache")
-                    rows.append({"subjects": subjects, "mib": mib, "mode": mode, "workers": workers, **result})
-                    print(f"  {mode}, {workers} loader workers: {json.dumps({k: round(v, 2) for k, v in result.items()})}",
-                          flush=True)
+            for mode, workers in (("in-memory", 0), ("streaming", 0), ("streaming", default_stream_workers())):
+                result = in_subprocess(["--worker", mode, str(folder), str(subjects), str(steps), str(workers)],
+                                       root / "hf_cache")
+                rows.append({"subjects": subjects, "mib": mib, "mode": mode, "workers": workers, **result})
+                print(f"  {mode}, {workers} loader workers: {json.dumps({k: round(v, 2) for k, v in result.items()})}",
+                      flush=True)
+            trains[subjects] = in_subprocess(["--paired", str(folder), str(subjects), str(rounds), str(block)],
+                                             root / "hf_cache")
+            print(f"  train samples/s: {json.dumps({k: round(v) for k, v in trains[subjects].items()})}", flush=True)
             shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    report = "\n\n".join([table(rows), ratios(rows)])
+    report = "\n\n".join([tables(rows, trains), ratios(rows, trains)])
     print(report)
     if args.output:
         header = (
@@ -258,7 +314,8 @@ def main(argv=None) -> None:
             f"`python benchmarks/bench_streaming.py{' --quick' if args.quick else ''}` on {platform.machine()}, "
             f"{os.cpu_count()} CPU cores (shared), torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
             f"time series {args.dtype}, T={TIMEPOINTS}, N={ROIS}, windows of {WINDOW} TRs, batch {BATCH}, "
-            f"{steps} batches timed; {time.perf_counter() - began:.0f} s in all.\n\n"
+            f"{steps} loader batches timed, {rounds} x {block} train steps per path; "
+            f"{time.perf_counter() - began:.0f} s in all.\n\n"
         )
         path = Path(args.output)
         tmp = path.with_name(f".{path.name}.tmp")

@@ -49,6 +49,8 @@ MAX_LANES = 8
 """Shards of one dataset read at once, round-robin, over all processes (memory: one row group per lane)."""
 STATE_EVERY = 32
 """Scans between two snapshots of the scan stream's state (a resume re-reads at most this many scans)."""
+NAME_BLOCK = 32
+"""Rows per block when the ``dataset`` column is set (held in memory per lane)."""
 
 
 def skip_shutdown_sleep() -> None:
@@ -224,8 +226,10 @@ class StreamSources:
             stream = stream.select_columns([c for c in stream.features if c != "split"])
             features = stream.features.copy()
             features["dataset"] = Value("string")  # known features: interleaving need not read rows to infer them
-            # named per row group, before the lanes split the stream into single rows
-            stream = stream.with_format("arrow").map(_dataset_column(name), batched=True, features=features)
+            # named in blocks of rows before the lanes split the stream into single rows (cheaper per row; small
+            # blocks, since a block is held in memory per lane)
+            stream = stream.with_format("arrow").map(_dataset_column(name), batched=True, batch_size=NAME_BLOCK,
+                                                     features=features)
             if world_size > 1:
                 if stream.n_shards % world_size:
                     warnings.warn(
