@@ -170,6 +170,9 @@ def train_step(model, optimizer, batch) -> None:
 def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> dict:
     """Start-up, loader samples/s and peak RSS of one data path (run in a subprocess: its peak RSS is its own,
     plus its loader worker's)."""
+    import lcm_hf.training.recipes  # noqa: F401  (imports are not start-up)
+    import lcm_hf.training.streaming  # noqa: F401
+
     start = time.perf_counter()
     loader, _ = make_loader(mode, folder, subjects, workers)
     feed = Feed(loader)
@@ -216,9 +219,14 @@ def default_stream_workers() -> int:
     return LcmDataArguments.__dataclass_fields__["stream_workers"].default
 
 
+def torch_threads() -> str:
+    """Torch threads of the measuring subprocesses: ``OMP_NUM_THREADS``, else 1 (small models run fastest so)."""
+    return os.environ.get("OMP_NUM_THREADS", "1")
+
+
 def in_subprocess(args: list[str], cache: Path) -> dict:
     """Run this script with `args` in a fresh process (its own peak RSS) and return the JSON it prints."""
-    env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "OMP_NUM_THREADS": torch_threads()}
     completed = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True,
                                timeout=3600)
     if completed.returncode != 0:
@@ -312,7 +320,7 @@ def main(argv=None) -> None:
         header = (
             f"# Streaming vs in-memory data ({'--quick' if args.quick and not args.sizes else 'full run'})\n\n"
             f"`python benchmarks/bench_streaming.py{' --quick' if args.quick else ''}` on {platform.machine()}, "
-            f"{os.cpu_count()} CPU cores (shared), torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
+            f"{os.cpu_count()} CPU cores (shared), torch threads {torch_threads()}; "
             f"time series {args.dtype}, T={TIMEPOINTS}, N={ROIS}, windows of {WINDOW} TRs, batch {BATCH}, "
             f"{steps} loader batches timed, {rounds} x {block} train steps per path; "
             f"{time.perf_counter() - began:.0f} s in all.\n\n"
