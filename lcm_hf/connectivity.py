@@ -32,7 +32,7 @@ import torch
 from .connectivity_checks import _subject_name, _warn_constant
 
 MIN_TIMEPOINTS = 3
-CHUNK_BYTES = 2 << 20  # input bytes per chunk of `pearson_connectivity` (cache-sized)
+CHUNK_BYTES = 4 << 20  # input bytes per chunk of `pearson_connectivity` (cache-sized)
 TORCH_KINDS = ("correlation", "partial correlation", "covariance")
 NILEARN_KINDS = ("tangent", "shrunk covariance", "ledoit-wolf correlation", "precision")
 CONNECTIVITY_KINDS = TORCH_KINDS + NILEARN_KINDS
@@ -179,7 +179,7 @@ def pearson_connectivity(
     subject_ids, roi_names : sequence of str, optional
         Names used in warnings and errors.
     batch_size : int, optional
-        Subjects per chunk, bounds the temporary memory. Default: as many as fit ~2 MiB of input, so the
+        Subjects per chunk, bounds the temporary memory. Default: as many as fit ~4 MiB of input, so the
         element-wise passes around the matrix product stay in cache.
     validate : bool
         Check finiteness and the number of time points (default True).
@@ -214,12 +214,15 @@ def pearson_connectivity(
     overflow = torch.zeros_like(nonfinite)
     if batch_size is None:
         batch_size = max(1, min(64, CHUNK_BYTES // (x.shape[1] * x.shape[2] * x.element_size())))
+    # chunk-sized scratch tensors, reused: fresh ones per chunk would be fresh pages (page faults) every time
+    work_x = x.new_empty((min(batch_size, x.shape[0]), x.shape[1], x.shape[2]))
+    work_nn = x.new_empty((2, work_x.shape[0], x.shape[2], x.shape[2]))
     for start in range(0, x.shape[0], batch_size):
         stop = min(start + batch_size, x.shape[0])
         chunk = x[start:stop]
         # shift by the first time point: constant ROIs become exact zeros (exact detection) and
         # large offsets cancel before the float32 sums
-        xc = chunk - chunk[:, :1, :]
+        xc = torch.sub(chunk, chunk[:, :1, :], out=work_x[: stop - start])
         if lengths is None:
             count = torch.full((stop - start, 1), float(x.shape[1]), dtype=dtype, device=x.device)
         else:
@@ -231,16 +234,17 @@ def pearson_connectivity(
         xc.sub_((total / count).unsqueeze(1))
         if lengths is not None:
             xc.mul_(_time_mask(chunk, lengths[start:stop]))
-        cov = torch.bmm(xc.transpose(1, 2), xc)  # (b, N, N), sum of centered products
+        cov = torch.bmm(xc.transpose(1, 2), xc, out=work_nn[0, : stop - start])  # (b, N, N), centered products
         ssq = cov.diagonal(dim1=1, dim2=2)
         if validate:  # finite sums but non-finite squares: they overflowed (absurd magnitudes)
             overflow[start:stop] = ~torch.isfinite(ssq).all(dim=1)
         flat = ssq == 0  # constant ROI (exact, thanks to the shift)
-        inv = torch.where(flat, torch.zeros_like(ssq), ssq.clamp_min(torch.finfo(dtype).tiny).rsqrt())
-        scale = (inv.unsqueeze(2) * inv.unsqueeze(1)).mul_(0.5)  # symmetric outer product
+        inv = torch.where(flat, torch.zeros_like(ssq), ssq.clamp_min(torch.finfo(dtype).tiny).rsqrt() * 0.5**0.5)
+        # half correlations, scaled and clamped in the cache-sized scratch: the output is written once
+        half = torch.mul(inv.unsqueeze(2), inv.unsqueeze(1), out=work_nn[1, : stop - start]).mul_(cov)
+        half.clamp_(-0.5, 0.5)
         block = out[start:stop]
-        torch.add(cov, cov.transpose(1, 2), out=block)  # exact symmetry
-        block.mul_(scale).clamp_(-1.0, 1.0)
+        torch.add(half, half.transpose(1, 2), out=block)  # exact symmetry, values in [-1, 1]
         block.diagonal(dim1=1, dim2=2).copy_((~flat).to(dtype))
         constant[start:stop] = flat
     if validate:
