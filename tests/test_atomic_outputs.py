@@ -22,8 +22,7 @@ from lcm_hf.atomic import (
     read_marker,
     written_by_lcm_hf,
 )
-from lcm_hf.data import load_published, publish_dataset
-from lcm_hf.data import publishing
+from lcm_hf.data import load_published, publish_dataset, publishing
 
 ROOT = Path(__file__).resolve().parents[1]
 DISK_FULL = OSError(errno.ENOSPC, "No space left on device")
