@@ -132,6 +132,16 @@ def check_flags(parser, args) -> None:
     if args.fisher_z and not args.connectivity:  # else silently ignored: time series (or the files' FC) stored as is
         parser.error("--fisher-z: expected with --connectivity (it transforms the FC computed from time series; "
                      "FC files say what they hold with --fc-values), got no --connectivity")
+    if args.format == "abide":  # the ABIDE_pcp layout and phenotype file are read as nilearn stores them
+        unused = [flag for flag, value in (
+            ("--subject-column", args.subject_column), ("--scan-column", args.scan_column),
+            ("--subject-pattern", args.subject_pattern), ("--site-column", args.site_column),
+            ("--columns", args.columns), ("--pattern", args.pattern), ("--mat-key", args.mat_key),
+            ("--transpose", args.transpose or None), ("--unmatched", None if args.unmatched == "warn" else 1),
+        ) if value is not None]
+        if unused:
+            parser.error(f"--format abide: expected no {', '.join(unused)} (the ABIDE_pcp files and phenotype table "
+                         f"are matched as nilearn's fetch_abide_pcp stores them), got {' '.join(unused)}")
     for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size)):
         if not 0 <= value < 1:
             parser.error(f"{flag}: expected a fraction of subjects in [0, 1), got {value}")

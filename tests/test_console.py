@@ -150,6 +150,9 @@ def test_cpu_accelerate_config_launches_two_connected_processes():
         (["--fisher-z"], "error: --fisher-z: expected with --connectivity (it transforms the FC computed from time "
                          "series; FC files say what they hold with --fc-values), got no --connectivity "
                          "(see build_dataset.py --help)"),
+        (["--format", "abide", "--columns", "DX_GROUP", "--unmatched", "error"],
+         "error: --format abide: expected no --columns, --unmatched (the ABIDE_pcp files and phenotype table are "
+         "matched as nilearn's fetch_abide_pcp stores them), got --columns --unmatched (see build_dataset.py --help)"),
     ],
 )
 def test_build_dataset_flag_errors(capsys, tmp_path, flags, message):
