@@ -123,3 +123,12 @@ def test_streaming_needs_max_steps_and_defaults_the_stage_one_steps(tmp_path):
     streaming_schedule(args)
     assert args.momentum_steps == 5 and args.eval_steps == args.save_steps == 5
     assert args.eval_strategy == args.save_strategy == "steps"
+
+
+def test_more_than_one_stream_worker_is_refused_before_any_data_is_read(tmp_path):
+    from lcm_hf.training.streaming_recipe import pretrain_streaming
+
+    data, model, training = arguments(tmp_path / "run")
+    data.stream_workers = 2
+    with pytest.raises(ValueError, match=r"--stream_workers: expected 0 or 1 .*, got 2"):
+        pretrain_streaming([str(tmp_path / "no such folder")], data, model, training)

@@ -24,15 +24,20 @@ logger = logging.getLogger(__name__)
 STREAM_STATE_NAME = "stream_state-{rank}.json"
 
 
+def check_stream_workers(value: int) -> None:
+    """``--stream_workers`` is 0 or 1: one process decodes the stream, so each batch knows its position."""
+    if value not in (0, 1):
+        raise ValueError(
+            f"--stream_workers: expected 0 or 1 (one process decodes the stream, so each batch knows its "
+            f"position), got {value}"
+        )
+
+
 class StreamingLcmTrainer(LcmTrainer):
     """`LcmTrainer` whose training data is a resumable stream (see the module docstring)."""
 
     def __init__(self, *args, stream_workers: int = 1, **kwargs):
-        if stream_workers not in (0, 1):
-            raise ValueError(
-                f"--stream_workers: expected 0 or 1 (one process decodes the stream, so each batch knows its "
-                f"position), got {stream_workers}"
-            )
+        check_stream_workers(stream_workers)
         super().__init__(*args, **kwargs)
         self.args.ignore_data_skip = True  # the stream resumes from its saved position, not by replaying
         self.stream_workers = stream_workers
@@ -146,6 +151,7 @@ def pretrain_streaming(dataset_dirs: list[str], data_args, model_args, training_
     from .streaming import StreamCollator, StreamSources, WindowStream
 
     streaming_schedule(training_args)
+    check_stream_workers(data_args.stream_workers)  # before any data is read
     sources = StreamSources(dataset_dirs, data_args)
     categorical, continuous = bei_columns(data_args)
     pseudo = declared_pseudo_labels(data_args)
