@@ -209,7 +209,7 @@ class StreamSources:
 
         `lanes`: shards read at once over all processes (each lane holds one decoded parquet row group, so memory
         does not grow with the shard count); a process reads ``lanes // world_size`` lanes round-robin."""
-        from datasets import Value, interleave_datasets
+        from datasets import List, Value, interleave_datasets
         from datasets.distributed import split_dataset_by_node
 
         names = list(self.paths)
@@ -226,9 +226,11 @@ class StreamSources:
             stream = stream.select_columns([c for c in stream.features if c != "split"])
             features = stream.features.copy()
             features["dataset"] = Value("string")  # known features: interleaving need not read rows to infer them
-            # named in blocks of rows before the lanes split the stream into single rows (cheaper per row; small
+            # the Array2D's storage (nested lists, zero-copy): single rows then carry no extension type to rebuild
+            features["timeseries"] = List(List(Value(features["timeseries"].dtype)))
+            # done in blocks of rows before the lanes split the stream into single rows (cheaper per row; small
             # blocks, since a block is held in memory per lane)
-            stream = stream.with_format("arrow").map(_dataset_column(name), batched=True, batch_size=NAME_BLOCK,
+            stream = stream.with_format("arrow").map(_scan_columns(name), batched=True, batch_size=NAME_BLOCK,
                                                      features=features)
             if world_size > 1:
                 if stream.n_shards % world_size:
@@ -255,17 +257,22 @@ class StreamSources:
         )
 
 
-def _dataset_column(name: str):
-    """An arrow-batch map setting the ``dataset`` column to `name` (rows stay arrow: no Python conversion)."""
+def _scan_columns(name: str):
+    """An arrow-batch map setting the ``dataset`` column to `name` and the ``timeseries`` column to its Array2D's
+    storage (rows stay arrow: no Python conversion)."""
     import pyarrow as pa
 
-    def set_name(table):
+    def set_columns(table):
+        series = table.column("timeseries")
+        storage = [chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk for chunk in series.chunks]
+        table = table.set_column(table.column_names.index("timeseries"), "timeseries",
+                                 pa.chunked_array(storage, type=storage[0].type) if storage else series)
         column = pa.array([name] * len(table), pa.string())
         if "dataset" in table.column_names:
             return table.set_column(table.column_names.index("dataset"), "dataset", column)
         return table.append_column("dataset", column)
 
-    return set_name
+    return set_columns
 
 
 def arrow_row(table, column: str = "timeseries") -> dict:
