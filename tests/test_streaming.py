@@ -132,3 +132,17 @@ def test_more_than_one_stream_worker_is_refused_before_any_data_is_read(tmp_path
     data.stream_workers = 2
     with pytest.raises(ValueError, match=r"--stream_workers: expected 0 or 1 .*, got 2"):
         pretrain_streaming([str(tmp_path / "no such folder")], data, model, training)
+
+
+def test_time_series_not_stored_as_array2d_are_refused_by_name(tmp_path):
+    from datasets import Dataset, Features, List, Value
+
+    from lcm_hf.data import publish_dataset
+    from lcm_hf.training.streaming import StreamSources
+
+    features = Features({"subject_id": Value("string"), "timeseries": List(List(Value("float32")))})
+    rows = {"subject_id": ["s0", "s1"], "timeseries": np.zeros((2, 8, 3), dtype=np.float32).tolist()}
+    folder = publish_dataset(Dataset.from_dict(rows, features=features), tmp_path / "lists")
+    data, _, _ = arguments(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"expected the 'timeseries' column of .*lists' stored as an Array2D \(T, N\)"):
+        StreamSources([str(folder)], data)

@@ -118,6 +118,8 @@ class StreamSources:
     """
 
     def __init__(self, paths: list[str], data_args):
+        from datasets import Array2D
+
         if not paths:
             raise ValueError("--dataset_dirs: expected published dataset folders with --streaming true, got none")
         missing = [path for path in paths if not os.path.isdir(path)]
@@ -136,6 +138,11 @@ class StreamSources:
                 raise ValueError(
                     f"--streaming: expected a 'timeseries' column in {self.paths[name]!r} (windows are cut from "
                     f"time series), got columns {list(features)}"
+                )
+            if not isinstance(features["timeseries"], Array2D):
+                raise ValueError(
+                    f"--streaming: expected the 'timeseries' column of {self.paths[name]!r} stored as an Array2D "
+                    f"(T, N) (as publish_dataset / build_dataset.py write it), got {features['timeseries']}"
                 )
         rois = {name: features["timeseries"].shape[-1] for name, features in self.features.items()}
         if len(set(rois.values())) != 1:
