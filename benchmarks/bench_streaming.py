@@ -16,9 +16,11 @@ worker shares pages with it); streaming is measured with 0 workers (one process:
 ``--stream_workers``. Then one more subprocess times train steps of one tiny LCM (hidden 64, 2 layers, small
 enough for the data path to show) fed by in-memory batches (0 workers, the Trainer's default; and 1 worker) and
 by streamed batches (1 worker), in alternating blocks of steps, so that load drifts on a shared machine hit
-every path alike; the ratios come from that one process. The held-out sets are 2 x min(50, 5%) subjects
-(fractions min(50 / N, 0.05)): the held-out set is materialised by design, the question here is whether the
-*training* data's memory grows with the corpus.
+every path alike; the ratios come from that one process. The held-out sets are 2 x min(50, 5% of the smallest
+corpus) subjects, the same at every size: the held-out set is materialised by design, the question here is
+whether the *training* data's memory grows with the corpus. Corpora are written in shards of 125 subjects, and a
+stream reads min(shards, 8) of them at once (`MAX_LANES`): its memory grows up to 8 shards (1,000 subjects),
+then stays flat.
 
 Usage:
     python benchmarks/bench_streaming.py            # corpora of 1k, 5k, 20k subjects
@@ -49,7 +51,7 @@ ROIS = 116
 TIMEPOINTS = 120
 WINDOW = 60
 BATCH = 32
-HELD_OUT = 50  # subjects per held-out split (at most 5% of the corpus)
+HELD_OUT = 50  # subjects per held-out split (at most 5% of the smallest corpus), the same for every corpus
 ROWS_PER_SHARD = 125
 
 
@@ -96,7 +98,7 @@ def peak_rss_mib(pid="self") -> float:
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
-def make_loader(mode: str, folder: str, subjects: int, workers: int):
+def make_loader(mode: str, folder: str, fraction: float, workers: int):
     """The training DataLoader of one data path over `folder` (and the BEI vocabulary)."""
     import torch
 
@@ -104,7 +106,6 @@ def make_loader(mode: str, folder: str, subjects: int, workers: int):
     from lcm_hf.training.arguments import LcmDataArguments
     from lcm_hf.training.data import build_splits
 
-    fraction = min(HELD_OUT / subjects, 0.05)
     data_args = LcmDataArguments(dataset_dirs=[folder], categorical_columns=["sex"], continuous_columns=["age"],
                                  window_size=WINDOW, validation_fraction=fraction, test_fraction=fraction)
     if mode == "in-memory":
@@ -167,14 +168,14 @@ def train_step(model, optimizer, batch) -> None:
     optimizer.zero_grad()
 
 
-def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> dict:
+def worker(mode: str, folder: str, fraction: float, steps: int, workers: int) -> dict:
     """Start-up, loader samples/s and peak RSS of one data path (run in a subprocess: its peak RSS is its own,
     plus its loader worker's)."""
     import lcm_hf.training.recipes  # noqa: F401  (imports are not start-up)
     import lcm_hf.training.streaming  # noqa: F401
 
     start = time.perf_counter()
-    loader, _ = make_loader(mode, folder, subjects, workers)
+    loader, _ = make_loader(mode, folder, fraction, workers)
     feed = Feed(loader)
     next(feed)
     startup = time.perf_counter() - start
@@ -185,14 +186,14 @@ def worker(mode: str, folder: str, subjects: int, steps: int, workers: int) -> d
     return {"startup_s": startup, "loader_samples_s": loader_rate, "peak_rss_mib": feed.peak_rss_mib()}
 
 
-def paired(folder: str, subjects: int, rounds: int, block: int) -> dict:
+def paired(folder: str, fraction: float, rounds: int, block: int) -> dict:
     """Train samples/s of the same tiny model fed by each data path, measured in one process in alternating
     blocks of `block` steps (`rounds` each), so that machine load drifts hit every path alike."""
     paths = {"in-memory": ("in-memory", 0), "in-memory, 1 worker": ("in-memory", 1),
              "streaming, 1 worker": ("streaming", 1)}
     feeds, vocabulary = {}, None
     for name, (mode, workers) in paths.items():
-        loader, vocabulary = make_loader(mode, folder, subjects, workers)
+        loader, vocabulary = make_loader(mode, folder, fraction, workers)
         feeds[name] = Feed(loader)
     model, optimizer = tiny_model(vocabulary)
     for feed in feeds.values():  # warm-up: workers started, first batches decoded
@@ -280,12 +281,12 @@ def main(argv=None) -> None:
     parser.add_argument("--paired", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        mode, folder, subjects, steps, workers = args.worker
-        print(json.dumps(worker(mode, folder, int(subjects), int(steps), int(workers))))
+        mode, folder, fraction, steps, workers = args.worker
+        print(json.dumps(worker(mode, folder, float(fraction), int(steps), int(workers))))
         return
     if args.paired:
-        folder, subjects, rounds, block = args.paired
-        print(json.dumps(paired(folder, int(subjects), int(rounds), int(block))))
+        folder, fraction, rounds, block = args.paired
+        print(json.dumps(paired(folder, float(fraction), int(rounds), int(block))))
         return
     sizes = args.sizes or ([200, 500, 1000] if args.quick else [1000, 5000, 20000])
     steps = args.steps or (10 if args.quick else 40)
@@ -296,19 +297,21 @@ def main(argv=None) -> None:
     rows, trains = [], {}
     began = time.perf_counter()
     try:
+        held_out = min(HELD_OUT, max(2, round(0.05 * min(sizes))))  # subjects per held-out split, at every size
         for subjects in sizes:
+            fraction = held_out / subjects
             folder = root / f"corpus_{subjects}"
             tick = time.perf_counter()
             mib = write_corpus(folder, subjects, args.dtype)
             print(f"corpus of {subjects:,} subjects: {mib:.0f} MiB of parquet in {time.perf_counter() - tick:.1f} s",
                   flush=True)
             for mode, workers in (("in-memory", 0), ("streaming", 0), ("streaming", default_stream_workers())):
-                result = in_subprocess(["--worker", mode, str(folder), str(subjects), str(steps), str(workers)],
+                result = in_subprocess(["--worker", mode, str(folder), str(fraction), str(steps), str(workers)],
                                        root / "hf_cache")
                 rows.append({"subjects": subjects, "mib": mib, "mode": mode, "workers": workers, **result})
                 print(f"  {mode}, {workers} loader workers: {json.dumps({k: round(v, 2) for k, v in result.items()})}",
                       flush=True)
-            trains[subjects] = in_subprocess(["--paired", str(folder), str(subjects), str(rounds), str(block)],
+            trains[subjects] = in_subprocess(["--paired", str(folder), str(fraction), str(rounds), str(block)],
                                              root / "hf_cache")
             print(f"  train samples/s: {json.dumps({k: round(v) for k, v in trains[subjects].items()})}", flush=True)
             shutil.rmtree(folder, ignore_errors=True)
