@@ -283,8 +283,8 @@ def _scan_columns(name: str):
 
 
 def arrow_row(table, column: str = "timeseries") -> dict:
-    """One row of an arrow-formatted stream as a dict: `column` (an Array2D of (T, N)) as a numpy array of
-    its stored dtype, the other columns as Python values."""
+    """One row of an arrow-formatted stream as a dict: `column` ((T, N): an Array2D or its nested-list storage) as
+    a numpy array of its stored dtype, the other columns as Python values."""
     import pyarrow as pa
 
     row = {name: table.column(name)[0].as_py() for name in table.column_names if name != column}
