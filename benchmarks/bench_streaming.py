@@ -27,8 +27,9 @@ Usage:
     python benchmarks/bench_streaming.py --quick    # 200, 500, 1000 subjects (< 3 minutes)
 
 Corpora go to ``--workdir`` (default: a temporary folder) and are deleted afterwards, with the ``datasets``
-cache the in-memory path writes. The table is printed and written to ``--output`` (default
-``benchmarks/RESULTS_streaming.md``; ``--output ""`` to skip). A benchmark, not a test: nothing asserts.
+cache the in-memory path writes. The table is printed and written to ``--output`` (default: the full run to
+``benchmarks/RESULTS_streaming.md``, so that a ``--quick`` check never replaces it; ``--output ""`` to skip). A
+benchmark, not a test: nothing asserts.
 """
 
 from __future__ import annotations
@@ -276,7 +277,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="alternating train blocks per data path")
     parser.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="stored time series")
     parser.add_argument("--workdir", default=None, help="where corpora are written (deleted afterwards)")
-    parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS_streaming.md")))
+    parser.add_argument("--output", default=None,
+                        help="where the table goes (default: RESULTS_streaming.md for the full run, none with --quick)")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--paired", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -288,6 +290,8 @@ def main(argv=None) -> None:
         folder, fraction, rounds, block = args.paired
         print(json.dumps(paired(folder, float(fraction), int(rounds), int(block))))
         return
+    if args.output is None and not (args.quick or args.sizes):
+        args.output = str(Path(__file__).with_name("RESULTS_streaming.md"))
     sizes = args.sizes or ([200, 500, 1000] if args.quick else [1000, 5000, 20000])
     steps = args.steps or (10 if args.quick else 40)
     rounds = args.rounds or (3 if args.quick else 6)
