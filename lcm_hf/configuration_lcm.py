@@ -14,7 +14,10 @@ from typing import Any
 from transformers import PretrainedConfig
 
 READOUT_POLICIES = ("max", "best_layer", "mean", "last")
-DEFAULT_READOUT_POLICY = "max"  # the reference code's; the one default of the config and the training scripts
+# The one default of each schedule setting: the training arguments and scripts default to None ("the model config's"),
+# a value given explicitly wins, and training records the value used in the config.
+DEFAULT_READOUT_POLICY = "max"  # the reference code's
+DEFAULT_MOMENTUM_EPOCHS = 5  # the paper's stage 1
 BEI_KINDS = ("categorical", "continuous")
 NORM_POSITIONS = ("post", "pre")
 FC_NORMS = ("batchnorm", "layernorm")
@@ -177,7 +180,9 @@ class LcmConfig(PretrainedConfig):
             How the L per-layer predictions of a BEI are reduced: "max" (reference code),
             "best_layer" (paper text), "mean" or "last" (ablations). See `LcmForBeiPrediction`.
         momentum_epochs (`int`, *optional*, defaults to 5):
-            Epochs of training stage 1 ("momentum", mean over layers) before stage 2 (adaptive).
+            Epochs of training stage 1 ("momentum", mean over layers) before stage 2 (adaptive): the one
+            default of the schedule (`LcmTrainer` uses it unless the training arguments give one, and records
+            the value it ran here).
         readout_layers (`dict[str, int]`, *optional*):
             With `readout_policy="best_layer"`: the 0-based layer selected for each BEI.
         temperatures (`dict[str, float]`, *optional*):
@@ -213,7 +218,7 @@ class LcmConfig(PretrainedConfig):
         bei_init_std: float = 1.0,
         beis: list[dict] | None = None,
         readout_policy: str = DEFAULT_READOUT_POLICY,
-        momentum_epochs: int = 5,
+        momentum_epochs: int = DEFAULT_MOMENTUM_EPOCHS,
         readout_layers: dict[str, int] | None = None,
         temperatures: dict[str, float] | None = None,
         **kwargs,
@@ -375,6 +380,8 @@ def merged_beis(old: list[dict], new: list[dict]) -> list[dict]:
 
 
 __all__ = [
+    "DEFAULT_MOMENTUM_EPOCHS",
+    "DEFAULT_READOUT_POLICY",
     "LcmConfig",
     "PRESETS",
     "READOUT_POLICIES",

@@ -25,8 +25,6 @@ Cross-validation: `--cv_folds 5` (same options and reports as `training/pretrain
 `<output_dir>/fold-<k>`, `cv_report.md` with LCM vs baseline vs chance, intervals and the paired difference).
 """
 
-from pretrain import load_datasets
-
 from lcm_hf.console import exit_if_version
 
 
@@ -53,7 +51,9 @@ def main(argv=None):
     from lcm_hf.training.checkpoints import resume_argument
 
     resume = resume_argument(training_args, data_args)  # --resume_from_checkpoint PATH|true
-    datasets = load_datasets(data_args, "finetune")
+    from lcm_hf.demo import script_datasets  # --demo (the simulated cohort) or --dataset_dirs
+
+    datasets = script_datasets(data_args, "finetune")
     return run_recipe(
         datasets, data_args, training_args, lambda d, a, **kw: finetune(d, data_args, finetune_args, a, **kw), resume,
         headline=lambda results: {"mode": results["mode"], "new_beis": results["new_beis"]},

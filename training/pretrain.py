@@ -27,24 +27,6 @@ import json
 from lcm_hf.console import exit_if_version
 
 
-def load_datasets(data_args, stage):
-    """The datasets of --dataset_dirs, or the simulated cohort with --demo."""
-    if data_args.demo:
-        from lcm_hf.demo import apply_demo_defaults, demo_datasets
-
-        datasets = demo_datasets(stage, data_args)
-        apply_demo_defaults(data_args, datasets)
-        return datasets
-    if not data_args.dataset_dirs:
-        raise SystemExit(
-            "error: no data: pass --dataset_dirs FOLDER [FOLDER ...] (written by processing/build_dataset.py), "
-            "or --demo for the simulated demo cohort"
-        )
-    from lcm_hf.training.data import load_connectome_datasets
-
-    return load_connectome_datasets(data_args.dataset_dirs)
-
-
 def main(argv=None):
     exit_if_version(argv, "pretrain.py")
     from lcm_hf.training.arguments import (  # after --version: the parser needs transformers (seconds)
@@ -71,9 +53,12 @@ def main(argv=None):
             raise SystemExit("error: --streaming true reads published folders: pass --dataset_dirs (not --demo)")
         results = pretrain_streaming(data_args.dataset_dirs, data_args, model_args, training_args, resume)
         if training_args.should_log:
-            print(json.dumps({"readout_layers": results["readout_layers"], "steps": training_args.max_steps}))
+            print(json.dumps({"readout_layers": results["readout_layers"], "steps": training_args.max_steps,
+                              "schedule": results["schedule"]}))
         return results
-    datasets = load_datasets(data_args, "pretrain")
+    from lcm_hf.demo import script_datasets  # --demo (the simulated cohort) or --dataset_dirs
+
+    datasets = script_datasets(data_args, "pretrain")
     return run_recipe(
         datasets, data_args, training_args, lambda d, a, **kw: pretrain(d, data_args, model_args, a, **kw), resume,
         headline=lambda results: {"readout_layers": results["readout_layers"]},

@@ -26,6 +26,7 @@ _LAZY = {
     "simulate_timeseries": "cohort",
     "apply_demo_defaults": "inputs",
     "demo_datasets": "inputs",
+    "script_datasets": "inputs",
     "DemoSettings": "run",
     "run_demo": "run",
 }

@@ -1,4 +1,5 @@
-"""The demo cohort as training-script inputs: what `--demo` (and `lcm-hf demo`) hand the recipes.
+"""The demo cohort as training-script inputs: what `--demo` (and `lcm-hf demo`) hand the recipes, and
+:func:`script_datasets`, the datasets of the training scripts (``--demo`` or ``--dataset_dirs``).
 
 The recipes take data explicitly; these helpers build the simulated datasets and fill the data arguments
 (BEI columns, declared pseudo-labels, stratification) a user would pass for their own data.
@@ -44,4 +45,34 @@ def apply_demo_defaults(data_args, datasets: dict) -> None:
         data_args.stratify_column = list(dict.fromkeys(DEMO_DATASETS[name]["bei"][0] for name in datasets))
 
 
-__all__ = ["apply_demo_defaults", "demo_datasets"]
+def script_datasets(data_args, stage: str) -> dict:
+    """The datasets a training script (``training/pretrain.py``, ``training/finetune.py``) trains on.
+
+    Parameters
+    ----------
+    data_args : LcmDataArguments
+        ``--demo`` (the simulated cohort, whose data defaults are then filled in) or ``--dataset_dirs`` (folders
+        written by ``processing/build_dataset.py``).
+    stage : {"pretrain", "finetune"}
+        Which demo datasets (with ``--demo``).
+
+    Returns
+    -------
+    dict
+        ``{name: Dataset | DatasetDict}``.
+    """
+    if data_args.demo:
+        datasets = demo_datasets(stage, data_args)
+        apply_demo_defaults(data_args, datasets)
+        return datasets
+    if not data_args.dataset_dirs:
+        raise SystemExit(
+            "error: no data: pass --dataset_dirs FOLDER [FOLDER ...] (written by processing/build_dataset.py), "
+            "or --demo for the simulated demo cohort"
+        )
+    from ..training.data import load_connectome_datasets
+
+    return load_connectome_datasets(data_args.dataset_dirs)
+
+
+__all__ = ["apply_demo_defaults", "demo_datasets", "script_datasets"]

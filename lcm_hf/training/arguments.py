@@ -1,8 +1,11 @@
 """Every command-line option of `training/pretrain.py` and `training/finetune.py`: the one home of the training defaults.
 
 Each option is a dataclass field read by `HfArgumentParser`, from the command line or from one JSON/YAML file
-(``python training/pretrain.py config.yaml``). The model config only *records* what training used
-(`momentum_epochs`, `readout_layers`); the defaults live here.
+(``python training/pretrain.py config.yaml``). The defaults of training live here, except the readout
+schedule's: `momentum_epochs` and `readout_policy` default to None, which means the model config's
+(`lcm_hf.configuration_lcm.DEFAULT_MOMENTUM_EPOCHS` = 5, the paper's, and `DEFAULT_READOUT_POLICY` = "max" for a new
+model; what a pretrained model recorded for finetuning); a value given explicitly wins and the config records the
+value used (`momentum_epochs`, `readout_policy`, `readout_layers`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..configuration_lcm import DEFAULT_READOUT_POLICY
+from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS, DEFAULT_READOUT_POLICY
 
 FINETUNE_MODES = ("semi_supervised", "linear_probe", "scratch")
 
@@ -152,8 +155,12 @@ class LcmModelArguments:
     fc_norm: str = field(
         default="batchnorm", metadata={"help": "batchnorm (reference) or layernorm (batch-independent)."}
     )
-    readout_policy: str = field(
-        default=DEFAULT_READOUT_POLICY, metadata={"help": "max (reference code), best_layer (paper), mean or last."}
+    readout_policy: str | None = field(
+        default=None,
+        metadata={
+            "help": "max (reference code), best_layer (paper), mean or last (default: the model config's, "
+            f"{DEFAULT_READOUT_POLICY!r})."
+        },
     )
     readout_selection_metric: str = field(
         default="balanced_accuracy", metadata={"help": "best_layer selection metric."}
@@ -181,7 +188,8 @@ class LcmFinetuneArguments:
         },
     )
     readout_policy: str | None = field(
-        default=None, metadata={"help": "Override the pretrained readout policy."}
+        default=None,
+        metadata={"help": "max, best_layer, mean or last (default: the pretrained model config's)."},
     )
     use_lora: bool = field(
         default=False,
@@ -229,9 +237,12 @@ class LcmTrainingArguments(TrainingArguments):
     logging_strategy: str = "epoch"
     report_to: None | str | list[str] = field(default_factory=_default_report_to)
     dataloader_num_workers: int = 0
-    momentum_epochs: int = field(
-        default=2,
-        metadata={"help": "Epochs of stage 1 (mean over layers); the model config records the value used."},
+    momentum_epochs: int | None = field(
+        default=None,
+        metadata={
+            "help": "Epochs of stage 1 (mean over layers) (default: the model config's, "
+            f"{DEFAULT_MOMENTUM_EPOCHS} for a new model, the paper's); the model config records the value used."
+        },
     )
     momentum_steps: int | None = field(
         default=None,
@@ -284,6 +295,10 @@ class LcmTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        for name in ("momentum_epochs", "momentum_steps"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"--{name}: expected an integer >= 0, got {value!r}")
         strategies = [getattr(value, "value", value) for value in (self.save_strategy, self.eval_strategy)]
         if self.load_best_model_at_end and "no" in strategies:
             # Model selection needs a checkpoint at every evaluation: without either, keep the last epoch.

@@ -16,65 +16,16 @@ continuous BEIs the MAE of predicting the training mean.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from .metrics import balanced_accuracy, group_mean, mae, pearson_r, roc_auc, softmax
 
 EVAL_LEVELS = ("auto", "scan", "subject")
 CATEGORICAL_METRICS = ("balanced_accuracy", "roc_auc")
 CONTINUOUS_METRICS = ("mae", "pearson_r")
 LOWER_IS_BETTER = ("mae",)
-
-
-# ----------------------------------------------------------------------------- fast metrics
-def balanced_accuracy(targets: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean recall over the classes present in ``targets`` (n,); ``probabilities`` (n, C)."""
-    targets = np.asarray(targets).astype(int)
-    predicted = np.asarray(probabilities).argmax(axis=1)
-    present = np.unique(targets)
-    if present.size == 0:
-        return math.nan
-    return float(np.mean([(predicted[targets == c] == c).mean() for c in present]))
-
-
-def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
-    n_pos = int(positive.sum())
-    n_neg = positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def roc_auc(targets: np.ndarray, probabilities: np.ndarray) -> float:
-    """ROC-AUC of class probabilities (n, C): binary, or one-vs-rest macro over the classes present (their
-    probabilities renormalised), as :func:`lcm_hf.training.metrics.classification_metrics`; NaN for one class."""
-    targets = np.asarray(targets).astype(int)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    present = np.unique(targets)
-    if present.size < 2:
-        return math.nan
-    if probabilities.shape[1] == 2:
-        return _binary_auc(targets == 1, probabilities[:, 1])
-    scores = probabilities[:, present]
-    scores = scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
-    if present.size == 2:
-        return _binary_auc(targets == present[1], scores[:, 1])
-    return float(np.mean([_binary_auc(targets == c, scores[:, i]) for i, c in enumerate(present)]))
-
-
-def mae(targets: np.ndarray, values: np.ndarray) -> float:
-    return float(np.abs(np.asarray(targets) - np.asarray(values)).mean()) if len(targets) else math.nan
-
-
-def pearson_r(targets: np.ndarray, values: np.ndarray) -> float:
-    targets, values = np.asarray(targets, np.float64), np.asarray(values, np.float64)
-    if targets.size < 2 or targets.std() == 0 or values.std() == 0:
-        return math.nan
-    return float(np.corrcoef(targets, values)[0, 1])
 
 
 METRIC_FUNCTIONS = {"balanced_accuracy": balanced_accuracy, "roc_auc": roc_auc, "mae": mae, "pearson_r": pearson_r}
@@ -147,8 +98,6 @@ def level_samples(kind: str, predictions: np.ndarray, targets: np.ndarray, subje
     (predictions (G, ...), targets (G,), subject of each sample (G,), extra (G, ...) or None)
         Categorical samples are grouped by their label too, so classes are never averaged together.
     """
-    from .metrics import group_mean
-
     keys = subjects if level != "scan" or scans is None else np.asarray(
         [f"{s}::{c}" for s, c in zip(subjects, scans)])
     if kind == "categorical":
@@ -318,8 +267,6 @@ class HeldOutPredictions:
 
 
 def _model_predictions(bei: dict, logits: np.ndarray, token_slice) -> np.ndarray:
-    from .metrics import softmax
-
     chunk = np.asarray(logits, dtype=np.float64)[:, token_slice]
     return softmax(chunk) if bei["kind"] == "categorical" else chunk[:, 0]
 

@@ -14,6 +14,9 @@ Metric keys (the Trainer prefixes them with ``eval_``):
 Categorical BEIs get ``accuracy``, ``balanced_accuracy``, ``macro_f1`` and ``roc_auc`` (one-vs-rest macro
 for more than 2 classes; NaN when the scored samples hold a single class); continuous BEIs get ``mae``
 and ``pearson_r``. Samples whose label is NaN are left out of that BEI's metrics.
+
+The metric functions themselves (:func:`balanced_accuracy`, :func:`roc_auc`, :func:`mae`, :func:`pearson_r`) live
+here too: `lcm_hf.training.evaluation` (levels, bootstrap) builds on this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -28,16 +31,66 @@ REGRESSION_METRICS = ("mae", "pearson_r")
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax of `logits` along `axis` (numerically stable)."""
     shifted = logits - logits.max(axis=axis, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
+def balanced_accuracy(targets: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean recall over the classes present in ``targets`` (n,); ``probabilities`` (n, C)."""
+    targets = np.asarray(targets).astype(int)
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    present = np.unique(targets)
+    if present.size == 0:
+        return math.nan
+    return float(np.mean([(predicted[targets == c] == c).mean() for c in present]))
+
+
+def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_auc(targets: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC-AUC of class probabilities (n, C): binary, or one-vs-rest macro over the classes present (their
+    probabilities renormalised), as :func:`classification_metrics` scores them; NaN for one class."""
+    targets = np.asarray(targets).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    present = np.unique(targets)
+    if present.size < 2:
+        return math.nan
+    if probabilities.shape[1] == 2:
+        return _binary_auc(targets == 1, probabilities[:, 1])
+    scores = probabilities[:, present]
+    scores = scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
+    if present.size == 2:
+        return _binary_auc(targets == present[1], scores[:, 1])
+    return float(np.mean([_binary_auc(targets == c, scores[:, i]) for i, c in enumerate(present)]))
+
+
+def mae(targets: np.ndarray, values: np.ndarray) -> float:
+    """Mean absolute error of values (n,) against targets (n,); NaN without samples."""
+    return float(np.abs(np.asarray(targets) - np.asarray(values)).mean()) if len(targets) else math.nan
+
+
+def pearson_r(targets: np.ndarray, values: np.ndarray) -> float:
+    """Pearson correlation of values (n,) with targets (n,); NaN with fewer than 2 samples or a constant side."""
+    targets, values = np.asarray(targets, np.float64), np.asarray(values, np.float64)
+    if targets.size < 2 or targets.std() == 0 or values.std() == 0:
+        return math.nan
+    return float(np.corrcoef(targets, values)[0, 1])
+
+
 def classification_metrics(y_true: Sequence, probabilities: np.ndarray) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1 and ROC-AUC of class probabilities (n, C) against int labels (n,)."""
     from sklearn.metrics import f1_score
-
-    from .evaluation import balanced_accuracy, roc_auc
 
     y_true = np.asarray(y_true).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -54,8 +107,6 @@ def classification_metrics(y_true: Sequence, probabilities: np.ndarray) -> dict[
 
 def regression_metrics(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
     """Mean absolute error and Pearson r (NaN when either side is constant)."""
-    from .evaluation import mae, pearson_r
-
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     return {"mae": mae(y_true, y_pred), "pearson_r": pearson_r(y_true, y_pred)}
@@ -201,10 +252,14 @@ def best_layers(
 __all__ = [
     "CLASSIFICATION_METRICS",
     "REGRESSION_METRICS",
+    "balanced_accuracy",
     "bei_metrics",
     "best_layers",
     "classification_metrics",
     "group_mean",
+    "mae",
+    "pearson_r",
     "regression_metrics",
+    "roc_auc",
     "softmax",
 ]

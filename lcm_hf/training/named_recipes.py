@@ -7,7 +7,7 @@ the model size for `finetune.py`, which keeps the pretrained model's size) are i
 - ``small_cohort``: for cohorts of tens to a few hundred subjects, chosen by
   ``benchmarks/bench_small_cohort.py`` on inner validation (see ``benchmarks/RESULTS_small_cohort.md``, which
   also shows its limits: it stays below FC + logistic regression there): the 64 x 3 model (dropout 0.1,
-  weight decay 0.01), batch 16, up to 30 epochs with early stopping (patience 8) on the subject-level
+  weight decay 0.01), batch 16, 2 momentum epochs, up to 30 epochs with early stopping (patience 8) on the subject-level
   validation ROC-AUC, the best stage-2 epoch kept. The smaller, more regularised candidate (32 x 2,
   dropout 0.3, weight decay 0.05) and random-offset crops were not better on inner validation.
 """
@@ -28,6 +28,7 @@ TRAINING_RECIPES: dict[str, dict[str, object]] = {
         "num_train_epochs": 30.0,
         "per_device_train_batch_size": 16,
         "warmup_steps": 5,
+        "momentum_epochs": 2,  # what the study ran (the trainer's default is the model config's, 5)
         "early_stopping_patience": 8,
         "load_best_model_at_end": True,
         "metric_for_best_model": "mean/subject/roc_auc",

@@ -94,8 +94,11 @@ def _finish(trainer, splits, processor, extra: dict, data_args=None) -> dict:
         else:
             trainer.save_model(output_dir)  # complete or absent: LcmPreTrainedModel.save_pretrained stages it
         processor.save_pretrained(output_dir)
+    from .trainer import _unwrap
+
     results = {
         "test_metrics": prediction.metrics,
+        "schedule": trainer.schedule.ran(_unwrap(trainer.model).config),  # what ran (explicit values won)
         "readout_layers": trainer.model.config.readout_layers,
         "stage_history": trainer.schedule.stage_history,
         "selection_history": trainer.schedule.selection_history,
@@ -105,7 +108,7 @@ def _finish(trainer, splits, processor, extra: dict, data_args=None) -> dict:
     comparison = None
     if data_args is not None:  # LCM vs baseline (unless --baseline false) vs chance, with intervals (report.py)
         from .report import evaluate_run
-        from .trainer import _unwrap, numpy_predictions
+        from .trainer import numpy_predictions
 
         results["evaluation"], comparison = evaluate_run(
             _unwrap(trainer.model).config.beis, splits, numpy_predictions(prediction)[0], data_args
@@ -148,11 +151,12 @@ def pretrain_model(num_rois: int, vocabulary, model_args: LcmModelArguments, see
     common = dict(
         num_rois=num_rois,
         beis=vocabulary.to_config(),
-        readout_policy=model_args.readout_policy,
         dropout=model_args.dropout,
         attention_dropout=model_args.attention_dropout,
         fc_norm=model_args.fc_norm,
     )
+    if model_args.readout_policy is not None:  # else the config's default (its one home)
+        common["readout_policy"] = model_args.readout_policy
     if model_args.preset:
         config = LcmConfig.from_preset(model_args.preset, **common)
     else:
@@ -344,7 +348,13 @@ def finetune(
         model = pretrained
         torch.manual_seed(training_args.seed)
         model.add_beis([bei for bei in vocabulary.to_config() if bei["name"] in new_names])
-    if finetune_args.readout_policy:
+    if finetune_args.readout_policy is not None:  # explicit wins; else the pretrained config's (recorded there)
+        from ..configuration_lcm import READOUT_POLICIES
+
+        if finetune_args.readout_policy not in READOUT_POLICIES:
+            raise ValueError(
+                f"--readout_policy: expected one of {list(READOUT_POLICIES)}, got {finetune_args.readout_policy!r}"
+            )
         model.config.readout_policy = finetune_args.readout_policy
     trainable = None
     if finetune_args.mode == "linear_probe":

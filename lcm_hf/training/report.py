@@ -237,6 +237,21 @@ def explanation_lines() -> list[str]:
     ]
 
 
+def schedule_sentences(schedule: dict | None) -> list[str]:
+    """One line saying which readout schedule ran (``results["schedule"]``, `LcmReadoutScheduleCallback.ran`)."""
+    if not schedule:
+        return []
+    if schedule.get("momentum_steps") is not None:
+        stage_1 = f"{schedule['momentum_steps']} steps"
+    else:
+        stage_1 = f"{schedule.get('momentum_epochs')} epochs"
+    line = (f"Readout schedule: policy `{schedule.get('readout_policy')}`, stage 1 (mean over layers) {stage_1} "
+            f"(from {schedule.get('momentum_from')})")
+    if schedule.get("selection_metric"):
+        line += f", layers selected on validation {schedule['selection_metric']}"
+    return ["", line + "."]
+
+
 def write_run_report(output_dir: str, results: dict, title: str = "LCM run report") -> str:
     """Write ``report.md`` in ``output_dir`` from a recipe's results (``evaluation``, ``log_history``...)."""
     evaluation = results.get("evaluation") or {}
@@ -245,6 +260,7 @@ def write_run_report(output_dir: str, results: dict, title: str = "LCM run repor
         results.get("log_history") or [], results.get("best_model_checkpoint"), bool(results.get("kept_best")),
         (results.get("model_selection") or {}).get("metric"),
     )
+    lines += schedule_sentences(results.get("schedule"))
     lines.append("")
     if evaluation:
         scored = {row["bei"]: row["level"] for row in evaluation["comparison"]}
@@ -265,6 +281,7 @@ __all__ = [
     "evaluate_run",
     "history_sentences",
     "level_sentence",
+    "schedule_sentences",
     "split_levels",
     "unscored_lines",
     "write_run_report",

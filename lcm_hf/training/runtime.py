@@ -6,7 +6,8 @@
   distributed run (e.g. ``accelerate launch --multi_gpu`` on a machine without GPUs, no ``--use_cpu``) stop
   with a message saying how to launch on CPU, instead of training twice into one folder.
 - :func:`check_flag_conflicts`: flags that cannot work together are refused before any data is read.
-- :func:`run_recipe`: a recipe run once or, with ``--cv_folds K``, on every fold, and its one-line JSON summary.
+- :func:`run_recipe`: a recipe run once or, with ``--cv_folds K``, on every fold, and its one-line JSON summary
+  (which says the readout schedule that ran).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def run_recipe(datasets, data_args, training_args, train, resume=None, headline=
 
         def summary(results):
             test = {k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k}
-            return {**(headline(results) if headline else {}), "test": test}
+            return {**(headline(results) if headline else {}), "schedule": results.get("schedule"), "test": test}
 
     if training_args.should_log:
         print(json.dumps(summary(results), default=str))

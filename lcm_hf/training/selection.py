@@ -10,9 +10,10 @@ best subject-level validation metric, not the last epoch's.
 - **Two-stage schedule**: evaluations of stage 1 ("momentum", the mean over layers) score a readout the
   final model does not use, so they are not candidates (:func:`is_candidate`); the first candidate is the
   evaluation of the first stage-2 epoch.
-- **best_layer**: the checkpoint's ``config.json`` holds the layers selected when it was saved;
-  :func:`restore_readout_layers` puts them back on the model after `Trainer` reloaded the weights (it
-  reloads weights only), so the saved model reads the layers its weights were selected with.
+- **best_layer**: each evaluation selects its layers first and then scores them (`LcmTrainer`), so the
+  metric that ranks a checkpoint is that of the layers its ``config.json`` holds; :func:`restore_readout_layers`
+  puts them back on the model after `Trainer` reloaded the weights (it reloads weights only), so the kept
+  model ships the readout its score was computed with.
 - **Early stopping** (``--early_stopping_patience N``): :func:`selection_callbacks` adds
   `transformers.EarlyStoppingCallback`.
 - **Report** (:func:`selection_summary`): which checkpoint (step, epoch) was kept, on which metric, and the
@@ -109,16 +110,12 @@ def checkpoint_readout_layers(checkpoint: str) -> tuple[bool, dict | None]:
 
 
 def restore_readout_layers(trainer, checkpoint: str | None) -> None:
-    """Give the model (and the schedule) the readout layers saved with `checkpoint`."""
+    """Give the model and the schedule of `trainer` (an `LcmTrainer`) the readout layers saved with `checkpoint`."""
     if not checkpoint:
         return
     found, layers = checkpoint_readout_layers(checkpoint)
-    if not found:
-        return
-    from .trainer import _unwrap
-
-    _unwrap(trainer.model).config.set_readout_layers(dict(layers) if layers else None)
-    trainer.schedule.readout_layers = dict(layers) if layers else None
+    if found:
+        trainer.set_readout_layers(layers)
 
 
 def _checkpoint_step(checkpoint: str | None) -> int | None:

@@ -7,7 +7,9 @@ What it adds to `Trainer`, without copying `training_step`:
   `compute_loss` passes the stage to the model as ``readout_stage``.
 - **best_layer selection**: with ``config.readout_policy == "best_layer"``, every evaluation from the stage
   switch on picks, per categorical BEI, the layer with the best validation metric (window-level balanced
-  accuracy by default) and writes it with ``model.config.set_readout_layers``.
+  accuracy by default) and writes it with ``model.config.set_readout_layers``; it selects *before* it scores,
+  so the evaluation's reported metrics and loss (which rank its checkpoint for ``load_best_model_at_end``) are
+  those of the selected layers, the readout the checkpoint saves.
 - **Checkpoint state**: the callback is an `ExportableState`; its stage, selected layers and selection history
   go into ``trainer_state.json`` of every checkpoint, and ``train(resume_from_checkpoint=...)`` restores them
   (and the model config's ``readout_layers``) before training continues. The config saved with the
@@ -65,8 +67,9 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
     """Tracks the training stage and the `best_layer` selections; saved in and restored from checkpoints.
 
     Args:
-        momentum_epochs: epochs of stage 1 (None: the training arguments' `momentum_epochs`, as
-            `LcmTrainingArguments` has, else the model config's at train begin).
+        momentum_epochs: epochs of stage 1 (None: the training arguments' `momentum_epochs` when given, else the
+            model config's at train begin, so `LcmTrainingArguments` and plain `TrainingArguments` run the same
+            schedule); the model config records the value used.
         selection_metric: per-layer validation metric used by `best_layer` ("balanced_accuracy", "macro_f1",
             "roc_auc", "accuracy").
         selection_level: "" (window level) or "subject/" (subject level).
@@ -89,10 +92,12 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         self.selection_metric = selection_metric
         self.selection_level = selection_level
         self.metric_prefix = metric_prefix
+        self.momentum_source = "the training arguments"
         self.stage = None
         self.readout_layers = None
         self.stage_history = []  # [(epoch index, stage)] at every epoch begin; [(step, stage)] at switches by steps
         self.selection_history = []  # [{"step", "epoch", "layers"}]
+        self.selected_at_step = None  # the step of the latest selection
 
     def state(self) -> dict:
         return {
@@ -109,6 +114,17 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
                 "stage_history": self.stage_history,
                 "selection_history": self.selection_history,
             },
+        }
+
+    def ran(self, config) -> dict:
+        """What the schedule ran, for results and reports: ``readout_policy``, ``momentum_epochs`` (or
+        ``momentum_steps``), where the stage-1 length came from and the best_layer selection metric."""
+        return {
+            "readout_policy": config.readout_policy,
+            "momentum_epochs": None if self.momentum_steps is not None else self.momentum_epochs,
+            "momentum_steps": self.momentum_steps,
+            "momentum_from": self.momentum_source,
+            "selection_metric": self.selection_metric if config.readout_policy == "best_layer" else None,
         }
 
     def load_attributes(self, attributes: dict) -> None:
@@ -137,10 +153,13 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         config = _unwrap(model).config
         if self.momentum_steps is None:
             self.momentum_steps = getattr(args, "momentum_steps", None)
-        if self.momentum_epochs is None:  # the training argument, else what the config recorded
+        # One default (the config's, DEFAULT_MOMENTUM_EPOCHS for a new model); a value given explicitly wins:
+        # this callback's argument, else the training arguments' (LcmTrainingArguments defaults to None).
+        if self.momentum_epochs is None:
             self.momentum_epochs = getattr(args, "momentum_epochs", None)
         if self.momentum_epochs is None:
             self.momentum_epochs = config.momentum_epochs
+            self.momentum_source = "the model config"
         config.momentum_epochs = int(self.momentum_epochs)  # the config records what training used
         if self.readout_layers:  # restored from a checkpoint
             config.set_readout_layers(dict(self.readout_layers))
@@ -162,32 +181,36 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         if not self.stage_history or list(self.stage_history[-1]) != [epoch, stage]:  # resumed mid-epoch: once
             self.stage_history.append([epoch, stage])
 
-    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
-        config = _unwrap(model).config
-        if config.readout_policy != "best_layer" or not metrics:
-            return
-        # Select from the stage switch on: the evaluation that closes the last momentum epoch already
-        # chooses the layers stage 2 starts with.
+    def selection_due(self, state) -> bool:
+        """Whether an evaluation at this point selects `best_layer` layers: from the stage switch on (the
+        evaluation that closes the last momentum epoch already chooses the layers stage 2 starts with)."""
         if self.momentum_steps is not None:
-            if state.global_step < self.momentum_steps:
-                return
-        elif state.epoch is None or state.epoch + _EPOCH_EPS < (self.momentum_epochs or 0):
-            return
-        selected = best_layers(
-            metrics,
-            config.beis,
-            self.selection_metric,
-            prefix=f"{self.metric_prefix}_",
-            level=self.selection_level,
-        )
+            return state.global_step >= self.momentum_steps
+        return state.epoch is not None and state.epoch + _EPOCH_EPS >= (self.momentum_epochs or 0)
+
+    def select(self, metrics: dict, config, state, prefix: str = "") -> dict:
+        """Select each categorical BEI's layer from the per-layer metrics ``{prefix}{bei}/layer_{l}/...`` of one
+        evaluation, write them to ``config.readout_layers`` and the history; returns the layers ({} if none)."""
+        selected = best_layers(metrics, config.beis, self.selection_metric, prefix=prefix, level=self.selection_level)
         if not selected:
-            return
+            return {}
         layers = {**(config.readout_layers or {}), **selected}
         config.set_readout_layers(layers)
         self.readout_layers = dict(layers)
-        self.selection_history.append(
-            {"step": state.global_step, "epoch": state.epoch, "layers": dict(layers)}
-        )
+        self.selection_history.append({"step": state.global_step, "epoch": state.epoch, "layers": dict(layers)})
+        self.selected_at_step = state.global_step
+        return layers
+
+    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+        """Fallback for a trainer whose metrics did not select (a user's `compute_metrics`): select after the
+        evaluation, so its reported score is the previous layers'. `LcmTrainer`'s own metrics select first and
+        score the selected layers (`LcmTrainer._compute_lcm_metrics`)."""
+        config = _unwrap(model).config
+        if config.readout_policy != "best_layer" or not metrics or not self.selection_due(state):
+            return
+        if self.selected_at_step == state.global_step:
+            return  # this evaluation already selected, before it scored
+        self.select(metrics, config, state, prefix=f"{self.metric_prefix}_")
 
 
 class LcmProgressCallback(ProgressCallback):
@@ -297,6 +320,8 @@ class LcmTrainer(Trainer):
         for callback in selection_callbacks(self.args):
             self.add_callback(callback)
         self._metrics_dataset = None
+        self._metric_key_prefix = "eval"  # of the evaluation being scored
+        self._selected_loss = None  # its loss with the layers it selected (best_layer)
         if self.args.label_names is None:
             self.label_names = ["labels"]
         noisy = [cb for cb in self.callback_handler.callbacks if type(cb) in (ProgressCallback, PrinterCallback)]
@@ -366,13 +391,27 @@ class LcmTrainer(Trainer):
     # ------------------------------------------------------------------ metrics
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if not isinstance(dataset, dict):
+        if not isinstance(dataset, dict):  # a dict of sets comes back here once per set
             self._metrics_dataset = dataset
+            self._metric_key_prefix = metric_key_prefix
         return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix="test"):
         self._metrics_dataset = test_dataset
+        self._metric_key_prefix = metric_key_prefix
         return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        """`Trainer.evaluation_loop`; when this evaluation selected `best_layer` layers, its loss is that of the
+        selected layers too (the metrics are: `_compute_lcm_metrics`)."""
+        self._selected_loss = None
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only,
+                                         ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        if self._selected_loss is not None:
+            output.metrics[f"{metric_key_prefix}_loss"] = self._selected_loss
+            self._selected_loss = None
+        return output
 
     def _dataset_column(self, name: str, length: int):
         dataset = self._metrics_dataset
@@ -388,16 +427,47 @@ class LcmTrainer(Trainer):
             (predictions[0], predictions[1]) if isinstance(predictions, tuple) else (predictions, None)
         )
         labels = eval_prediction.label_ids
-        config = _unwrap(self.model).config
-        return compute_bei_metrics(  # the `evaluate` module (evaluate_metric/), i.e. metrics.bei_metrics
-            logits,
-            labels,
-            config.beis,
-            layer_logits=layer_logits if self.layer_metrics else None,
-            subject_ids=self._dataset_column("subject_id", len(labels)),
-            datasets=self._dataset_column("dataset", len(labels)),
-            scan_ids=self._dataset_column("scan_id", len(labels)),
+        model = _unwrap(self.model)
+        identity = {
+            "subject_ids": self._dataset_column("subject_id", len(labels)),
+            "datasets": self._dataset_column("dataset", len(labels)),
+            "scan_ids": self._dataset_column("scan_id", len(labels)),
+        }
+        layer_logits = layer_logits if self.layer_metrics else None
+        # the `evaluate` module (evaluate_metric/), i.e. metrics.bei_metrics
+        metrics = compute_bei_metrics(logits, labels, model.config.beis, layer_logits=layer_logits, **identity)
+        if layer_logits is None or not self._selects_now(model.config):
+            return metrics
+        # best_layer: select from this evaluation's per-layer metrics first, then score the selected layers, so the
+        # score that ranks this checkpoint is that of the readout it saves (selection ranks what it ships).
+        if not self.schedule.select(metrics, model.config, self.state):
+            return metrics
+        with torch.no_grad():
+            logits = model.reduce_layers(torch.as_tensor(np.asarray(layer_logits, dtype=np.float32)), "adaptive")[0]
+        metrics.update(compute_bei_metrics(logits.numpy(), labels, model.config.beis, **identity))
+        self._selected_loss = self._evaluation_loss(model, logits, labels)
+        return metrics
+
+    def _selects_now(self, config) -> bool:
+        """Whether the evaluation being scored selects `best_layer` layers: in training, from the stage switch on,
+        on the evaluation set the selection reads."""
+        return (
+            self.is_in_train
+            and config.readout_policy == "best_layer"
+            and getattr(self, "_metric_key_prefix", "eval") == self.schedule.metric_prefix
+            and self.schedule.selection_due(self.state)
         )
+
+    def _evaluation_loss(self, model, logits: torch.Tensor, labels) -> float:
+        """The evaluation loss of reduced `logits` (n, P) as `Trainer` averages it: the multitask loss of each
+        evaluation batch, weighted by the batch's size."""
+        labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
+        size, total = max(1, self.args.eval_batch_size), 0.0
+        for start in range(0, len(labels), size):
+            batch_logits, batch_labels = logits[start : start + size], labels[start : start + size]
+            sums, counts = model.bei_losses(batch_logits, batch_labels)
+            total += float(weighted_bei_loss(sums, counts, model.config.beis)) * len(batch_labels)
+        return total / max(1, len(labels))
 
     # ------------------------------------------------------------------ model selection (selection.py)
     def _determine_best_metric(self, metrics, trial) -> bool:
@@ -442,7 +512,13 @@ class LcmTrainer(Trainer):
             return
         self.schedule.load_attributes(stored.get("attributes", {}))
         if self.schedule.readout_layers:
-            _unwrap(self.model).config.set_readout_layers(dict(self.schedule.readout_layers))
+            self.set_readout_layers(self.schedule.readout_layers)
+
+    def set_readout_layers(self, layers: dict | None) -> None:
+        """Give the model config and the schedule these `best_layer` layers (``{bei: layer}``, None: none)."""
+        layers = dict(layers) if layers else None
+        _unwrap(self.model).config.set_readout_layers(layers)
+        self.schedule.readout_layers = layers
 
 
 def numpy_predictions(prediction_output) -> tuple[np.ndarray, np.ndarray | None]:
