@@ -75,6 +75,36 @@ def test_readout_layers_restored_from_the_checkpoint_config(tmp_path, data):
     assert trainer.schedule.readout_layers == {"sex": 2, "diagnosis": 1}
 
 
+def test_selection_ranks_the_readout_it_ships(tmp_path, data):
+    """best_layer: every evaluation's reported score and loss (what ranks its checkpoint) are those of the readout
+    layers saved in that checkpoint: re-evaluating each saved checkpoint, and the kept model, gives them back."""
+    from lcm_hf import LcmForBeiPrediction
+
+    train, evaluation = data
+    model = tiny_model(momentum_epochs=1, readout_policy="best_layer")
+    args = training_args(tmp_path / "run", num_train_epochs=4, save_strategy="epoch", load_best_model_at_end=True,
+                         metric_for_best_model="mean/balanced_accuracy")
+    trainer = LcmTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collate)
+    trainer.train()
+    logged = {entry["step"]: entry for entry in trainer.state.log_history if "eval_loss" in entry}
+    keys = ["eval_sex/roc_auc", "eval_diagnosis/roc_auc", "eval_mean/balanced_accuracy", "eval_loss",
+            "eval_sex/subject/roc_auc"]
+    checkpoints = sorted((tmp_path / "run").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    assert len(checkpoints) == 4
+    for checkpoint in checkpoints:
+        saved = LcmForBeiPrediction.from_pretrained(checkpoint)
+        again = LcmTrainer(model=saved, args=training_args(tmp_path / "again"), eval_dataset=evaluation,
+                           data_collator=collate).evaluate()
+        step = int(checkpoint.name.split("-")[1])
+        assert saved.config.readout_layers, checkpoint  # every checkpoint from the stage switch on ships layers
+        for key in keys:
+            assert logged[step][key] == pytest.approx(again[key], abs=1e-5), (checkpoint.name, key)
+    kept = LcmTrainer(model=trainer.model, args=training_args(tmp_path / "kept"), eval_dataset=evaluation,
+                      data_collator=collate).evaluate()
+    assert trainer.state.best_metric == pytest.approx(kept["eval_mean/balanced_accuracy"], abs=1e-9)
+    assert trainer.model.config.readout_layers == checkpoint_readout_layers(trainer.state.best_model_checkpoint)[1]
+
+
 def test_early_stopping_stops_after_patience(tmp_path, data):
     train, evaluation = data
     model = tiny_model(momentum_epochs=0, readout_policy="max")

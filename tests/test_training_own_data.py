@@ -68,3 +68,64 @@ def test_new_beis_become_new_tokens_and_are_checked(tmp_path):
     assert [bei["name"] for bei in saved["beis"]] == ["sex", "age", "diagnosis"]
     with pytest.raises(ValueError, match=r"--new_beis: expected BEIs the pretrained model lacks, got \['sex'\]"):
         finetune.main([*common, "--new_beis", "sex", "--output_dir", str(tmp_path / "again")])
+
+
+
+STRATEGY_FLAGS = ["--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "epoch"]
+
+
+@pytest.mark.slow
+def test_checkpoints_every_few_steps_with_evaluation_per_epoch(tmp_path):
+    """`--save_strategy steps --eval_strategy epoch` (checkpoint often) trains: model selection, which needs a
+    checkpoint at every evaluation, is turned off and one line says so and what to pass. The summary and the
+    report say which readout schedule ran."""
+    from own_data import run_script
+
+    dataset = build(tmp_path, "cohort")
+    process = run_script(
+        "training/pretrain.py", "--dataset_dirs", dataset, "--categorical_columns", "sex", "--output_dir",
+        tmp_path / "run", *TINY_MODEL, *TINY_TRAINING, "--window_size", "40", *STRATEGY_FLAGS)
+    said = [line for line in process.stderr.splitlines() if "--save_strategy steps and --eval_strategy epoch" in line]
+    assert len(said) == 1 and said[0].startswith("warning: ") and "the last model is kept" in said[0], process.stderr
+    assert "--save_strategy epoch --eval_strategy epoch" in said[0]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["model_selection"]["kept"] == "last"
+    summary = json.loads(process.stdout.strip().splitlines()[-1])
+    assert summary["schedule"]["momentum_epochs"] == 1 and summary["schedule"]["momentum_from"] == "the training arguments"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert summary["schedule"]["readout_policy"] == saved["readout_policy"] and saved["momentum_epochs"] == 1
+    assert "Readout schedule: policy" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_strategy_mismatch_with_early_stopping_is_refused_in_one_line(tmp_path):
+    """Early stopping needs model selection: the mismatch is refused before any data is read, naming the flags."""
+    from own_data import run_script
+
+    refused = run_script("training/pretrain.py", "--dataset_dirs", tmp_path / "not_read", "--output_dir",
+                         tmp_path / "run", *TINY_TRAINING, *STRATEGY_FLAGS, "--early_stopping_patience", "2",
+                         check=False)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert lines[0].startswith("error: --save_strategy steps and --eval_strategy epoch: model selection needs")
+    assert "pass --save_strategy epoch --eval_strategy epoch" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags, kept", [
+    (dict(save_strategy="steps", save_steps=2, eval_strategy="epoch"), False),
+    (dict(save_strategy="steps", save_steps=3, eval_strategy="steps", eval_steps=2), False),
+    (dict(save_strategy="steps", save_steps=4, eval_strategy="steps", eval_steps=2), True),
+    (dict(save_strategy="epoch", eval_strategy="no"), False),
+    (dict(save_strategy="epoch", eval_strategy="epoch"), True),
+])
+def test_model_selection_follows_the_strategies(tmp_path, flags, kept):
+    import warnings
+
+    from lcm_hf.training.arguments import LcmTrainingArguments
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args = LcmTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", **flags)
+    assert args.load_best_model_at_end is kept
+    said = [str(w.message) for w in caught if "load_best_model_at_end off" in str(w.message)]
+    assert len(said) == (0 if kept else 1), said

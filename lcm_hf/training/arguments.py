@@ -10,9 +10,9 @@ value used (`momentum_epochs`, `readout_policy`, `readout_layers`).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser, TrainingArguments
@@ -215,6 +215,14 @@ def _default_report_to() -> str:
         return "none"
 
 
+def _multiple(save_steps: float, eval_steps: float) -> bool:
+    """Whether every evaluation every `eval_steps` falls on a checkpoint every `save_steps` (both counts of steps,
+    or both fractions of the run, as transformers requires)."""
+    if (save_steps >= 1) != (eval_steps >= 1):
+        return False
+    return round(save_steps * 1_000_000) % round(eval_steps * 1_000_000) == 0
+
+
 @dataclass
 class LcmTrainingArguments(TrainingArguments):
     """`TrainingArguments` with LCM's training defaults (every one can be overridden), and the length of the
@@ -299,15 +307,37 @@ class LcmTrainingArguments(TrainingArguments):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"--{name}: expected an integer >= 0, got {value!r}")
-        strategies = [getattr(value, "value", value) for value in (self.save_strategy, self.eval_strategy)]
-        if self.load_best_model_at_end and "no" in strategies:
-            # Model selection needs a checkpoint at every evaluation: without either, keep the last epoch.
-            logging.getLogger(__name__).warning(
-                f"load_best_model_at_end: needs --eval_strategy and --save_strategy, got {self.eval_strategy!r} and "
-                f"{self.save_strategy!r}; the last epoch is kept"
-            )
-            self.load_best_model_at_end = False
+        self._reconcile_model_selection()
         super().__post_init__()
+
+
+    def _reconcile_model_selection(self) -> None:
+        """``load_best_model_at_end`` needs a checkpoint at every evaluation (transformers refuses it otherwise, with
+        no hint). Where the save and eval strategies do not give that, the last model is kept instead, said in one
+        line naming the flags that keep the best; with ``--early_stopping_patience`` (which needs model selection)
+        it is refused, naming the same flags."""
+        if not self.load_best_model_at_end:
+            return
+        save, evaluate = (str(getattr(v, "value", v)) for v in (self.save_strategy, self.eval_strategy))
+        if save == "best":
+            return
+        hint = ("pass --save_strategy epoch --eval_strategy epoch, or --save_strategy steps --eval_strategy steps "
+                "with --save_steps a multiple of --eval_steps")
+        if "no" in (save, evaluate):
+            problem = f"--save_strategy {save} and --eval_strategy {evaluate}: model selection needs both"
+        elif save != evaluate:
+            problem = (f"--save_strategy {save} and --eval_strategy {evaluate}: model selection needs a checkpoint at "
+                       "every evaluation")
+        elif save == "steps" and not _multiple(self.save_steps, self.eval_steps or self.logging_steps):
+            problem = (f"--save_steps {self.save_steps} is not a multiple of --eval_steps "
+                       f"{self.eval_steps or self.logging_steps}: model selection needs a checkpoint at every evaluation")
+        else:
+            return
+        if self.early_stopping_patience:
+            raise ValueError(f"{problem} (--early_stopping_patience keeps the best checkpoint); {hint}")
+        warnings.warn(f"{problem}, so the last model is kept (load_best_model_at_end off); to keep the best, {hint}",
+                      UserWarning, stacklevel=3)
+        self.load_best_model_at_end = False
 
 
 @dataclass
