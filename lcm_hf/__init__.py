@@ -6,7 +6,8 @@ from lcm_hf import LcmConfig, LcmForBeiPrediction, LcmProcessor, BeiVocabulary
 """
 
 import importlib
-import sys
+
+from .auto_registration import RegisterOnImport
 
 __version__ = "0.1.0"
 
@@ -32,11 +33,21 @@ _registered = False
 
 def register_auto_classes() -> None:
     """Register LCM with `AutoConfig`, `AutoModel`, `AutoModelForPreTraining`, `AutoFeatureExtractor` and the
-    ``phenotype-prediction`` pipeline task (done on first use of any `lcm_hf` name; idempotent)."""
+    ``phenotype-prediction`` pipeline task (idempotent). Done lazily: on the first use of an `lcm_hf` name, or once
+    transformers' Auto classes or pipeline registry are imported (`lcm_hf.auto_registration`)."""
     global _registered
     if _registered:
         return
     _registered = True
+    _hook.remove()
+    try:
+        _register()
+    except BaseException:
+        _registered = False
+        raise
+
+
+def _register() -> None:
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
     from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -56,11 +67,11 @@ def register_auto_classes() -> None:
         )
 
 
-# `import lcm_hf` registers the Auto classes and the pipeline task (torch + transformers, seconds), so
-# `AutoModel.from_pretrained(folder)` works right after it; a console entry that only answers --help / --version
-# skips it (first use of any name above registers anyway).
-if not any(flag in sys.argv[1:] for flag in ("-h", "--help", "--version")):
-    register_auto_classes()
+# `import lcm_hf` stays light (`lcm-hf --help` needs no torch) and registers lazily (auto_registration.py): at the
+# first use of a name above, or once transformers' Auto classes / pipeline registry are imported (then
+# `AutoModel.from_pretrained(folder)` works right after `import lcm_hf`), or now if they are loaded already.
+_hook = RegisterOnImport(register_auto_classes)
+_hook.start(importing=__name__)
 
 
 def __getattr__(name):
