@@ -200,3 +200,34 @@ def test_auto_classes_know_lcm_after_a_direct_submodule_import():
             "config = LcmConfig(num_rois=4, hidden_size=8, num_attention_heads=2)\n"
             "print(type(transformers.AutoModel.from_config(config)).__name__)")
     assert run_python(code) == ["LcmModel"]
+
+
+RENDER_AGAIN = ("the stored help was rendered with other transformers / torch / tensorboard versions, so --help "
+                "uses the live parser (seconds): render it again with `python -m lcm_hf.training.script_help`")
+
+
+@pytest.mark.parametrize("script", ["pretrain.py", "finetune.py"])
+def test_the_stored_training_help_is_the_live_parsers(script):
+    """The training scripts' --help prints a stored text (no transformers): it must be what their parser prints."""
+    from lcm_hf.training.script_help import render_help, stored_help
+
+    live, stored = render_help(script), stored_help(script)
+    assert "--momentum_epochs" in live and "--readout_policy" in live and "--save_strategy" in live
+    if stored is None:
+        pytest.skip(RENDER_AGAIN)
+    assert stored == live
+
+
+@pytest.mark.parametrize("script", ["pretrain.py", "finetune.py"])
+def test_training_help_imports_no_torch(script):
+    from lcm_hf.training.script_help import stored_help
+
+    if stored_help(script) is None:
+        pytest.skip(RENDER_AGAIN)
+    code = (f"import runpy, sys\nsys.argv = [{script!r}, '--help']\nsys.path.insert(0, 'training')\ntry:\n"
+            f"    runpy.run_path('training/{script}', run_name='__main__')\nexcept SystemExit as stop:\n"
+            "    assert stop.code in (0, None), stop.code\n"
+            "print('HEAVY', [m for m in ('torch', 'transformers') if m in sys.modules], file=sys.stderr)")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "HEAVY []" in process.stderr and "--momentum_epochs" in process.stdout

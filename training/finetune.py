@@ -26,20 +26,18 @@ Cross-validation: `--cv_folds 5` (same options and reports as `training/pretrain
 """
 
 from lcm_hf.console import exit_if_version
+from lcm_hf.training.script_help import exit_if_help
 
 
 def main(argv=None):
     exit_if_version(argv, "finetune.py")
+    exit_if_help(argv, "finetune.py")  # the stored option list: no transformers (lcm_hf.training.script_help)
     from lcm_hf.training.arguments import (  # after --version: the parser needs transformers (seconds)
-        FinetuneTrainingArguments,
-        LcmDataArguments,
-        LcmFinetuneArguments,
+        SCRIPT_ARGUMENTS,
         parse_arguments,
     )
 
-    data_args, finetune_args, training_args = parse_arguments(
-        (LcmDataArguments, LcmFinetuneArguments, FinetuneTrainingArguments), argv
-    )
+    data_args, finetune_args, training_args = parse_arguments(SCRIPT_ARGUMENTS["finetune.py"], argv)
     if finetune_args.model_name_or_path is None:
         finetune_args.model_name_or_path = "runs/pretrain"
     if finetune_args.mode == "linear_probe":

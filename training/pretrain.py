@@ -25,20 +25,18 @@ out-of-fold predictions pooled with intervals).
 import json
 
 from lcm_hf.console import exit_if_version
+from lcm_hf.training.script_help import exit_if_help
 
 
 def main(argv=None):
     exit_if_version(argv, "pretrain.py")
+    exit_if_help(argv, "pretrain.py")  # the stored option list: no transformers (lcm_hf.training.script_help)
     from lcm_hf.training.arguments import (  # after --version: the parser needs transformers (seconds)
-        LcmDataArguments,
-        LcmModelArguments,
-        LcmTrainingArguments,
+        SCRIPT_ARGUMENTS,
         parse_arguments,
     )
 
-    data_args, model_args, training_args = parse_arguments(
-        (LcmDataArguments, LcmModelArguments, LcmTrainingArguments), argv
-    )
+    data_args, model_args, training_args = parse_arguments(SCRIPT_ARGUMENTS["pretrain.py"], argv)
     from lcm_hf.training.recipes import pretrain
     from lcm_hf.training.runtime import prepare_run, run_recipe
 

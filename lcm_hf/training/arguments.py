@@ -349,15 +349,21 @@ class FinetuneTrainingArguments(LcmTrainingArguments):
     per_device_train_batch_size: int = 16
 
 
-def parse_arguments(dataclass_types, argv: list[str] | None = None):
-    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line."""
+def build_parser(dataclass_types, prog: str | None = None) -> HfArgumentParser:
+    """The `HfArgumentParser` of a training script: one-line usage errors, ``--version``, the ``--debug`` epilog."""
     from ..console import DEBUG_ENV, one_line_errors, package_version
 
-    argv = sys.argv[1:] if argv is None else argv
-    parser = one_line_errors(HfArgumentParser(dataclass_types))
+    parser = one_line_errors(HfArgumentParser(dataclass_types, prog=prog))
     parser.add_argument("--version", action="version", version=f"%(prog)s (lcm-hf) {package_version()}")
     parser.epilog = (f"A bare --debug (not followed by a value) or {DEBUG_ENV}=1 shows the full traceback of an "
                      "error instead of one line.")
+    return parser
+
+
+def parse_arguments(dataclass_types, argv: list[str] | None = None):
+    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(dataclass_types)
     from .named_recipes import apply_training_recipe
 
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
@@ -371,6 +377,13 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
     return apply_training_recipe(parser.parse_args_into_dataclasses(args=argv), explicit)
 
 
+# The options of each training script (`training/<script>`), in the order they are parsed.
+SCRIPT_ARGUMENTS = {
+    "pretrain.py": (LcmDataArguments, LcmModelArguments, LcmTrainingArguments),
+    "finetune.py": (LcmDataArguments, LcmFinetuneArguments, FinetuneTrainingArguments),
+}
+
+
 __all__ = [
     "FINETUNE_MODES",
     "FinetuneTrainingArguments",
@@ -378,5 +391,7 @@ __all__ = [
     "LcmFinetuneArguments",
     "LcmModelArguments",
     "LcmTrainingArguments",
+    "SCRIPT_ARGUMENTS",
+    "build_parser",
     "parse_arguments",
 ]
