@@ -18,6 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS
 from ..training.baseline import logistic_regression_baseline
 from .report import write_report
 
@@ -28,7 +29,7 @@ class DemoSettings:
     seed: int = 0
     pretrain_epochs: int = 30
     finetune_epochs: int = 40
-    momentum_epochs: int = 5
+    momentum_epochs: int = DEFAULT_MOMENTUM_EPOCHS  # the config's (the paper's); the demo passes it explicitly
     window_size: int = 90
     demo_subjects: int | None = None
     hidden_size: int = 64
