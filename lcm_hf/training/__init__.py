@@ -8,6 +8,7 @@ the baseline, and adapters (LoRA, linear probe).
 - :mod:`.metrics`, :mod:`.baseline`, :mod:`.adapters`.
 - :mod:`.evaluation` (scan / subject level, LCM vs baseline vs chance with bootstrap intervals, verdict words),
   :mod:`.report` (a run's ``report.md``), :mod:`.cross_validation` + :mod:`.cv_report` (``--cv_folds``).
+- :mod:`.runtime` (the process a script runs in), :mod:`.script_help` (the scripts' stored ``--help``).
 """
 
 from ..lazy_imports import lazy_getattr
