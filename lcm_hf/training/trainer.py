@@ -92,7 +92,7 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         self.selection_metric = selection_metric
         self.selection_level = selection_level
         self.metric_prefix = metric_prefix
-        self.momentum_source = "the training arguments"
+        self.momentum_source = "given explicitly" if momentum_epochs is not None else None  # for `ran`
         self.stage = None
         self.readout_layers = None
         self.stage_history = []  # [(epoch index, stage)] at every epoch begin; [(step, stage)] at switches by steps
@@ -155,11 +155,10 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
             self.momentum_steps = getattr(args, "momentum_steps", None)
         # One default (the config's, DEFAULT_MOMENTUM_EPOCHS for a new model); a value given explicitly wins:
         # this callback's argument, else the training arguments' (LcmTrainingArguments defaults to None).
+        if self.momentum_epochs is None and getattr(args, "momentum_epochs", None) is not None:
+            self.momentum_epochs, self.momentum_source = args.momentum_epochs, "the training arguments"
         if self.momentum_epochs is None:
-            self.momentum_epochs = getattr(args, "momentum_epochs", None)
-        if self.momentum_epochs is None:
-            self.momentum_epochs = config.momentum_epochs
-            self.momentum_source = "the model config"
+            self.momentum_epochs, self.momentum_source = config.momentum_epochs, "the model config"
         config.momentum_epochs = int(self.momentum_epochs)  # the config records what training used
         if self.readout_layers:  # restored from a checkpoint
             config.set_readout_layers(dict(self.readout_layers))
