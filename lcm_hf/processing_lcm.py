@@ -207,11 +207,7 @@ class LcmProcessor(FeatureExtractionMixin):
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         hub = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
         path = os.fspath(pretrained_model_name_or_path)
-        reference_file = _resolve(path, REFERENCE_NAME, hub) if processor.kind in GROUP_KINDS else None
-        if reference_file is not None:
-            from safetensors.numpy import load_file
-
-            processor._reference = dict(load_file(reference_file))
+        processor.load_reference(path, **hub)
         if vocabulary is not None:
             processor.vocabulary = vocabulary
             return processor
@@ -240,6 +236,18 @@ class LcmProcessor(FeatureExtractionMixin):
                 raise ValueError(f"{VOCABULARY_NAME} disagrees with preprocessor_config.json: {difference}")
         processor.vocabulary = next((vocab for _, vocab in sources if vocab is not None), None)
         return processor
+
+    def load_reference(self, pretrained_model_name_or_path, **hub) -> bool:
+        """Load the fitted reference of a group kind (``connectivity_reference.safetensors``) from a folder or Hub
+        repository, when the processor has none yet (``AutoFeatureExtractor`` / ``pipeline(...)`` build the
+        processor from its JSON alone). Returns whether the processor is fitted now."""
+        if self.kind in GROUP_KINDS and self._reference is None and pretrained_model_name_or_path:
+            reference_file = _resolve(os.fspath(pretrained_model_name_or_path), REFERENCE_NAME, hub)
+            if reference_file is not None:
+                from safetensors.numpy import load_file
+
+                self._reference = dict(load_file(reference_file))
+        return self.is_fitted
 
     # ------------------------------------------------------------------ contract checks
     def check_model(self, config) -> None:
