@@ -17,9 +17,9 @@ from ..connectivity_windows import DEFAULT_SHORT_SERIES, DEFAULT_WINDOW_SIZE
 from .schema import connectome_column, num_rois_of
 
 
-def window_processor(window=DEFAULT_WINDOW_SIZE, stride: int | None = None, short_series: str | None = None,
+def window_processor(window_size=DEFAULT_WINDOW_SIZE, stride: int | None = None, short_series: str | None = None,
                      *, num_rois: int):
-    """The `LcmProcessor` that cuts windows: `window` itself when it is one, else one built from the window
+    """The `LcmProcessor` that cuts windows: `window_size` itself when it is one, else one built from the window
     size, stride and short-series policy (the processor's defaults for those not given).
 
     Raises
@@ -29,18 +29,18 @@ def window_processor(window=DEFAULT_WINDOW_SIZE, stride: int | None = None, shor
     """
     from ..processing_lcm import LcmProcessor
 
-    if isinstance(window, LcmProcessor):
+    if isinstance(window_size, LcmProcessor):
         if stride is not None or short_series is not None:
             raise TypeError("expected the window stride and short-series policy from the processor's contract, got "
                             f"stride={stride!r}, short_series={short_series!r} as well")
-        if window.window_size is None:
+        if window_size.window_size is None:
             raise ValueError("expected a processor with a `window_size` to cut windows, got window_size=None")
-        return window
-    return LcmProcessor(num_rois=num_rois, window_size=window, window_stride=stride,
+        return window_size
+    return LcmProcessor(num_rois=num_rois, window_size=window_size, window_stride=stride,
                         short_series=short_series or DEFAULT_SHORT_SERIES)
 
 
-def expand_windows(dataset, window=DEFAULT_WINDOW_SIZE, stride: int | None = None, *,
+def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None = None, *,
                    short_series: str | None = None, zero_pad: bool = False):
     """One row per window of the processor's contract; every other column (``subject_id``, ``scan_id``...) is copied.
 
@@ -52,14 +52,14 @@ def expand_windows(dataset, window=DEFAULT_WINDOW_SIZE, stride: int | None = Non
     ----------
     dataset : datasets.Dataset
         With a ``timeseries`` column (T x N).
-    window : LcmProcessor or int
-        The processor whose contract cuts the windows, or a window size in TRs (default
-        :data:`~lcm_hf.connectivity_windows.DEFAULT_WINDOW_SIZE`) for a processor built from it, ``stride`` and
-        ``short_series`` (default ``"drop"``).
+    window_size : LcmProcessor or int
+        The processor whose contract cuts the windows (``expand_windows(ds, processor)``), or a window size in
+        TRs (default :data:`~lcm_hf.connectivity_windows.DEFAULT_WINDOW_SIZE`) for a processor built from it,
+        ``stride`` and ``short_series`` (default ``"drop"``).
     stride : int, optional
-        With an int `window`: step between windows (default: non-overlapping).
+        With an int `window_size`: step between windows (default: non-overlapping).
     short_series : {"drop", "pad"}, optional
-        With an int `window`: series shorter than one window. Either way one ``RuntimeWarning`` says how many
+        With an int `window_size`: series shorter than one window. Either way one ``RuntimeWarning`` says how many
         series were short, which (``subject_id/scan_id``), and the policy.
     zero_pad : bool
         Store the window of a padded short series zero-padded to ``window_size`` instead of trimmed to its valid
@@ -79,7 +79,7 @@ def expand_windows(dataset, window=DEFAULT_WINDOW_SIZE, stride: int | None = Non
 
     if "timeseries" not in dataset.column_names:
         raise ValueError(f"expected a 'timeseries' column to cut into windows, got {dataset.column_names}")
-    processor = window_processor(window, stride, short_series, num_rois=num_rois_of(dataset))
+    processor = window_processor(window_size, stride, short_series, num_rois=num_rois_of(dataset))
     size = processor.window_size
     short: list[tuple[int, int]] = []  # (row, TRs) of series shorter than one window
 

@@ -320,14 +320,14 @@ class WindowStream(torch.utils.data.IterableDataset):
     scans : datasets.IterableDataset
         Rows with ``timeseries`` (T, N), ``subject_id``, ``dataset`` and phenotype columns
         (:meth:`StreamSources.train_scans`).
-    window : LcmProcessor or int
+    window_size : LcmProcessor or int
         The processor whose contract cuts the windows (:meth:`LcmProcessor.window_spans`: size, stride,
         short-series policy, the random offsets drawn from the scan's rng), or a window size for a processor
         built from it, `stride` and `short_series` (``lcm_hf.data.transforms.window_processor``).
     stride : int, optional
-        With an int `window`: step between windows (default: non-overlapping).
+        With an int `window_size`: step between windows (default: non-overlapping).
     short_series : {"drop", "pad"}, optional
-        With an int `window`: scans shorter than one window (default "drop").
+        With an int `window_size`: scans shorter than one window (default "drop").
     seed : int
         Seed of the random crop offsets.
     keep : callable, optional
@@ -340,19 +340,21 @@ class WindowStream(torch.utils.data.IterableDataset):
         Scans between two snapshots of the scan stream's state (default :data:`STATE_EVERY`).
 
     Each yielded row holds ``timeseries`` (window_length, N) float32 (``window_size`` TRs, or all the TRs of a
-    short scan the contract pads), ``window_length``, the scan's other columns and ``_stream_state`` (the position after this window: :meth:`load_state_dict` takes it).
+    short scan the contract pads), ``window_length``, the scan's other columns and ``_stream_state`` (the position
+    after this window: :meth:`load_state_dict` takes it).
     """
 
-    def __init__(self, scans, window, stride: int | None = None, *, short_series: str | None = None, seed: int = 0,
+    def __init__(self, scans, window_size, stride: int | None = None, *, short_series: str | None = None, seed: int = 0,
                  keep=None, pseudo_labels: dict | None = None, random_crops: bool = True,
                  state_every: int = STATE_EVERY):
         from ..data.transforms import window_processor
 
-        if not hasattr(window, "window_spans") and (isinstance(window, bool) or not isinstance(window, int)
-                                                   or window < 2):
-            raise ValueError(f"--window_size: expected at least 2 TRs, got {window}")
+        if not hasattr(window_size, "window_spans") and (
+            isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 2
+        ):
+            raise ValueError(f"--window_size: expected at least 2 TRs, got {window_size}")
         self.scans = scans.with_format("arrow")  # rows decoded by arrow_row: no per-value Python conversion
-        self.processor = window_processor(window, stride, short_series, num_rois=1)
+        self.processor = window_processor(window_size, stride, short_series, num_rois=1)
         self.window_size = self.processor.window_size
         self.seed = seed
         self.keep = keep
