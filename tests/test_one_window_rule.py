@@ -141,6 +141,30 @@ def test_training_data_as_the_scripts_build_it(run, parts, data_args, vocabulary
         np.testing.assert_array_equal(default["connectivity"][: len(rows)], test["connectivity"])
 
 
+def test_build_dataset_windows(tmp_path):
+    from datasets import load_dataset
+    from own_data import load_script
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for subject in ("s0", "s9"):
+        np.save(folder / f"sub-{subject}_task-rest_bold.npy", scan(int(subject[1:])))
+    (folder / "participants.tsv").write_text("participant_id\tsex\nsub-s0\tF\nsub-s9\tM\n")
+    build = load_script("processing/build_dataset.py")
+    for flags, column in (([], "timeseries"), (["--connectivity"], "connectivity")):
+        out = tmp_path / f"built_{column}"
+        assert build.main([str(folder), "--phenotypes", str(folder / "participants.tsv"), "--window-size",
+                           str(WINDOW), *flags, "--output", str(out)]) == 0
+        built = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache")).with_format("numpy")
+        rows = [i for i, s in enumerate(built["subject_id"]) if s.endswith("s0")]
+        assert [built["window_length"][i] for i in rows] == [WINDOW, WINDOW]
+        if column == "timeseries":
+            for i, start in zip(rows, STARTS):
+                np.testing.assert_array_equal(built[i]["timeseries"], scan(0)[start : start + WINDOW])
+        else:
+            assert_fc(np.stack([built[i]["connectivity"] for i in rows]), pearson(scan(0)))
+
+
 def test_collator_and_add_connectivity_call_the_processor(run, parts):
     processor, _, expected = run
     windows = expand_windows(parts["test"]["d"].select([0]), processor)
