@@ -1,7 +1,19 @@
-"""Windows of ROI time series and their FC: one window = one sample (the paper: non-overlapping 500-TR windows).
+"""The window rule: which TRs of a ``(T, N)`` series make the windows (one window = one sample) and their FC.
 
-- :func:`sliding_windows`: windows of ``size`` TRs every ``stride`` TRs, the last one zero-padded (or dropped, by
-  the ``short_series`` / ``drop_last`` policy), with each window's number of valid TRs.
+One rule for every path (training data, streaming, the collator, prediction, the pipeline, embeddings):
+
+- windows of ``size`` TRs start every ``stride`` TRs (default ``size``: non-overlapping, as in the paper);
+- a tail shorter than a window is not a window (dropped): no window is shorter than ``size``, except
+- a series shorter than one window, which follows ``short_series``: ``"drop"`` (no window) or ``"pad"`` (one
+  window of all its TRs, when it has at least :data:`~lcm_hf.connectivity.MIN_TIMEPOINTS`);
+- random crops (streaming) shift all windows of a series by one offset in ``[0, slack]``, ``slack`` the TRs
+  the full windows leave over, drawn from a given ``numpy.random.Generator``.
+
+:class:`~lcm_hf.processing_lcm.LcmProcessor` holds a model's ``size`` / ``stride`` / ``short_series`` (its
+contract) and calls :func:`window_spans`; every other path cuts windows through the processor.
+
+- :func:`window_spans`: the rule, as ``(start, valid TRs)`` pairs.
+- :func:`sliding_windows`: the windows as a zero-padded ``(W, size, N)`` tensor and their valid TRs.
 - :func:`windowed_connectivity`: their FC over each window's valid TRs (never the padding).
 
 Part of the model core shipped as Hub remote code (numpy and torch only).
@@ -14,108 +26,137 @@ import torch
 
 from .connectivity import MIN_TIMEPOINTS, TORCH_KINDS, compute_connectivity
 
+DEFAULT_WINDOW_SIZE = 90
+"""The one default window length in TRs (scripts, :func:`sliding_windows`, ``expand_windows``). 90 TRs fit
+the 120-300 TR resting-state scans of typical cohorts (ABIDE, ADHD-200, the demo cohort); the paper cut its
+large cohorts into 500-TR windows: pass ``--window_size 500`` (``window_size=500``) to reproduce it."""
+SHORT_SERIES_POLICIES = ("drop", "pad")
+"""What a series shorter than one window gives: no window (``"drop"``, the default) or one window of all its TRs."""
+DEFAULT_SHORT_SERIES = "drop"
+
+
+def check_window_spec(size, stride=None, short_series: str = DEFAULT_SHORT_SERIES) -> int:
+    """Refuse a window specification that cannot cut windows; return the stride (default ``size``).
+
+    Raises
+    ------
+    ValueError
+        Naming the field (``window_size``, ``window_stride``, ``short_series``), what was expected and given.
+    """
+    for name, value in (("window_size", size), ("window_stride", stride)):
+        if value is None and name == "window_stride":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"expected `{name}` to be a positive int, got {value!r}")
+    if short_series not in SHORT_SERIES_POLICIES:
+        raise ValueError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
+    return int(size if stride is None else stride)
+
+
+def window_spans(
+    n_time: int,
+    size: int,
+    stride: int | None = None,
+    *,
+    short_series: str = DEFAULT_SHORT_SERIES,
+    rng: np.random.Generator | None = None,
+) -> list[tuple[int, int]]:
+    """The windows of a series of ``n_time`` TRs by the window rule (module docstring).
+
+    Parameters
+    ----------
+    n_time : int
+        TRs of the series.
+    size : int
+        Window length in TRs.
+    stride : int, optional
+        Step between window starts (default ``size``).
+    short_series : {"drop", "pad"}
+        A series shorter than ``size``: no window, or one window of all its TRs (none below 3 TRs).
+    rng : numpy.random.Generator, optional
+        Random crops: every start shifted by ``rng.integers(0, slack + 1)`` (drawn only when ``slack > 0``),
+        ``slack = n_time - ((count - 1) * stride + size)``. None: windows start at TR 0.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(start, valid TRs)`` of each window: ``floor((n_time - size) / stride) + 1`` windows of ``size`` TRs,
+        or for a short series ``[]`` / ``[(0, n_time)]``.
+
+    Examples
+    --------
+    >>> window_spans(191, 90)
+    [(0, 90), (90, 90)]
+    >>> window_spans(40, 90), window_spans(40, 90, short_series="pad")
+    ([], [(0, 40)])
+    """
+    stride = check_window_spec(size, stride, short_series)
+    n_time = int(n_time)
+    if n_time < size:
+        return [(0, n_time)] if short_series == "pad" and n_time >= MIN_TIMEPOINTS else []
+    count = (n_time - size) // stride + 1
+    slack = n_time - ((count - 1) * stride + size)
+    offset = int(rng.integers(0, slack + 1)) if rng is not None and slack > 0 else 0
+    return [(offset + k * stride, int(size)) for k in range(count)]
+
 
 def sliding_windows(
     timeseries,
-    size: int = 500,
+    size: int = DEFAULT_WINDOW_SIZE,
     stride: int | None = None,
     *,
-    drop_last: bool = False,
-    min_length: int = MIN_TIMEPOINTS,
+    short_series: str = DEFAULT_SHORT_SERIES,
+    rng: np.random.Generator | None = None,
     pad_value: float = 0.0,
-    short_series: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut one subject's ``(T, N)`` time series into windows.
+    """Cut one ``(T, N)`` series into the windows of :func:`window_spans` (a tail shorter than a window dropped).
 
-    Windows start every ``stride`` TRs (default ``size``: non-overlapping, as in the paper). The
-    last window may run past the end: it is padded with ``pad_value`` (the paper pads zeros),
-    or dropped with ``drop_last=True``. A trailing window with fewer than ``min_length`` valid
-    points is always dropped. A series shorter than ``size`` follows ``short_series``.
-    Compute the FC of the windows over their valid points only (``lengths``), e.g. with
-    :func:`windowed_connectivity`: correlating over the padding biases it (badly for raw,
-    non-demeaned signals).
+    Only the one window of a short series under ``short_series="pad"`` holds padding (``pad_value``); compute
+    the FC over the valid TRs only (``lengths``, e.g. :func:`windowed_connectivity`).
 
     Parameters
     ----------
     timeseries : array-like, shape (T, N)
-    size : int
-        Window length in TRs.
-    stride : int, optional
-        Step between window starts (default: ``size``).
-    drop_last : bool
-        Drop a last window that would need padding (a series shorter than ``size``: see ``short_series``).
-    min_length : int
-        Minimum number of valid points for a window to be kept.
+    size, stride, short_series, rng
+        As in :func:`window_spans`.
     pad_value : float
-    short_series : {"pad", "drop"}, optional
-        A series shorter than ``size``: ``"pad"`` gives one padded window of its valid points (even
-        with ``drop_last``), ``"drop"`` gives none. Default None: ``"drop"`` when ``drop_last`` else ``"pad"``.
 
     Returns
     -------
     windows : torch.Tensor, shape (W, size, N)
     lengths : torch.Tensor of int64, shape (W,)
-        Valid points per window. Pass them to :func:`pearson_connectivity` to ignore the
-        padding (leaving them out correlates over the padded window, like the reference code).
-        A short series dropped (``short_series="drop"``, or ``drop_last`` by default) gives W = 0.
+        Valid TRs per window (W = 0 for a dropped series).
     """
     x = timeseries if isinstance(timeseries, torch.Tensor) else torch.as_tensor(np.asarray(timeseries))
     if x.ndim != 2:
         raise ValueError(f"expected `timeseries` of shape (T, N), got {tuple(x.shape)}")
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"expected `size` to be a positive int, got {size!r}")
-    stride = size if stride is None else stride
-    if not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"expected `stride` to be a positive int, got {stride!r}")
-    if short_series not in (None, "pad", "drop"):
-        raise ValueError(f"expected short_series 'pad' or 'drop', got {short_series!r}")
-    n_time = x.shape[0]
-    short = n_time < size
-    if short and (short_series or ("drop" if drop_last else "pad")) == "drop":
-        return x.new_zeros((0, size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
-    starts = list(range(0, max(n_time - size, 0) + 1, stride))
-    if starts and starts[-1] + size < n_time:  # the remainder needs one more (padded) window
-        starts.append(starts[-1] + stride)
-    windows, lengths = [], []
-    for start in starts:
-        length = min(size, n_time - start)
-        if length < size and drop_last and not short:
-            continue
-        if length < min_length:
-            continue
-        window = x.new_full((size, x.shape[1]), pad_value)
-        window[:length] = x[start : start + length]
-        windows.append(window)
-        lengths.append(length)
-    if not windows:
-        return x.new_zeros((0, size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
-    return torch.stack(windows), torch.tensor(lengths, dtype=torch.int64)
+    spans = window_spans(x.shape[0], size, stride, short_series=short_series, rng=rng)
+    windows = x.new_full((len(spans), size, x.shape[1]), pad_value)
+    for w, (start, length) in enumerate(spans):
+        windows[w, :length] = x[start : start + length]
+    return windows, torch.tensor([length for _, length in spans], dtype=torch.int64)
 
 
 def windowed_connectivity(
     timeseries,
-    size: int = 500,
+    size: int = DEFAULT_WINDOW_SIZE,
     stride: int | None = None,
     *,
-    drop_last: bool = False,
-    short_series: str | None = None,
-    min_length: int = MIN_TIMEPOINTS,
+    short_series: str = DEFAULT_SHORT_SERIES,
     kind: str = "correlation",
     fisher_z: bool = False,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """FC of each window of one ``(T, N)`` series, over the window's valid time points only.
-
-    The windows are those of :func:`sliding_windows`; a zero-padded window's FC ignores its padding,
-    so it equals ``np.corrcoef`` of the valid TRs (raw, non-demeaned signals included).
+    """FC of each window of one ``(T, N)`` series (:func:`sliding_windows`), over its valid time points only.
 
     Parameters
     ----------
     timeseries : array-like, shape (T, N)
-    size, stride, drop_last, short_series, min_length
-        As in :func:`sliding_windows`.
+    size, stride, short_series
+        As in :func:`window_spans`.
     kind : str
-        A torch kind (``"correlation"``, ``"partial correlation"``, ``"covariance"``).
+        A torch kind (``"correlation"``, ``"partial correlation"``, ``"covariance"``); group kinds (``tangent``)
+        need a fitted `LcmProcessor`.
     fisher_z : bool
         Apply the Fisher z-transform.
     dtype : torch.dtype
@@ -124,19 +165,17 @@ def windowed_connectivity(
     -------
     fc : torch.Tensor, shape (W, N, N)
     lengths : torch.Tensor of int64, shape (W,)
-        Valid time points of each window.
 
     Examples
     --------
-    >>> x = np.random.default_rng(0).standard_normal((700, 4)) + 100.0
+    >>> x = np.random.default_rng(0).standard_normal((1200, 4)) + 100.0
     >>> fc, lengths = windowed_connectivity(x, 500, dtype=torch.float64)
-    >>> bool(np.allclose(fc[1].numpy(), np.corrcoef(x[500:].T))), lengths.tolist()
-    (True, [500, 200])
+    >>> bool(np.allclose(fc[1].numpy(), np.corrcoef(x[500:1000].T))), lengths.tolist()
+    (True, [500, 500])
     """
     if kind not in TORCH_KINDS:
         raise ValueError(f"expected a torch connectivity kind {list(TORCH_KINDS)} for windows, got {kind!r}")
-    windows, lengths = sliding_windows(timeseries, size, stride, drop_last=drop_last, min_length=min_length,
-                                       short_series=short_series)
+    windows, lengths = sliding_windows(timeseries, size, stride, short_series=short_series)
     n = windows.shape[-1]
     if windows.shape[0] == 0:
         return windows.new_zeros((0, n, n), dtype=dtype), lengths
@@ -144,4 +183,12 @@ def windowed_connectivity(
     return fc, lengths
 
 
-__all__ = ["sliding_windows", "windowed_connectivity"]
+__all__ = [
+    "DEFAULT_SHORT_SERIES",
+    "DEFAULT_WINDOW_SIZE",
+    "SHORT_SERIES_POLICIES",
+    "check_window_spec",
+    "sliding_windows",
+    "window_spans",
+    "windowed_connectivity",
+]

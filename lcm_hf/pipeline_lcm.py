@@ -103,6 +103,7 @@ class PhenotypePredictionPipeline(Pipeline):
             self.feature_extractor = LcmProcessor(vocabulary=config.beis, num_rois=config.num_rois)
         elif self.feature_extractor.vocabulary is None:
             self.feature_extractor.vocabulary = config.beis
+        self.feature_extractor.load_reference(getattr(config, "name_or_path", None))  # a group kind's fitted FC
         self.feature_extractor.check_model(config)
         self.model.eval()
 

@@ -20,13 +20,18 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 
 from .connectivity import CONNECTIVITY_KINDS, compute_connectivity, fisher_z
 from .connectivity_checks import check_connectivity_values
-from .connectivity_windows import sliding_windows
+from .connectivity_windows import (
+    DEFAULT_SHORT_SERIES,
+    SHORT_SERIES_POLICIES,
+    check_window_spec,
+    sliding_windows,
+    window_spans,
+)
 from .group_connectivity import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
 from .readout_lcm import logits_to_bei_predictions
 from .saving_lcm import staged_save
 from .vocabulary_lcm import VOCABULARY_NAME, BeiVocabulary
 
-SHORT_SERIES_POLICIES = ("drop", "pad")
 REFERENCE_NAME = "connectivity_reference.safetensors"
 
 
@@ -78,11 +83,15 @@ class LcmProcessor(FeatureExtractionMixin):
     repetition_time : float, optional
         TR of the training data in seconds; another TR at inference is a warning.
     window_size, window_stride : int, optional
-        The training windows in TRs (stride default: ``window_size``, non-overlapping). None: one FC per series.
-        Windows past the end of a series are dropped, as in training.
+        The windows in TRs (stride default: ``window_size``, non-overlapping): the one window rule
+        (:mod:`lcm_hf.connectivity_windows`) that training data, streaming, the collator, prediction and
+        embeddings all cut through :meth:`split_windows` / :meth:`window_spans`. A tail shorter than a window is
+        dropped. None (the default of a bare processor, e.g. for ready connectivity): one FC per whole series;
+        the training scripts record ``--window_size`` (default
+        :data:`~lcm_hf.connectivity_windows.DEFAULT_WINDOW_SIZE`).
     short_series : {"drop", "pad"}
-        How training treated series shorter than one window (dropped, or one window of all their TRs). At
-        inference such a series is predicted from one window of all its TRs, with a warning.
+        A series shorter than one window, the same in training and prediction: ``"drop"`` (training leaves it
+        out, prediction refuses it with a ``ValueError``) or ``"pad"`` (one window of all its TRs in both).
 
     Examples
     --------
@@ -105,7 +114,7 @@ class LcmProcessor(FeatureExtractionMixin):
         repetition_time: float | None = None,
         window_size: int | None = None,
         window_stride: int | None = None,
-        short_series: str = "drop",
+        short_series: str = DEFAULT_SHORT_SERIES,
         **kwargs,
     ):
         beis = kwargs.pop("beis", None)
@@ -124,6 +133,8 @@ class LcmProcessor(FeatureExtractionMixin):
             raise ValueError(f"expected `window_size` with `window_stride`, got window_stride={window_stride}")
         if short_series not in SHORT_SERIES_POLICIES:
             raise ValueError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
+        if window_size is not None:
+            check_window_spec(window_size, window_stride, short_series)
         if atlas is not None and not isinstance(atlas, str):
             raise TypeError(f"expected `atlas` as a name (str) or None, got {type(atlas).__name__}")
         if roi_labels is not None:
@@ -196,11 +207,7 @@ class LcmProcessor(FeatureExtractionMixin):
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         hub = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
         path = os.fspath(pretrained_model_name_or_path)
-        reference_file = _resolve(path, REFERENCE_NAME, hub) if processor.kind in GROUP_KINDS else None
-        if reference_file is not None:
-            from safetensors.numpy import load_file
-
-            processor._reference = dict(load_file(reference_file))
+        processor.load_reference(path, **hub)
         if vocabulary is not None:
             processor.vocabulary = vocabulary
             return processor
@@ -229,6 +236,18 @@ class LcmProcessor(FeatureExtractionMixin):
                 raise ValueError(f"{VOCABULARY_NAME} disagrees with preprocessor_config.json: {difference}")
         processor.vocabulary = next((vocab for _, vocab in sources if vocab is not None), None)
         return processor
+
+    def load_reference(self, pretrained_model_name_or_path, **hub) -> bool:
+        """Load the fitted reference of a group kind (``connectivity_reference.safetensors``) from a folder or Hub
+        repository, when the processor has none yet (``AutoFeatureExtractor`` / ``pipeline(...)`` build the
+        processor from its JSON alone). Returns whether the processor is fitted now."""
+        if self.kind in GROUP_KINDS and self._reference is None and pretrained_model_name_or_path:
+            reference_file = _resolve(os.fspath(pretrained_model_name_or_path), REFERENCE_NAME, hub)
+            if reference_file is not None:
+                from safetensors.numpy import load_file
+
+                self._reference = dict(load_file(reference_file))
+        return self.is_fitted
 
     # ------------------------------------------------------------------ contract checks
     def check_model(self, config) -> None:
@@ -279,25 +298,55 @@ class LcmProcessor(FeatureExtractionMixin):
                           UserWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ windows, fit, FC
-    def split_windows(self, series, subject_id=None, *, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cut one (T, N) series into the training windows: windows (W, S, N), valid TRs per window (W,).
+    def window_spans(self, n_time: int, *, rng: np.random.Generator | None = None) -> list[tuple[int, int]]:
+        """``(start, valid TRs)`` of the windows of a series of ``n_time`` TRs by the contract (the window rule,
+        :func:`~lcm_hf.connectivity_windows.window_spans`): ``[(0, n_time)]`` without ``window_size``.
 
-        A series shorter than one window gives one window of all its TRs (with a warning), or none when
-        ``training`` under ``short_series="drop"``.
+        Parameters
+        ----------
+        n_time : int
+        rng : numpy.random.Generator, optional
+            Random-offset crops (streaming): all windows shifted by one offset in ``[0, slack]``.
+        """
+        if self.window_size is None:
+            return [(0, int(n_time))]
+        return window_spans(n_time, self.window_size, self.window_stride, short_series=self.short_series, rng=rng)
+
+    def split_windows(self, series, subject_id=None, *, training: bool = False,
+                      rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cut one (T, N) series into the contract's windows: windows (W, S, N), valid TRs per window (W,).
+
+        Full windows of ``window_size`` TRs (a shorter tail is dropped); a series shorter than one window
+        follows ``short_series`` the same way in training and prediction: one window of all its TRs
+        (``"pad"``, zero-padded to S), or none (``"drop"``).
+
+        Parameters
+        ----------
+        series : array-like (T, N)
+        subject_id : str, optional
+            Named in errors.
+        training : bool
+            True: a series the contract drops gives W = 0. False (prediction): it is refused.
+        rng : numpy.random.Generator, optional
+            Random-offset crops (:meth:`window_spans`).
+
+        Raises
+        ------
+        ValueError
+            At prediction, a series with no window: shorter than one window under ``short_series="drop"``
+            (naming the subject, its TRs and the window), or under 3 TRs.
         """
         x = _as_series(series, 0, [subject_id])
         if self.window_size is None:
             return x[None], torch.tensor([x.shape[0]])
-        short = x.shape[0] < self.window_size
-        if short and training and self.short_series == "drop":
-            return x.new_zeros((0, self.window_size, x.shape[1])), torch.zeros(0, dtype=torch.int64)
-        if short and not training:
-            trained = "never saw" if self.short_series == "drop" else "saw padded"
-            warnings.warn(f"subject {subject_id!r}: {x.shape[0]} TRs, shorter than one window of {self.window_size} "
-                          f"TRs: predicted from one window of its {x.shape[0]} TRs (training {trained} such series)",
-                          UserWarning, stacklevel=3)
-        windows, lengths = sliding_windows(x, self.window_size, self.window_stride, drop_last=True, short_series="pad")
-        if windows.shape[0] == 0:
+        windows, lengths = sliding_windows(x, self.window_size, self.window_stride, short_series=self.short_series,
+                                           rng=rng)
+        if windows.shape[0] == 0 and not training:
+            if self.short_series == "drop":
+                raise ValueError(
+                    f"subject {subject_id!r}: expected at least one window of {self.window_size} TRs, got "
+                    f"{x.shape[0]} TRs: the processor's contract (short_series='drop') drops series shorter than "
+                    f"a window, as training did; give a longer series (or a model trained with short_series='pad')")
             raise ValueError(f"expected at least 3 time points for subject {subject_id!r}, got {x.shape[0]}")
         return windows, lengths
 

@@ -34,8 +34,9 @@ Importers (``--format``):
           DX_GROUP -> diagnosis (autism/control), SEX -> sex (M/F), AGE_AT_SCAN -> age.
 
 Every file must have the ROI count of the first one. Optional steps: --window-size cuts
-windows (one row per window, subject_id and scan_id kept; series shorter than a window are
-reported and handled by --short-series pad|drop; a padded window's FC ignores the padding),
+windows by the LcmProcessor's rule (one row per full window, a shorter tail dropped, subject_id and
+scan_id kept; series shorter than a window are reported and handled by --short-series drop|pad; a padded
+window's FC ignores the padding),
 --connectivity stores Pearson FC instead of time series, --test-size/--validation-size make
 subject-grouped splits; a 'split' column of the phenotype table (--split-column) is used as given.
 
@@ -99,12 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="--format connectivity: what the files hold (diagonal stored as 1 or 0)")
     parser.add_argument("--vector-diagonal", action="store_true",
                         help="--format connectivity: vectors include the diagonal (N(N+1)/2; default N(N-1)/2)")
-    parser.add_argument("--window-size", type=int, help="cut time series into windows of this many TRs")
+    parser.add_argument("--window-size", type=int,
+                        help="cut time series into windows of this many TRs (the LcmProcessor's window rule: full "
+                             "windows only, a shorter tail dropped; training uses 90 by default)")
     parser.add_argument("--window-stride", type=int, help="window step (default: the window size)")
-    parser.add_argument("--drop-last", action="store_true", help="drop a last window shorter than the size")
-    parser.add_argument("--short-series", choices=("pad", "drop"),
-                        help="series shorter than one window: keep one window of their valid TRs (pad) or drop "
-                             "them (default: drop with --drop-last, else pad); reported either way")
+    parser.add_argument("--short-series", choices=("pad", "drop"), default="drop",
+                        help="series shorter than one window: drop them (default, as training and prediction do) "
+                             "or keep one window of their valid TRs (pad); reported either way")
     parser.add_argument("--connectivity", action="store_true", help="store Pearson FC instead of time series")
     parser.add_argument("--fisher-z", action="store_true", help="Fisher z-transform the stored FC")
     parser.add_argument("--test-size", type=float, default=0.0, help="fraction of subjects in a test split")
@@ -176,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         import_connectivity_folder,
         import_nifti_folder,
         import_timeseries_folder,
+        num_rois_of,
         publish_dataset,
         split_by_column,
     )
+    from lcm_hf.processing_lcm import LcmProcessor
 
     inputs = [args.input, args.phenotypes, args.atlas_image]  # the output folder may neither be nor hold them
     try:  # before the (long) import: refuse an output folder we may not replace
@@ -206,15 +210,18 @@ def main(argv: list[str] | None = None) -> int:
             args.input, args.phenotypes, pattern=args.pattern or "*", mat_key=args.mat_key,
             transpose=args.transpose, **matching)
     print(f"imported {len(dataset)} scans of {len(set(dataset['subject_id']))} subjects", file=sys.stderr)
-    if args.window_size:
-        dataset = expand_windows(dataset, args.window_size, args.window_stride, drop_last=args.drop_last,
-                                 short_series=args.short_series)
+    # the processor's window and FC rules (lcm_hf.processing_lcm.LcmProcessor), as training and prediction use them
+    processor = LcmProcessor(num_rois=num_rois_of(dataset), window_size=args.window_size or None,
+                             window_stride=args.window_stride, short_series=args.short_series,
+                             fisher_z=args.fisher_z) if len(dataset) else None
+    if args.window_size and processor is not None:
+        dataset = expand_windows(dataset, processor)
     if len(dataset) == 0:
         raise ValueError(f"{args.input}: expected rows to publish, got none (no matched scan"
                          f"{' with a full window of --window-size ' + str(args.window_size) if args.window_size else ''}"
                          "): nothing written")
     if args.connectivity:
-        dataset = add_connectivity(dataset, fisher_z=args.fisher_z)
+        dataset = add_connectivity(dataset, processor)
     if args.split_column and args.split_column in dataset.column_names:
         if args.test_size > 0 or args.validation_size > 0:
             parser.error(f"the data has a {args.split_column!r} column (splits used as given): drop --test-size/"

@@ -41,7 +41,7 @@ def test_predict_prints_per_bei_predictions(quick_demo, tmp_path, capsys):
     rng = np.random.default_rng(0)
     npy, text = tmp_path / "sub-01.npy", tmp_path / "sub-02_rois.1D"
     np.save(npy, rng.standard_normal((90, 116)).astype(np.float32))
-    np.savetxt(text, rng.standard_normal((80, 116)), header=" ".join(f"#{i}" for i in range(116)))
+    np.savetxt(text, rng.standard_normal((120, 116)), header=" ".join(f"#{i}" for i in range(116)))
     assert main(["predict", "--model", str(model_dir), "--timeseries", str(npy), str(text), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["file"] for line in lines] == [str(npy), str(text)]

@@ -167,28 +167,27 @@ def test_fisher_z_safe_diagonal(series):
     np.testing.assert_allclose(fz.numpy(), z.numpy())
 
 
-def test_sliding_windows_non_overlapping_zero_padded():
+def test_sliding_windows_non_overlapping_full_windows():
     x = torch.arange(1200 * 2, dtype=torch.float32).reshape(1200, 2)
     windows, lengths = sliding_windows(x, 500)
-    assert windows.shape == (3, 500, 2) and lengths.tolist() == [500, 500, 200]
-    assert torch.equal(windows[2, :200], x[1000:]) and torch.all(windows[2, 200:] == 0)
-    windows, lengths = sliding_windows(x, 500, drop_last=True)
-    assert lengths.tolist() == [500, 500]
+    assert windows.shape == (2, 500, 2) and lengths.tolist() == [500, 500]  # the 200-TR tail is no window
+    assert torch.equal(windows[1], x[500:1000])
     windows, lengths = sliding_windows(x, 500, stride=250)
-    assert lengths.tolist() == [500, 500, 500, 450]
-    short, lengths = sliding_windows(x[:100], 500)
+    assert lengths.tolist() == [500, 500, 500] and torch.equal(windows[2], x[500:1000])
+    short, lengths = sliding_windows(x[:100], 500, short_series="pad")
     assert short.shape == (1, 500, 2) and lengths.tolist() == [100]
-    assert sliding_windows(x[:100], 500, drop_last=True)[0].shape == (0, 500, 2)
-    with pytest.raises(ValueError, match="expected `size` to be a positive int, got 0"):
+    assert torch.equal(short[0, :100], x[:100]) and torch.all(short[0, 100:] == 0)
+    assert sliding_windows(x[:100], 500)[0].shape == (0, 500, 2)
+    with pytest.raises(ValueError, match="expected `window_size` to be a positive int, got 0"):
         sliding_windows(x, 0)
 
 
 def test_window_fc_with_lengths_ignores_padding():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((700, 5))
-    windows, lengths = sliding_windows(x, 500)
+    windows, lengths = sliding_windows(x[500:], 500, short_series="pad")  # one zero-padded window of 200 TRs
     fc = pearson_connectivity(windows, lengths)
-    np.testing.assert_allclose(fc[1].numpy(), np.corrcoef(x[500:].T), atol=1e-5)
+    np.testing.assert_allclose(fc[0].numpy(), np.corrcoef(x[500:].T), atol=1e-5)
 
 
 def test_no_warning_on_valid_input(series):

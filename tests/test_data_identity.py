@@ -204,7 +204,7 @@ def test_build_dataset_per_scan_table_windows_and_split_column(tmp_path, capsys)
     assert list(loaded) == ["train", "validation", "test"]
     assert set(loaded["train"]["subject_id"]) == {"01", "02"} and set(loaded["test"]["subject_id"]) == {"04"}
     assert set(loaded["test"]["scan_id"]) == {"task-motor_run-1", "task-motor_run-2"}  # run 3 dropped
-    assert "split" not in loaded["train"].column_names and len(loaded["train"]) == 4 * 3
+    assert "split" not in loaded["train"].column_names and len(loaded["train"]) == 4 * 2  # 25 TRs: 2 windows of 10
     with pytest.raises(SystemExit):
         build.main([str(folder), "--phenotypes", str(folder / "scans.csv"), "--subject-column", "subject",
                     "--scan-column", "run", "--test-size", "0.3", "--output", str(tmp_path / "other")])

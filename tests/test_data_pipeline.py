@@ -36,14 +36,14 @@ def merged(cohort):
 def test_expand_windows_keeps_subject(cohort):
     ds = cohort["hcp_like"].select(range(3))
     windows = expand_windows(ds, 20)
-    assert len(windows) == 9  # 50 TRs -> 20, 20, 10
-    assert windows["subject_id"][:3] == [ds["subject_id"][0]] * 3
-    assert windows["window_index"][:3] == [0, 1, 2] and windows["num_windows"][0] == 3
+    assert len(windows) == 6  # 50 TRs -> 20, 20 (the 10-TR tail is no window: issue 17)
+    assert windows["subject_id"][:2] == [ds["subject_id"][0]] * 2
+    assert windows["window_index"][:3] == [0, 1, 0] and windows["num_windows"][0] == 2
     lengths = [np.asarray(t).shape[0] for t in windows.with_format("numpy")["timeseries"]]
-    assert lengths[:3] == [20, 20, 10]
-    assert len(expand_windows(ds, 20, drop_last=True)) == 6
-    padded = expand_windows(ds, 20, zero_pad=True).with_format("numpy")
-    assert np.asarray(padded[2]["timeseries"]).shape == (20, 116)
+    assert lengths == [20] * 6 and windows["window_length"] == [20] * 6
+    with pytest.warns(RuntimeWarning, match="kept as one window"):
+        padded = expand_windows(ds, 60, short_series="pad", zero_pad=True).with_format("numpy")
+    assert np.asarray(padded[0]["timeseries"]).shape == (60, 116) and list(padded["window_length"]) == [50] * 3
     with pytest.raises(ValueError, match="expected a 'timeseries' column"):
         expand_windows(add_connectivity(ds), 20)
 

@@ -2,6 +2,7 @@
 the preprocessing contract enforced (ROI labels, TR, short series, BEIs)."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -107,16 +108,30 @@ def test_reordered_roi_labels_are_refused(folder, tmp_path):
         predict(str(other))
 
 
-def test_other_repetition_time_and_short_series_warn(folder, tmp_path):
+def test_other_repetition_time_warns_and_short_series_follow_the_contract(model, folder, tmp_path):
     predict = pipeline("phenotype-prediction", model=str(folder), device="cpu")
     path = write_tsv(tmp_path / "sub-02_bold.tsv", series(60))
     (tmp_path / "sub-02_bold.json").write_text(json.dumps({"RepetitionTime": 0.8}))
     with pytest.warns(UserWarning, match=r"repetition time 0.8 s differs from the training data's 2 s"):
         predict(str(path))
     short = series(20)
-    with pytest.warns(UserWarning, match=r"20 TRs, shorter than one window of 30 TRs: predicted from one window"):
+    # short_series="drop" (the folder's contract): training dropped such series, prediction refuses them (issue 17)
+    message = r"expected at least one window of 30 TRs, got 20 TRs: the processor's contract \(short_series='drop'\)"
+    with pytest.raises(ValueError, match=message):
+        predict(short, return_windows=True)
+    short_file = write_tsv(tmp_path / "sub-03_bold.tsv", short)
+    with pytest.raises(SystemExit, match=f"error: subject '{short_file}': " + message):
+        main(["predict", "--model", str(folder), "--timeseries", str(short_file), "--device", "cpu"])
+    # short_series="pad": one window of all its TRs, as in training, without a warning
+    LcmProcessor(vocabulary=TINY_BEIS, num_rois=N, window_size=WINDOW, short_series="pad").save_pretrained(folder)
+    predict = pipeline("phenotype-prediction", model=str(folder), device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         result = predict(short, return_windows=True)
     assert len(result["sex"]["windows"]) == 1
+    with torch.no_grad():
+        logits = model(connectivity=torch.tensor(np.corrcoef(short.T)[None], dtype=torch.float32)).logits
+    np.testing.assert_allclose(list(result["sex"]["scores"].values()), logits[0, :2].softmax(-1), atol=1e-5)
 
 
 def test_mismatched_vocabulary_is_refused(model, tmp_path):

@@ -109,9 +109,14 @@ def test_windows_follow_the_contract_and_labels_repeat(vocab):
     processor = LcmProcessor(vocabulary=vocab, num_rois=N, window_size=20, window_stride=10)
     rng = np.random.default_rng(0)
     long, short = rng.standard_normal((45, N)), rng.standard_normal((12, N))
-    with pytest.warns(UserWarning, match=r"subject 'b': 12 TRs, shorter than one window of 20 TRs"):
-        batch = processor(timeseries=[long, short], phenotypes=[{"sex": "F"}, {"sex": "M"}], subject_ids=["a", "b"])
+    # short_series="drop" (the default): training left such a series out, prediction refuses it (issue 17)
+    with pytest.raises(ValueError, match=r"subject 'b': expected at least one window of 20 TRs, got 12 TRs: the "
+                                         r"processor's contract \(short_series='drop'\)"):
+        processor(timeseries=[long, short], subject_ids=["a", "b"])
+    processor = LcmProcessor(vocabulary=vocab, num_rois=N, window_size=20, window_stride=10, short_series="pad")
+    batch = processor(timeseries=[long, short], phenotypes=[{"sex": "F"}, {"sex": "M"}], subject_ids=["a", "b"])
     # windows at 0, 10, 20 (the one at 30 would run past the end: dropped, as in training), then b's 12 TRs
+    # (short_series="pad": one window of all its TRs, as in training)
     assert batch["subject_index"].tolist() == [0, 0, 0, 1]
     expected = [np.corrcoef(long[s : s + 20].T) for s in (0, 10, 20)] + [np.corrcoef(short.T)]
     np.testing.assert_allclose(batch["connectivity"].numpy(), np.stack(expected), atol=1e-5)

@@ -1,7 +1,9 @@
 """`LcmDataCollator`: dataset rows (dicts) -> ``{"connectivity": (B, N, N), "labels": (B, K)}``.
 
 Rows may hold ``connectivity`` (N x N, fastest: precompute it once with
-``add_connectivity``) or ``timeseries`` (T x N, FC computed per batch). Labels come from a
+``add_connectivity``) or ``timeseries`` windows (T x N, cut by the processor: ``expand_windows``, the
+streaming ``WindowStream``), whose FC the processor computes per batch (:meth:`LcmProcessor.connectivity`,
+a group kind with its fitted reference). Labels come from a
 ``labels`` column when present (``add_labels``), else from the phenotype columns through the
 vocabulary. Nothing else is passed through by default, because ``Trainer`` calls
 ``model(**batch)``; subject ids stay in the dataset's ``subject_id`` column for subject-level
@@ -19,7 +21,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..connectivity import compute_connectivity
 from ..connectivity_checks import check_connectivity_values
 from ..vocabulary_lcm import BeiVocabulary
 
@@ -30,11 +31,13 @@ class LcmDataCollator:
     Parameters
     ----------
     processor_or_vocabulary : LcmProcessor, BeiVocabulary or None
-        Gives the vocabulary (labels) and, for a processor, ``num_rois``, ``kind`` and ``fisher_z``.
+        Gives the vocabulary (labels) and, for a processor, ``num_rois`` and the FC of time-series rows
+        (its kind, Fisher z and fitted group reference; rows longer than its window are refused: cut them with
+        ``expand_windows(dataset, processor)``).
     kind : str, optional
-        Connectivity kind for time-series rows (default: the processor's, else "correlation").
+        Without a processor: the (non-group) connectivity kind of time-series rows (default "correlation").
     fisher_z : bool, optional
-        Fisher z (default: the processor's, else False).
+        Without a processor: Fisher z (default False).
     num_rois : int, optional
         Expected N; checked when given (or taken from the processor).
     pass_through : sequence of str
@@ -55,19 +58,21 @@ class LcmDataCollator:
     def __init__(self, processor_or_vocabulary=None, *, kind: str | None = None, fisher_z: bool | None = None,
                  num_rois: int | None = None, pass_through: Sequence[str] = (), beis: Sequence[Mapping] | None = None,
                  validate: bool = True):
-        vocabulary = processor_or_vocabulary
+        from .transforms import connectivity_processor
+
+        vocabulary, processor = processor_or_vocabulary, None
         if vocabulary is not None and not isinstance(vocabulary, BeiVocabulary):
             if not hasattr(vocabulary, "vocabulary"):
                 raise TypeError(
                     f"expected an LcmProcessor, a BeiVocabulary or None, got {type(vocabulary).__name__}")
             processor = vocabulary
+            if kind is not None and kind != processor.kind:
+                raise ValueError(f"expected the connectivity kind of the processor's contract ({processor.kind!r}), "
+                                 f"got kind={kind!r} as well: pass a processor of that kind")
             vocabulary = processor.vocabulary
-            kind = kind or processor.kind
-            fisher_z = processor.fisher_z if fisher_z is None else fisher_z
             num_rois = num_rois or processor.num_rois
+        self.processor = connectivity_processor(processor or kind, fisher_z, num_rois=num_rois)
         self.vocabulary = vocabulary
-        self.kind = kind or "correlation"
-        self.fisher_z = bool(fisher_z)
         self.num_rois = num_rois
         self.pass_through = tuple(pass_through)
         self.beis = list(beis) if beis is not None else (vocabulary.to_config() if vocabulary is not None else None)
@@ -84,7 +89,13 @@ class LcmDataCollator:
             series = [np.asarray(f["timeseries"], dtype=np.float32) for f in features]
             series = [s[: int(f["window_length"])] if f.get("window_length") is not None else s  # no padding
                       for s, f in zip(series, features)]
-            fc = compute_connectivity(series, kind=self.kind, fisher_z=self.fisher_z, subject_ids=ids).float()
+            size = self.processor.window_size
+            long = next((i for i, s in enumerate(series) if size is not None and s.shape[0] > size), None)
+            if long is not None:
+                raise ValueError(f"row of subject {ids[long]!r}: expected a window of at most {size} TRs (the "
+                                 f"processor's window_size), got {series[long].shape[0]} TRs: cut the scans into "
+                                 "windows first (expand_windows(dataset, processor))")
+            fc = self.processor.connectivity(series, subject_ids=ids).float()
         else:
             raise ValueError(f"expected rows with 'connectivity' or 'timeseries', got keys {sorted(first)}")
         if self.num_rois is not None and fc.shape[1:] != (self.num_rois, self.num_rois):

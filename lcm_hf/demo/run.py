@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS
+from ..connectivity_windows import DEFAULT_WINDOW_SIZE
 from ..training.baseline import logistic_regression_baseline
 from .report import write_report
 
@@ -30,7 +31,7 @@ class DemoSettings:
     pretrain_epochs: int = 30
     finetune_epochs: int = 40
     momentum_epochs: int = DEFAULT_MOMENTUM_EPOCHS  # the config's (the paper's); the demo passes it explicitly
-    window_size: int = 90
+    window_size: int = DEFAULT_WINDOW_SIZE
     demo_subjects: int | None = None
     hidden_size: int = 64
     num_hidden_layers: int = 3

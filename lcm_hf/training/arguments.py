@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS, DEFAULT_READOUT_POLICY
+from ..connectivity_windows import DEFAULT_WINDOW_SIZE
 
 FINETUNE_MODES = ("semi_supervised", "linear_probe", "scratch")
 
@@ -60,7 +61,11 @@ class LcmDataArguments:
     demo_datasets: list[str] | None = field(
         default=None, metadata={"help": "With --demo: the demo datasets to use (default: by stage)."}
     )
-    window_size: int = field(default=90, metadata={"help": "Window length in TRs (one window = one sample)."})
+    window_size: int = field(
+        default=DEFAULT_WINDOW_SIZE,
+        metadata={"help": "Window length in TRs (one window = one sample; full windows only, a shorter tail is "
+                  "dropped; the paper used 500). Saved in the processor: prediction cuts the same windows."},
+    )
     window_stride: int | None = field(
         default=None, metadata={"help": "Step between windows (default: non-overlapping)."}
     )

@@ -197,16 +197,21 @@ def split_parts(datasets: dict, data_args) -> dict[str, dict]:
     return parts
 
 
-def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: dict) -> dict:
+def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: dict, processor=None) -> dict:
     """``{"train", "validation", "test"}``: one row per window with ``connectivity`` and ``labels``.
 
-    ``parts`` is :func:`split_parts`'s. Time series are cut into windows (``--window_size``,
-    ``--window_stride``) unless the rows are windows already (a ``window_index`` column) or hold
-    ``connectivity``; declared pseudo-labels are filled in. Rows come as numpy ``connectivity`` / ``labels`` for
-    ``LcmDataCollator``, the other columns (``subject_id``, ``dataset``...) as Python values.
+    ``parts`` is :func:`split_parts`'s. Windows and FC come from the run's processor (`processor`, default
+    :func:`training_processor`: ``--window_size`` / ``--window_stride`` / ``--short_series``, a group kind fitted
+    on the training split): time series are cut into its windows (``expand_windows``) unless the rows are
+    windows already (a ``window_index`` column) or hold ``connectivity``, and every split's FC is the
+    processor's (``add_connectivity``), the FC prediction computes for the same window. Declared pseudo-labels
+    are filled in. Rows come as numpy ``connectivity`` / ``labels`` for ``LcmDataCollator``, the other columns
+    (``subject_id``, ``dataset``...) as Python values.
     """
     from ..data import add_connectivity, add_labels, expand_windows, merge_connectome_datasets
 
+    if processor is None:
+        processor = training_processor(parts, vocabulary, data_args)
     pseudo_labels = {
         name: {bei: value for bei, value in declared.items() if bei in vocabulary}
         for name, declared in pseudo_labels.items()
@@ -217,25 +222,32 @@ def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: d
             named, vocabulary, pseudo_labels, class_aliases=class_aliases(data_args)
         )
         if "timeseries" in merged.column_names and "window_index" not in merged.column_names:
-            merged = expand_windows(
-                merged, data_args.window_size, data_args.window_stride, short_series=data_args.short_series
-            )
+            merged = expand_windows(merged, processor)
             if len(merged) == 0:
                 raise ValueError(
-                    f"--window_size: expected scans of at least {data_args.window_size} TRs, got none that long in "
+                    f"--window_size: expected scans of at least {processor.window_size} TRs, got none that long in "
                     f"the {split} split (pass a smaller --window_size)"
                 )
-        splits[split] = model_format(add_labels(add_connectivity(merged), vocabulary))
+        splits[split] = model_format(add_labels(add_connectivity(merged, processor), vocabulary))
     return splits
 
 
-def training_processor(parts: dict[str, dict], vocabulary, data_args):
-    """The `LcmProcessor` that carries this run's preprocessing contract (``preprocessor_config.json``).
+def training_processor(parts: dict[str, dict], vocabulary, data_args, **kwargs):
+    """The `LcmProcessor` that carries this run's preprocessing contract (``preprocessor_config.json``) and
+    cuts and correlates its windows (:func:`build_splits`).
 
     Atlas, ROI labels and TR come from the training data (``lcm_hf.data.contract``; datasets must agree); the
-    windows are those training used: ``--window_size`` / ``--window_stride`` / ``--short_series`` for time
+    windows are those training uses: ``--window_size`` / ``--window_stride`` / ``--short_series`` for time
     series cut here, the stored windows' length for data published as windows, none for ready connectivity.
+    A group FC kind (``kind="tangent"`` in `kwargs`) is fitted once, on the windows of every training dataset.
+
+    Parameters
+    ----------
+    kwargs
+        Other `LcmProcessor` arguments (``kind``, ``fisher_z``).
     """
+    import numpy as np
+
     from ..data.contract import dataset_contract, processor_from_dataset
 
     train = list(parts["train"].values())
@@ -260,7 +272,23 @@ def training_processor(parts: dict[str, dict], vocabulary, data_args):
             "window_stride": data_args.window_stride,
             "short_series": data_args.short_series,
         }
-    return processor_from_dataset(first, vocabulary, **windows)
+    processor = processor_from_dataset(first, vocabulary, fit=False, **windows, **kwargs)
+    if not processor.is_fitted:
+        if "timeseries" not in first.column_names:
+            raise ValueError(f"expected time series to fit the group FC kind {processor.kind!r}, got connectivity")
+        pieces = []  # the training windows (valid TRs only), cut by the processor unless stored as windows
+        for dataset in train:
+            rows = dataset.with_format("numpy")
+            lengths = rows["window_length"] if "window_length" in dataset.column_names else None
+            for i, ts in enumerate(rows["timeseries"]):
+                ts = np.asarray(ts, dtype=np.float32)
+                if "window_index" in dataset.column_names:
+                    pieces.append(ts if lengths is None else ts[: int(lengths[i])])
+                    continue
+                windows, sizes = processor.split_windows(ts, training=True)
+                pieces.extend(window[: int(size)] for window, size in zip(windows, sizes))
+        processor.fit(pieces, cut_windows=False)
+    return processor
 
 
 def model_format(dataset):

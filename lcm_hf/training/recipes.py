@@ -204,10 +204,10 @@ def pretrain(
         _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous,
         class_aliases=class_aliases(data_args),
     )
-    splits = build_splits(parts, vocabulary, data_args, pseudo)
+    processor = training_processor(parts, vocabulary, data_args)  # windows + FC of every split (group kinds fitted)
+    splits = build_splits(parts, vocabulary, data_args, pseudo, processor)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
     model = pretrain_model(num_rois, vocabulary, model_args, training_args.seed)
-    processor = training_processor(parts, vocabulary, data_args)
     trainer = _trainer(model, training_args, splits, selection_metric=model_args.readout_selection_metric)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -294,8 +294,8 @@ def prepare_finetuning_data(datasets: dict, data_args: LcmDataArguments, model_n
     old_vocabulary = LcmProcessor.from_pretrained(model_name_or_path).vocabulary
     parts = split_parts(as_dataset_dicts(datasets), data_args)
     vocabulary, pseudo = finetune_vocabulary(parts, old_vocabulary, data_args, new_beis)
-    splits = build_splits(parts, vocabulary, data_args, pseudo)
-    return FinetuningData(vocabulary, splits, training_processor(parts, vocabulary, data_args))
+    processor = training_processor(parts, vocabulary, data_args)
+    return FinetuningData(vocabulary, build_splits(parts, vocabulary, data_args, pseudo, processor), processor)
 
 
 def finetune(

@@ -12,10 +12,12 @@ What ``training/pretrain.py --streaming true`` trains on (:func:`lcm_hf.training
   the lane count and the shards are equally long.
 - **Several datasets**: ``interleave_datasets`` with ``--dataset_weights`` as sampling probabilities (smaller
   datasets repeat until every dataset has been seen: ``all_exhausted``), round-robin without weights.
-- **Windows**: cut on the fly by :class:`WindowStream`: ``floor((T - window) / stride) + 1`` windows per scan,
-  shifted by a random offset in ``[0, slack]`` drawn from ``(seed, pass, dataset, subject, scan)``: random crops
-  that are reproducible without any random state to save. The stream never ends (pass after pass), so
-  ``--max_steps`` sets the length of training. FC is computed by the collator (`LcmDataCollator`).
+- **Windows**: cut on the fly by :class:`WindowStream` through the run's `LcmProcessor` (the one window rule,
+  :meth:`LcmProcessor.window_spans`): ``floor((T - window) / stride) + 1`` windows per scan, shifted by a random
+  offset in ``[0, slack]`` drawn from ``(seed, pass, dataset, subject, scan)``: random crops that are
+  reproducible without any random state to save; a scan shorter than a window follows ``--short_series``, as in
+  the in-memory data and at prediction. The stream never ends (pass after pass), so ``--max_steps`` sets the
+  length of training. FC is computed by the collator (`LcmDataCollator`) through the same processor.
 - **Held-out subjects**: a folder's published ``validation`` / ``test`` splits when it has them, else a subject
   is held out by a hash of ``(split_seed, dataset, subject_id)``: the same answer in every process and every
   pass, without reading the data first. Held-out scans are materialised in memory (windowed, FC precomputed).
@@ -298,18 +300,16 @@ def arrow_row(table, column: str = "timeseries") -> dict:
 
 
 def crop_starts(length: int, window_size: int, stride: int, rng: np.random.Generator | None) -> list[int]:
-    """Start TRs of the windows of one scan: ``floor((length - window) / stride) + 1`` windows, shifted by a
-    random offset in ``[0, slack]`` when `rng` is given (``[]`` for a scan shorter than one window).
+    """Start TRs of the full windows of one scan by the window rule
+    (:func:`lcm_hf.connectivity_windows.window_spans`, short scans dropped): ``floor((length - window) / stride)
+    + 1`` windows, shifted by a random offset in ``[0, slack]`` when `rng` is given.
 
     >>> crop_starts(10, 4, 4, None)
     [0, 4]
     """
-    if length < window_size:
-        return []
-    count = (length - window_size) // stride + 1
-    slack = length - ((count - 1) * stride + window_size)
-    offset = int(rng.integers(0, slack + 1)) if rng is not None and slack > 0 else 0
-    return [offset + k * stride for k in range(count)]
+    from ..connectivity_windows import window_spans
+
+    return [start for start, _ in window_spans(length, window_size, stride, short_series="drop", rng=rng)]
 
 
 class WindowStream(torch.utils.data.IterableDataset):
@@ -320,9 +320,14 @@ class WindowStream(torch.utils.data.IterableDataset):
     scans : datasets.IterableDataset
         Rows with ``timeseries`` (T, N), ``subject_id``, ``dataset`` and phenotype columns
         (:meth:`StreamSources.train_scans`).
-    window_size : int
+    window_size : LcmProcessor or int
+        The processor whose contract cuts the windows (:meth:`LcmProcessor.window_spans`: size, stride,
+        short-series policy, the random offsets drawn from the scan's rng), or a window size for a processor
+        built from it, `stride` and `short_series` (``lcm_hf.data.transforms.window_processor``).
     stride : int, optional
-        Step between windows (default: `window_size`, non-overlapping).
+        With an int `window_size`: step between windows (default: non-overlapping).
+    short_series : {"drop", "pad"}, optional
+        With an int `window_size`: scans shorter than one window (default "drop").
     seed : int
         Seed of the random crop offsets.
     keep : callable, optional
@@ -334,17 +339,23 @@ class WindowStream(torch.utils.data.IterableDataset):
     state_every : int
         Scans between two snapshots of the scan stream's state (default :data:`STATE_EVERY`).
 
-    Each yielded row holds ``timeseries`` (window_size, N) float32, ``window_length``, the scan's other columns
-    and ``_stream_state`` (the position after this window: :meth:`load_state_dict` takes it).
+    Each yielded row holds ``timeseries`` (window_length, N) float32 (``window_size`` TRs, or all the TRs of a
+    short scan the contract pads), ``window_length``, the scan's other columns and ``_stream_state`` (the position
+    after this window: :meth:`load_state_dict` takes it).
     """
 
-    def __init__(self, scans, window_size: int, stride: int | None = None, *, seed: int = 0, keep=None,
-                 pseudo_labels: dict | None = None, random_crops: bool = True, state_every: int = STATE_EVERY):
-        if window_size < 2:
+    def __init__(self, scans, window_size, stride: int | None = None, *, short_series: str | None = None, seed: int = 0,
+                 keep=None, pseudo_labels: dict | None = None, random_crops: bool = True,
+                 state_every: int = STATE_EVERY):
+        from ..data.transforms import window_processor
+
+        if not hasattr(window_size, "window_spans") and (
+            isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 2
+        ):
             raise ValueError(f"--window_size: expected at least 2 TRs, got {window_size}")
         self.scans = scans.with_format("arrow")  # rows decoded by arrow_row: no per-value Python conversion
-        self.window_size = int(window_size)
-        self.stride = int(stride or window_size)
+        self.processor = window_processor(window_size, stride, short_series, num_rois=1)
+        self.window_size = self.processor.window_size
         self.seed = seed
         self.keep = keep
         self.pseudo_labels = pseudo_labels or {}
@@ -368,9 +379,8 @@ class WindowStream(torch.utils.data.IterableDataset):
             current = base.get(bei)
             if current is None or (isinstance(current, float) and np.isnan(current)):
                 base[bei] = value
-        for start in crop_starts(len(series), self.window_size, self.stride, rng):
-            yield {**base, "timeseries": series[start : start + self.window_size].astype(np.float32),
-                   "window_length": self.window_size}
+        for start, length in self.processor.window_spans(len(series), rng=rng):
+            yield {**base, "timeseries": series[start : start + length].astype(np.float32), "window_length": length}
 
     def __iter__(self):
         start, self._start = self._start, None
@@ -401,14 +411,14 @@ class WindowStream(torch.utils.data.IterableDataset):
             if not produced and not resumed:
                 raise ValueError(
                     f"expected training windows, got none: no training scan has {self.window_size} TRs "
-                    "(pass a smaller --window_size) or every subject is held out"
+                    f"(pass a smaller --window_size, or --short_series pad) or every subject is held out"
                 )
             pass_index += 1
 
 
 class StreamCollator:
-    """`LcmDataCollator` for streamed windows: FC from the time series, labels from the vocabulary, and the
-    stream position after the batch's last window as ``stream_state`` (popped by the trainer)."""
+    """`LcmDataCollator` for streamed windows: FC from the time series (by its processor), labels from the
+    vocabulary, and the stream position after the batch's last window as ``stream_state`` (popped by the trainer)."""
 
     def __init__(self, collator):
         self.collator = collator

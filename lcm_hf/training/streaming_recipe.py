@@ -159,24 +159,23 @@ def pretrain_streaming(dataset_dirs: list[str], data_args, model_args, training_
         sources.phenotypes(["subject_id", *categorical, *continuous]), categorical, continuous, pseudo,
         data_args.standardize_continuous,
     )
-    held_out = build_splits(sources.held_out(), vocabulary, data_args, pseudo)
+    # the one window + FC rule of the run: held-out windows, streamed windows, their FC and the saved contract
+    processor = LcmProcessor(vocabulary=vocabulary, num_rois=sources.num_rois, window_size=data_args.window_size,
+                             window_stride=data_args.window_stride, short_series=data_args.short_series)
+    held_out = build_splits(sources.held_out(), vocabulary, data_args, pseudo, processor)
     scans = sources.train_scans(
         rank=training_args.process_index, world_size=training_args.world_size,
         weights=data_args.dataset_weights, seed=training_args.seed,
     )
     pseudo = {name: {b: v for b, v in declared.items() if b in vocabulary} for name, declared in pseudo.items()}
-    train = WindowStream(
-        scans, data_args.window_size, data_args.window_stride, seed=training_args.seed,
-        keep=sources.is_training, pseudo_labels=pseudo,
-    )
+    train = WindowStream(scans, processor, seed=training_args.seed, keep=sources.is_training, pseudo_labels=pseudo)
     model = pretrain_model(sources.num_rois, vocabulary, model_args, training_args.seed)
-    processor = LcmProcessor(vocabulary=vocabulary, num_rois=sources.num_rois)
     trainer = StreamingLcmTrainer(
         model=model,
         args=training_args,
         train_dataset=train,
         eval_dataset=held_out["validation"],
-        data_collator=StreamCollator(LcmDataCollator(vocabulary)),
+        data_collator=StreamCollator(LcmDataCollator(processor)),
         readout_selection_metric=model_args.readout_selection_metric,
         stream_workers=data_args.stream_workers,
     )
