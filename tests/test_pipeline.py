@@ -142,10 +142,15 @@ def test_mismatched_vocabulary_is_refused(model, tmp_path):
 
 
 def test_predict_folder_without_processor_uses_the_config(model, tmp_path, capsys):
+    """Issue 17: no longer silently: a warning names what goes unchecked and how to save a processor."""
     model.save_pretrained(tmp_path / "bare")
     np.save(tmp_path / "s.npy", series(50))
-    assert main(["predict", "--model", str(tmp_path / "bare"), "--timeseries", str(tmp_path / "s.npy"), "--json",
-                 "--device", "cpu"]) == 0
+    unchecked = (r"no processor \(preprocessor_config.json\) with this model: .* Unchecked: the training windows "
+                 r"\(none are cut\), the ROI labels and their order, the repetition time, .* "
+                 r"processor.save_pretrained\(folder\)")
+    with pytest.warns(UserWarning, match=unchecked):
+        assert main(["predict", "--model", str(tmp_path / "bare"), "--timeseries", str(tmp_path / "s.npy"), "--json",
+                     "--device", "cpu"]) == 0
     prediction = json.loads(capsys.readouterr().out)["predictions"]
     fc = torch.tensor(np.corrcoef(series(50).T), dtype=torch.float32)[None]
     with torch.no_grad():
@@ -166,6 +171,16 @@ def test_read_timeseries_matches_the_data_reader(tmp_path):
         array, read_labels, tr = read_timeseries(tmp_path / name)
         np.testing.assert_array_equal(array, read_timeseries_file(tmp_path / name))
         assert read_labels == labels and tr is None
+    # issue 17: the pipeline reads .mat like the importers (it refused them before)
+    from scipy.io import savemat
+
+    savemat(tmp_path / "d.mat", {"ts": data})
+    array, read_labels, tr = read_timeseries(tmp_path / "d.mat")
+    np.testing.assert_array_equal(array, read_timeseries_file(tmp_path / "d.mat"))
+    np.testing.assert_array_equal(array, data)
+    assert read_labels is None and tr is None
     (tmp_path / "a.mat").write_bytes(b"MATLAB")
-    with pytest.raises(ValueError, match=r"expected a time-series file ending in .npy or .*pass the \(T, N\) array"):
+    with pytest.raises(ValueError, match=r"expected a readable MATLAB .mat file, got .*a\.mat"):
         read_timeseries(tmp_path / "a.mat")
+    with pytest.raises(ValueError, match=r"expected a time-series file ending in \[.*'\.mat'\], got 'a\.nii'"):
+        read_timeseries(tmp_path / "a.nii")
