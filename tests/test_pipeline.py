@@ -184,3 +184,38 @@ def test_read_timeseries_matches_the_data_reader(tmp_path):
         read_timeseries(tmp_path / "a.mat")
     with pytest.raises(ValueError, match=r"expected a time-series file ending in \[.*'\.mat'\], got 'a\.nii'"):
         read_timeseries(tmp_path / "a.nii")
+
+
+def test_pipeline_refuses_what_lcm_hf_predict_refuses(folder, tmp_path):
+    """Issue 17: one reader for every path. An FC matrix saved as .npy used to be predicted by the pipeline as 16
+    time points (only `lcm-hf predict` refused it); NaN too. Both now fail the same way on both paths, naming how
+    to pass a ready FC matrix, and .mat files (refused by the pipeline before) read like the importers read them."""
+    from scipy.io import savemat
+
+    predict = pipeline("phenotype-prediction", model=str(folder), device="cpu")
+    fc = np.corrcoef(series(60).T).astype(np.float32)
+    np.save(tmp_path / "sub-01_fc.npy", fc)
+    broken = series(60)
+    broken[7, 3] = np.nan
+    np.save(tmp_path / "sub-02.npy", broken)
+    for name, message in (
+        ("sub-01_fc.npy", r"sub-01_fc\.npy looks like a connectivity matrix \(16 x 16, symmetric, unit or zero "
+                          r"diagonal\), not a \(T, N\) time series; .*pass one to the pipeline as "
+                          r"\{'connectivity': matrix\}"),
+        ("sub-02.npy", r"expected finite values in the time series .*sub-02\.npy, got 1 NaN/inf "
+                       r"\(first at row 7, column 3\)"),
+    ):
+        with pytest.raises(ValueError, match=message) as from_pipeline:
+            predict(str(tmp_path / name))
+        with pytest.raises(SystemExit) as from_cli:
+            main(["predict", "--model", str(folder), "--timeseries", str(tmp_path / name), "--device", "cpu"])
+        assert str(from_cli.value) == f"error: {from_pipeline.value}"
+    by_fc = predict({"connectivity": fc})  # the way the message says
+    expected = torch.tensor(fc)[None]
+    with torch.no_grad():
+        logits = predict.model(connectivity=expected).logits
+    assert by_fc["age"]["value"] == pytest.approx(float(logits[0, 5]), abs=1e-5)
+    long = series(100)
+    savemat(tmp_path / "sub-03.mat", {"bold": long.astype(np.float64)})
+    (tmp_path / "sub-03.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    assert predict(str(tmp_path / "sub-03.mat")) == predict(long)
