@@ -264,7 +264,8 @@ def render_model_card(
         f"timeseries = np.random.randn(200, {config.num_rois})  # (T, N) ROI time series, same atlas as training\n"
         "batch = processor(timeseries=[timeseries], return_tensors=\"pt\")  # one row per window\n"
         "out = model(connectivity=batch[\"connectivity\"])\n"
-        "print(processor.post_process(out, subject_index=batch.get(\"subject_index\")))\n```\n\n"
+        "print(processor.post_process(out, subject_index=batch.get(\"subject_index\")))  "
+        "# calibrated: config.temperatures\n```\n\n"
         "With `lcm-hf` installed, `LcmForBeiPrediction.from_pretrained` and `LcmProcessor.from_pretrained` "
         "load the same folder without remote code.",
         "## Training data\n\n" + (training_data or "_Not documented for this export._"),

@@ -388,11 +388,9 @@ class BeiVocabulary:
                 if on_conflict == "union":
                     if "bins" in existing or "bins" in bei:
                         raise ValueError(f"cannot unite the classes of binned BEI {bei['name']!r}")
-                    extra = [c for c in bei["classes"] if c not in existing["classes"]]
-                    if NA_CLASS in existing["classes"] and extra:  # keep "n/a" last
-                        existing["classes"].remove(NA_CLASS)
-                        extra = [c for c in extra if c != NA_CLASS] + [NA_CLASS]
-                    existing["classes"].extend(extra)
+                    extra = [c for c in bei["classes"] if c not in existing["classes"]]  # "n/a" kept last:
+                    united = {**bei, "classes": existing["classes"] + extra}  # the growth rule places it
+                    existing["classes"] = grow_beis([existing], [united])[0]["classes"]
                 else:
                     renamed = copy.deepcopy(bei)
                     suffix = 2
