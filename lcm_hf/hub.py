@@ -261,11 +261,11 @@ def render_model_card(
         "from transformers import AutoFeatureExtractor, AutoModelForPreTraining\n\n"
         f'model = AutoModelForPreTraining.from_pretrained("{load_id}", trust_remote_code=True).eval()\n'
         f'processor = AutoFeatureExtractor.from_pretrained("{load_id}", trust_remote_code=True)\n'
+        "processor.check_model(model.config)  # the BEIs agree; post_process applies config.temperatures\n"
         f"timeseries = np.random.randn(200, {config.num_rois})  # (T, N) ROI time series, same atlas as training\n"
         "batch = processor(timeseries=[timeseries], return_tensors=\"pt\")  # one row per window\n"
         "out = model(connectivity=batch[\"connectivity\"])\n"
-        "print(processor.post_process(out, subject_index=batch.get(\"subject_index\")))  "
-        "# calibrated: config.temperatures\n```\n\n"
+        "print(processor.post_process(out, subject_index=batch.get(\"subject_index\")))\n```\n\n"
         "With `lcm-hf` installed, `LcmForBeiPrediction.from_pretrained` and `LcmProcessor.from_pretrained` "
         "load the same folder without remote code.",
         "## Training data\n\n" + (training_data or "_Not documented for this export._"),

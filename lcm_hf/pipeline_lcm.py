@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .processing_lcm import LcmProcessor
+from .processing_lcm import LcmProcessor, _resolve
 from .timeseries_files import read_timeseries
 
 TASK = "phenotype-prediction"
 INPUT_KEYS = ("timeseries", "connectivity", "roi_labels", "repetition_time", "subject_id")
+PROCESSOR_FILE = "preprocessor_config.json"
 NO_PROCESSOR_WARNING = (
     "no processor (preprocessor_config.json) with this model: predicting from one Pearson FC of each whole series "
     "with the BEIs of config.json. Unchecked: the training windows (none are cut), the ROI labels and their order, "
@@ -67,8 +68,9 @@ class PhenotypePredictionPipeline(Pipeline):
     ----------
     model : LcmForBeiPrediction
     feature_extractor : LcmProcessor, optional
-        The model's processor (loaded from the model folder by ``transformers.pipeline``); without one (a folder
-        without ``preprocessor_config.json``), a ``UserWarning`` says what goes unchecked and the pipeline predicts
+        The model's processor (default: the one saved in the model's folder, loaded by ``transformers.pipeline``
+        or here; one that fails to load raises its error). Without one (a folder without
+        ``preprocessor_config.json``), a ``UserWarning`` says what goes unchecked and the pipeline predicts
         from FC of the whole series with the model config's BEIs. A processor whose BEIs differ from the model
         config is refused (``ValueError``). Probabilities are calibrated with ``config.temperatures``.
     return_windows : bool
@@ -81,14 +83,19 @@ class PhenotypePredictionPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
     _load_tokenizer = False
-    _load_feature_extractor = True
+    _load_feature_extractor = None  # load the folder's processor when it has one; without one, warn (__init__)
 
     def __init__(self, model, feature_extractor=None, **kwargs):
         super().__init__(model=model, feature_extractor=feature_extractor, **kwargs)
         config = self.model.config
         if self.feature_extractor is None:
-            warnings.warn(NO_PROCESSOR_WARNING, UserWarning, stacklevel=2)
-            self.feature_extractor = LcmProcessor(vocabulary=config.beis, num_rois=config.num_rois)
+            source = getattr(config, "_name_or_path", None)
+            if source and _resolve(os.fspath(source), PROCESSOR_FILE, {}) is not None:
+                # transformers.pipeline drops a processor that fails to load: load it again to raise its error
+                self.feature_extractor = LcmProcessor.from_pretrained(source)
+            else:
+                warnings.warn(NO_PROCESSOR_WARNING, UserWarning, stacklevel=2)
+                self.feature_extractor = LcmProcessor(vocabulary=config.beis, num_rois=config.num_rois)
         elif self.feature_extractor.vocabulary is None:
             self.feature_extractor.vocabulary = config.beis
         self.feature_extractor.check_model(config)
@@ -160,12 +167,8 @@ def load_phenotype_pipeline(model: str | os.PathLike, device=None, **kwargs) -> 
     unchecked (:data:`NO_PROCESSOR_WARNING`)."""
     from .modeling_lcm import LcmForBeiPrediction
 
-    lcm = LcmForBeiPrediction.from_pretrained(model)
-    try:
-        processor = LcmProcessor.from_pretrained(model)
-    except OSError:  # no preprocessor_config.json: the config's BEIs, no contract (the pipeline warns)
-        processor = None
-    return PhenotypePredictionPipeline(model=lcm, feature_extractor=processor, device=device, task=TASK, **kwargs)
+    lcm = LcmForBeiPrediction.from_pretrained(model)  # the pipeline loads the processor saved next to it
+    return PhenotypePredictionPipeline(model=lcm, device=device, task=TASK, **kwargs)
 
 
 __all__ = ["NO_PROCESSOR_WARNING", "PhenotypePredictionPipeline", "TASK", "load_phenotype_pipeline", "read_input", "read_timeseries"]

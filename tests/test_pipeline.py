@@ -155,6 +155,13 @@ def test_predict_folder_without_processor_uses_the_config(model, tmp_path, capsy
     fc = torch.tensor(np.corrcoef(series(50).T), dtype=torch.float32)[None]
     with torch.no_grad():
         assert prediction["age"]["value"] == pytest.approx(float(model(fc).logits[0, 5]), abs=1e-5)
+    with pytest.warns(UserWarning, match=unchecked):  # transformers.pipeline on the folder: the same warning
+        predict = pipeline("phenotype-prediction", model=str(tmp_path / "bare"), device="cpu")
+    assert predict(str(tmp_path / "s.npy")) == prediction
+    # a processor that is there but fails to load is an error, not a silent fallback to no contract
+    LcmProcessor(vocabulary=[TINY_BEIS[1], TINY_BEIS[0], TINY_BEIS[2]], num_rois=N).save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match=r"the BEI order differs: .*config.* has \['sex', 'diagnosis', 'age'\]"):
+        pipeline("phenotype-prediction", model=str(tmp_path / "bare"), device="cpu")
 
 
 def test_read_timeseries_matches_the_data_reader(tmp_path):
