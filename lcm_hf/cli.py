@@ -2,8 +2,9 @@
 
 - ``lcm-hf demo [--output-dir runs/demo] [--quick]``: pretrain -> finetune -> report on the simulated cohort.
 - ``lcm-hf predict --model DIR --timeseries FILE... [--json]``: one prediction per file (subject) by the model's
-  preprocessing contract (its windows averaged), through the "phenotype-prediction" pipeline
-  (.npy, .mat, or text tables .1D/.txt/.tsv/.csv with one row per TR).
+  preprocessing contract (its windows averaged, probabilities calibrated by the model's temperatures), through
+  the "phenotype-prediction" pipeline; files (.npy, .mat, or text tables .1D/.txt/.tsv/.csv with one row per TR)
+  are read by the core's one reader (`lcm_hf.timeseries_files.read_timeseries`).
 - ``lcm-hf embed --model DIR --timeseries FILE... --output F.parquet``: per-subject embeddings.
 """
 
@@ -18,16 +19,6 @@ from importlib.metadata import entry_points
 COMMANDS_GROUP = "lcm_hf.commands"  # entry points adding subcommands: callables taking the subparsers
 
 
-def read_timeseries(path: str):
-    """A (T, N) float32 array from .npy, .mat or a text table (.1D/.txt/.tsv/.csv), via
-    `lcm_hf.data.readers.read_timeseries_file`."""
-    from .data.readers import read_timeseries_file
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no time-series file at {path!r}")
-    return read_timeseries_file(path)
-
-
 def check_model_argument(model: str) -> None:
     """Refuse a `--model` that is neither a folder nor a Hub id that could be fetched: offline, or a path-like
     name (a typo of a local folder), it must be an existing folder (instead of the Hub's "couldn't connect")."""
@@ -40,11 +31,10 @@ def check_model_argument(model: str) -> None:
 
 
 def _predict(args) -> int:
-    from .embeddings import read_timeseries_input
-    from .pipeline_lcm import load_phenotype_pipeline
+    from .pipeline_lcm import load_phenotype_pipeline, read_input
 
     try:
-        inputs = [read_timeseries_input(path) for path in args.timeseries]  # a bad file fails before the model loads
+        inputs = [read_input(path) for path in args.timeseries]  # a bad file fails before the model loads
         check_model_argument(args.model)
         predict = load_phenotype_pipeline(args.model, device=args.device)
         num_rois = predict.model.config.num_rois

@@ -24,6 +24,7 @@ FC_NORMS = ("batchnorm", "layernorm")
 ACTIVATIONS = ("relu", "gelu", "silu")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 
+NA_CLASS = "n/a"  # the explicit missing-value class a categorical BEI may carry, always its last class
 DEFAULT_CATEGORICAL_LOSS_WEIGHT = 1.0
 DEFAULT_CONTINUOUS_LOSS_WEIGHT = 1e-4
 
@@ -337,46 +338,91 @@ class LcmConfig(PretrainedConfig):
         """Validate and store the per-BEI readout layers (used by `readout_policy="best_layer"`)."""
         self.readout_layers = self._validated_readout_layers(readout_layers)
 
-    def add_beis(self, beis: list[dict]) -> None:
-        """Append new BEIs (or new classes of existing categorical BEIs, given with the full class list)
-        to the vocabulary. Tokens of existing BEIs keep their positions relative to each other; the
-        caller (`LcmForBeiPrediction.add_beis`) moves the weights accordingly."""
-        self.beis = merged_beis(self.beis, beis)
-
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         output["beis"] = copy.deepcopy(self.beis)
         return output
 
 
-def merged_beis(old: list[dict], new: list[dict]) -> list[dict]:
-    """The vocabulary after adding `new` to `old`.
+def _without_na(classes: list[str]) -> list[str]:
+    return [c for c in classes if c != NA_CLASS]
 
-    A new name is appended. An existing categorical name with a class list that starts
-    with the old classes grows by the extra classes (in place in the token order). Anything
-    else that changes an existing BEI raises ``ValueError``.
+
+def grow_beis(old: list[dict], new: list[dict]) -> list[dict]:
+    """The one BEI growth rule (`BeiVocabulary.extend` and `LcmForBeiPrediction.add_beis` call it).
+
+    - A BEI of a new name is appended (after every existing BEI, in the order given).
+    - An existing categorical BEI given with more classes grows: its class list (``"n/a"`` aside) must start
+      with the existing classes (``"n/a"`` aside) in their order; the extra classes are appended before a
+      trailing ``"n/a"`` class, which stays last (``[A, B, n/a] + C -> [A, B, C, n/a]``). A BEI may also gain
+      ``"n/a"`` this way (appended last).
+    - An existing BEI given unchanged (same kind, the same classes or a prefix of them) is left as it is, so the
+      full grown list (``vocab.extend(new).to_config()``) may be passed again.
+    Anything else that changes an existing BEI (its kind, the order of its classes, the ``center``/``scale`` of a
+    continuous one) raises ``ValueError``. Existing entries keep their other fields (``loss_weight``, ``bins``).
+
+    Parameters
+    ----------
+    old, new : list of dict
+        BEIs in the ``config.beis`` layout (extra keys such as ``bins`` are kept in ``old``'s entries).
+
+    Returns
+    -------
+    list of dict
+        New dicts: ``old``'s BEIs in their order (grown), then the new ones. :func:`bei_token_mapping` maps its
+        tokens to ``old``'s.
     """
-    result = copy.deepcopy(normalize_beis(old))
+    result = [copy.deepcopy(bei) for bei in old]
     by_name = {bei["name"]: bei for bei in result}
-    for bei in normalize_beis(new):
+    for index, given in enumerate(new):
+        bei = normalize_bei(given, index)
         existing = by_name.get(bei["name"])
         if existing is None:
-            result.append(bei)
-            by_name[bei["name"]] = bei
+            entry = {**copy.deepcopy(dict(given)), **bei}
+            result.append(entry)
+            by_name[bei["name"]] = entry
             continue
         if existing["kind"] != bei["kind"]:
-            raise ValueError(
-                f"BEI {bei['name']!r} exists as {existing['kind']}; cannot add it as {bei['kind']}"
-            )
+            raise ValueError(f"BEI {bei['name']!r} exists as {existing['kind']}; cannot add it as {bei['kind']}")
         if bei["kind"] == "continuous":
-            raise ValueError(f"BEI {bei['name']!r} already exists")
-        old_classes, new_classes = existing["classes"], bei["classes"]
-        if new_classes[: len(old_classes)] != old_classes or len(new_classes) == len(old_classes):
-            raise ValueError(
-                f"BEI {bei['name']!r}: expected a class list extending {old_classes}, got {new_classes}"
-            )
-        existing["classes"] = list(new_classes)
+            for key in ("center", "scale"):
+                if existing.get(key) != bei.get(key):
+                    raise ValueError(f"BEI {bei['name']!r} exists with {key}={existing.get(key)!r}; cannot add it "
+                                     f"again with {key}={bei.get(key)!r}")
+            continue
+        old_classes, given_classes = _without_na(existing["classes"]), _without_na(bei["classes"])
+        if given_classes[: len(old_classes)] != old_classes and not old_classes[: len(given_classes)] == given_classes:
+            raise ValueError(f"BEI {bei['name']!r}: expected a class list extending {existing['classes']}, got "
+                             f"{bei['classes']} (new classes go after the existing ones, 'n/a' last)")
+        extra = given_classes[len(old_classes):]
+        with_na = NA_CLASS in existing["classes"] or NA_CLASS in bei["classes"]
+        existing["classes"] = old_classes + extra + ([NA_CLASS] if with_na else [])
     return result
+
+
+def bei_token_mapping(beis: list[dict], old: list[dict]) -> list[int]:
+    """For each token of ``beis``, the index of the same token (BEI name and class) in ``old``, or -1 if new.
+
+    Parameters
+    ----------
+    beis, old : list of dict
+        BEIs in the ``config.beis`` layout, e.g. ``grow_beis(old, new)`` and ``old``.
+
+    Returns
+    -------
+    list of int, one per token of ``beis``
+    """
+    def token_keys(entries):
+        keys = []
+        for bei in entries:
+            if bei["kind"] == "categorical":
+                keys.extend((bei["name"], c) for c in bei["classes"])
+            else:
+                keys.append((bei["name"], None))
+        return keys
+
+    old_tokens = {key: i for i, key in enumerate(token_keys(old))}
+    return [old_tokens.get(key, -1) for key in token_keys(beis)]
 
 
 __all__ = [
@@ -385,8 +431,10 @@ __all__ = [
     "LcmConfig",
     "PRESETS",
     "READOUT_POLICIES",
+    "NA_CLASS",
+    "bei_token_mapping",
     "bei_token_slices",
-    "merged_beis",
+    "grow_beis",
     "normalize_bei",
     "normalize_beis",
 ]

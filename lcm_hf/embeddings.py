@@ -182,32 +182,16 @@ def embed_files(model: str | os.PathLike, files: Sequence[str | os.PathLike], ou
     return write_embeddings(embeddings, output, token_names=tokens, overwrite=overwrite)
 
 
-def read_timeseries_input(path: str | os.PathLike) -> dict:
-    """One subject's pipeline input from a time-series file: the (T, N) series with the ROI labels and TR the file
-    names (`pipeline_lcm.read_timeseries`); .mat files (no labels) through `lcm_hf.data.readers`."""
-    path = os.fspath(path)
-    if path.lower().endswith(".mat"):
-        from .data.readers import read_timeseries_file
-
-        return {"timeseries": read_timeseries_file(path), "subject_id": path}
-    from .data.readers import looks_like_connectivity
-    from .pipeline_lcm import read_timeseries
-
-    array, labels, repetition_time = read_timeseries(path)
-    if looks_like_connectivity(array):  # a ready FC matrix read as N time points would predict silently wrong
-        n = array.shape[0]
-        raise ValueError(f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), "
-                         "not a (T, N) time series; pass it to the pipeline as {'connectivity': matrix}")
-    return {"timeseries": array, "roi_labels": labels, "repetition_time": repetition_time, "subject_id": path}
-
-
 def read_checked(processor, path: str | os.PathLike) -> np.ndarray:
-    """A (T, N) series from a file, its ROI labels and TR checked against the processor's contract."""
-    item = read_timeseries_input(path)
+    """A (T, N) series from a file (the core's one reader, as `lcm-hf predict` and the pipeline read it), its ROI
+    labels and TR checked against the processor's contract."""
+    from .pipeline_lcm import read_input
+
+    item = read_input(path)
     processor.check_roi_labels(item.get("roi_labels"), str(path))
     processor.check_repetition_time(item.get("repetition_time"), str(path))
     return item["timeseries"]
 
 
-__all__ = ["embed_files", "read_checked", "read_embeddings", "read_timeseries_input", "readout_states",
+__all__ = ["embed_files", "read_checked", "read_embeddings", "readout_states",
            "subject_embeddings", "subject_id_of", "write_embeddings"]

@@ -261,6 +261,7 @@ def render_model_card(
         "from transformers import AutoFeatureExtractor, AutoModelForPreTraining\n\n"
         f'model = AutoModelForPreTraining.from_pretrained("{load_id}", trust_remote_code=True).eval()\n'
         f'processor = AutoFeatureExtractor.from_pretrained("{load_id}", trust_remote_code=True)\n'
+        "processor.check_model(model.config)  # the BEIs agree; post_process applies config.temperatures\n"
         f"timeseries = np.random.randn(200, {config.num_rois})  # (T, N) ROI time series, same atlas as training\n"
         "batch = processor(timeseries=[timeseries], return_tensors=\"pt\")  # one row per window\n"
         "out = model(connectivity=batch[\"connectivity\"])\n"

@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_lcm import LcmConfig, bei_token_slices, merged_beis
+from .configuration_lcm import LcmConfig, bei_token_mapping, grow_beis, normalize_beis
 from .layers_lcm import LcmAttentionProjection, LcmDecoderLayer, LcmFcEncoder
 from .readout_lcm import (  # noqa: F401  (re-exported: the public readout rules)
     bei_loss_sums,
@@ -190,11 +190,16 @@ class LcmPreTrainedModel(PreTrainedModel):
         return staged_save(save_directory, lambda folder: parent.save_pretrained(folder, **kwargs))
 
     def add_beis(self, beis: list[dict]) -> nn.Embedding:
-        """Grow the BEI vocabulary, like `resize_token_embeddings`.
+        """Grow the BEI vocabulary, like `resize_token_embeddings`, by the one growth rule
+        (`configuration_lcm.grow_beis`, which `BeiVocabulary.extend` applies too).
 
-        New BEIs are appended; a categorical BEI given again with extra classes (its old classes
-        first) grows by those classes. Every existing token keeps its pretrained embedding
-        bit-identical, all other weights are untouched, and `config.beis` is updated.
+        New BEIs are appended; a categorical BEI given again with extra classes (its old classes first) grows
+        by those classes, inserted before its `"n/a"` class, which stays last. Every existing token keeps its
+        pretrained embedding bit-identical (rows are moved with their class), all other weights are untouched,
+        and `config.beis` is updated. A BEI that gained classes loses its calibration temperature
+        (`config.temperatures`) and its selected readout layer (`config.readout_layers`): both were fitted for
+        the old classes. BEIs given unchanged are left as they are, so `model.add_beis(vocab.extend(new).to_config())`
+        works.
 
         Args:
             beis (`list[dict]`): BEIs in the `config.beis` format.
@@ -203,21 +208,26 @@ class LcmPreTrainedModel(PreTrainedModel):
             `nn.Embedding`: the new BEI embedding of shape (P_new, E).
         """
         model = self.base_model
-        old_beis, old_slices = model.config.beis, model.config.bei_token_slices()
-        new_beis = merged_beis(old_beis, beis)
-        new_slices = {bei["name"]: token_slice for bei, token_slice in zip(new_beis, bei_token_slices(new_beis))}
+        config = model.config
+        old_beis = config.beis
+        new_beis = normalize_beis(grow_beis(old_beis, beis))
+        mapping = torch.tensor(bei_token_mapping(new_beis, old_beis), dtype=torch.long)
         old_embedding = model.bei_embeddings
-        num_tokens = bei_token_slices(new_beis)[-1].stop
-        new_embedding = nn.Embedding(num_tokens, model.config.hidden_size)
+        new_embedding = nn.Embedding(len(mapping), config.hidden_size)
         new_embedding.to(device=old_embedding.weight.device, dtype=old_embedding.weight.dtype)
         with torch.no_grad():
-            nn.init.normal_(new_embedding.weight, std=model.config.bei_init_std)
-            for bei, old_slice in zip(old_beis, old_slices):
-                start = new_slices[bei["name"]].start
-                width = old_slice.stop - old_slice.start
-                new_embedding.weight[start : start + width] = old_embedding.weight[old_slice]
+            nn.init.normal_(new_embedding.weight, std=config.bei_init_std)
+            kept = (mapping >= 0).nonzero().squeeze(1)  # new token rows that existed: copied from their old row
+            device = old_embedding.weight.device
+            new_embedding.weight[kept.to(device)] = old_embedding.weight[mapping[kept].to(device)]
+        grown = {old["name"] for old, new in zip(old_beis, new_beis) if old.get("classes") != new.get("classes")}
         model.bei_embeddings = new_embedding
         self.config.beis = new_beis  # shared by backbone and head
+        if self.config.temperatures is not None:
+            self.config.set_temperatures({k: v for k, v in self.config.temperatures.items() if k not in grown} or None)
+        if self.config.readout_layers is not None:
+            self.config.set_readout_layers(
+                {k: v for k, v in self.config.readout_layers.items() if k not in grown} or None)
         return new_embedding
 
 

@@ -1,6 +1,7 @@
 """`PhenotypePredictionPipeline`: the transformers pipeline of the custom task ``"phenotype-prediction"``.
 
-One subject per input: a time-series file path (.npy, or a text table .1D/.txt/.tsv/.csv with one row per TR),
+One subject per input: a time-series file path (.npy, .mat, or a text table .1D/.txt/.tsv/.csv with one row per TR,
+read by the core's one reader `timeseries_files.read_timeseries`, which refuses NaN/inf and connectivity matrices),
 a (T, N) array, a dict ``{"timeseries": (T, N), "roi_labels": [...], "repetition_time": 2.0, "subject_id": ...}``
 or ``{"connectivity": (N, N)}``; a list of them gives a list of outputs. The processor (the model's
 preprocessing contract) cuts the series into the training windows, the model predicts every window, and the
@@ -19,55 +20,41 @@ and `lcm-hf predict` runs this class. An exported folder carries it as remote co
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 from transformers import Pipeline
 
-from .processing_lcm import LcmProcessor
-from .text_tables import TEXT_SUFFIXES, read_text_table
+from .processing_lcm import LcmProcessor, _resolve
+from .timeseries_files import read_timeseries
 
 TASK = "phenotype-prediction"
 INPUT_KEYS = ("timeseries", "connectivity", "roi_labels", "repetition_time", "subject_id")
+PROCESSOR_FILE = "preprocessor_config.json"
+NO_PROCESSOR_WARNING = (
+    "no processor (preprocessor_config.json) with this model: predicting from one Pearson FC of each whole series "
+    "with the BEIs of config.json. Unchecked: the training windows (none are cut), the ROI labels and their order, "
+    "the repetition time, the FC kind and Fisher z. Save the training processor next to the model: "
+    "processor.save_pretrained(folder)")
 
 
-def read_timeseries(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None, float | None]:
-    """Read one subject's ROI time series with what the file says about it.
-
-    Parameters
-    ----------
-    path : path-like
-        ``.npy`` (a 2-D array) or a text table ``.1D`` / ``.txt`` / ``.tsv`` / ``.csv`` (one row per TR;
-        ``#`` header lines and a first row of names give the ROI labels; a first column of labels is dropped).
+def read_input(path: str | os.PathLike) -> dict:
+    """One subject's pipeline input from a time-series file, read by the core's one reader
+    (:func:`lcm_hf.timeseries_files.read_timeseries`: .npy, .mat, text tables; finite values; a connectivity
+    matrix refused).
 
     Returns
     -------
-    timeseries : numpy.ndarray (T, N) float32
-    roi_labels : list of N str, or None when the file names no ROIs
-    repetition_time : float or None, from a BIDS sidecar ``<name>.json`` (``RepetitionTime``) when there is one
+    dict
+        ``timeseries`` (T, N) float32, ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None,
+        from a BIDS sidecar ``<name>.json``) and ``subject_id`` (the path).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no time-series file at {path!r}")
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix == ".npy":
-        data, labels = np.load(path, allow_pickle=False), None
-    elif suffix in TEXT_SUFFIXES:
-        data, labels = read_text_table(path)
-    else:
-        raise ValueError(f"expected a time-series file ending in .npy or {list(TEXT_SUFFIXES)}, got {path!r} "
-                         "(read other formats yourself and pass the (T, N) array)")
-    if data.ndim != 2:
-        raise ValueError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
-    sidecar, repetition_time = os.path.splitext(path)[0] + ".json", None
-    if os.path.isfile(sidecar):
-        with open(sidecar, encoding="utf-8") as handle:
-            metadata = json.load(handle)
-        repetition_time = metadata.get("RepetitionTime") if isinstance(metadata, dict) else None
-    return np.ascontiguousarray(data, dtype=np.float32), labels, repetition_time
+    timeseries, roi_labels, repetition_time = read_timeseries(path)
+    return {"timeseries": timeseries, "roi_labels": roi_labels, "repetition_time": repetition_time,
+            "subject_id": os.fspath(path)}
 
 
 def _is_number_row(value) -> bool:
@@ -81,9 +68,11 @@ class PhenotypePredictionPipeline(Pipeline):
     ----------
     model : LcmForBeiPrediction
     feature_extractor : LcmProcessor, optional
-        The model's processor (loaded from the model folder by ``transformers.pipeline``); without one, FC of
-        the whole series with the model config's BEIs. A processor whose BEIs differ from the model config is
-        refused (``ValueError``).
+        The model's processor (default: the one saved in the model's folder, loaded by ``transformers.pipeline``
+        or here; one that fails to load raises its error). Without one (a folder without
+        ``preprocessor_config.json``), a ``UserWarning`` says what goes unchecked and the pipeline predicts
+        from FC of the whole series with the model config's BEIs. A processor whose BEIs differ from the model
+        config is refused (``ValueError``). Probabilities are calibrated with ``config.temperatures``.
     return_windows : bool
         (call argument) Add each BEI's per-window predictions under ``"windows"``.
     window_batch_size : int
@@ -94,13 +83,19 @@ class PhenotypePredictionPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
     _load_tokenizer = False
-    _load_feature_extractor = True
+    _load_feature_extractor = None  # load the folder's processor when it has one; without one, warn (__init__)
 
     def __init__(self, model, feature_extractor=None, **kwargs):
         super().__init__(model=model, feature_extractor=feature_extractor, **kwargs)
         config = self.model.config
         if self.feature_extractor is None:
-            self.feature_extractor = LcmProcessor(vocabulary=config.beis, num_rois=config.num_rois)
+            source = getattr(config, "_name_or_path", None)
+            if source and _resolve(os.fspath(source), PROCESSOR_FILE, {}) is not None:
+                # transformers.pipeline drops a processor that fails to load: load it again to raise its error
+                self.feature_extractor = LcmProcessor.from_pretrained(source)
+            else:
+                warnings.warn(NO_PROCESSOR_WARNING, UserWarning, stacklevel=2)
+                self.feature_extractor = LcmProcessor(vocabulary=config.beis, num_rois=config.num_rois)
         elif self.feature_extractor.vocabulary is None:
             self.feature_extractor.vocabulary = config.beis
         self.feature_extractor.load_reference(getattr(config, "name_or_path", None))  # a group kind's fitted FC
@@ -130,11 +125,9 @@ class PhenotypePredictionPipeline(Pipeline):
             raise ValueError(f"expected input keys among {list(INPUT_KEYS)}, got {unknown}")
         source = item.get("subject_id")
         if isinstance(item.get("timeseries"), (str, os.PathLike)):
-            source = source or os.fspath(item["timeseries"])
-            array, labels, repetition_time = read_timeseries(item["timeseries"])
-            item["timeseries"] = array
-            item.setdefault("roi_labels", labels)
-            item.setdefault("repetition_time", repetition_time)
+            read = read_input(item["timeseries"])
+            source = source or read["subject_id"]
+            item = {**read, **{key: value for key, value in item.items() if key != "timeseries" and value is not None}}
         source = str(source) if source is not None else "the input"
         processor.check_roi_labels(item.get("roi_labels"), source)
         processor.check_repetition_time(item.get("repetition_time"), source)
@@ -164,22 +157,19 @@ class PhenotypePredictionPipeline(Pipeline):
     def postprocess(self, model_outputs, return_windows: bool = False) -> dict:
         predictions = self.feature_extractor.post_process(
             model_outputs["logits"], subject_index=model_outputs["subject_index"], return_windows=return_windows,
-            temperatures=getattr(self.model.config, "temperatures", None))
+            config=self.model.config)  # calibrated by the model's temperatures
         return predictions[0]
 
 
 def load_phenotype_pipeline(model: str | os.PathLike, device=None, **kwargs) -> PhenotypePredictionPipeline:
     """The pipeline of a model folder (or Hub id) with lcm_hf's classes, no remote code (what `lcm-hf predict`
     runs). The processor is the folder's ``preprocessor_config.json`` (its BEIs checked against ``config.json``),
-    or, when the folder has none, FC of whole series with the config's BEIs."""
+    or, when the folder has none, FC of whole series with the config's BEIs and a warning naming what goes
+    unchecked (:data:`NO_PROCESSOR_WARNING`)."""
     from .modeling_lcm import LcmForBeiPrediction
 
-    lcm = LcmForBeiPrediction.from_pretrained(model)
-    try:
-        processor = LcmProcessor.from_pretrained(model)
-    except OSError:  # no preprocessor_config.json: the config's BEIs, no contract
-        processor = None
-    return PhenotypePredictionPipeline(model=lcm, feature_extractor=processor, device=device, task=TASK, **kwargs)
+    lcm = LcmForBeiPrediction.from_pretrained(model)  # the pipeline loads the processor saved next to it
+    return PhenotypePredictionPipeline(model=lcm, device=device, task=TASK, **kwargs)
 
 
-__all__ = ["PhenotypePredictionPipeline", "TASK", "load_phenotype_pipeline", "read_timeseries"]
+__all__ = ["NO_PROCESSOR_WARNING", "PhenotypePredictionPipeline", "TASK", "load_phenotype_pipeline", "read_input", "read_timeseries"]

@@ -154,6 +154,7 @@ class LcmProcessor(FeatureExtractionMixin):
         self.window_stride = window_stride
         self.short_series = short_series
         self._reference: dict[str, np.ndarray] | None = None
+        self._model_config = None  # the model config whose temperatures post_process applies (never saved here)
 
     @property
     def vocabulary(self) -> BeiVocabulary | None:
@@ -173,6 +174,7 @@ class LcmProcessor(FeatureExtractionMixin):
         output = super().to_dict()
         output.pop("_vocabulary", None)
         output.pop("_reference", None)
+        output.pop("_model_config", None)
         output["beis"] = self._vocabulary.to_list() if self._vocabulary is not None else None
         output["group_reference_file"] = REFERENCE_NAME if self._reference is not None else None
         return output
@@ -201,22 +203,25 @@ class LcmProcessor(FeatureExtractionMixin):
 
         The BEIs come from the model's ``config.json`` when the folder has one (the one source of truth);
         ``bei_vocabulary.json`` (which keeps the bins of binned BEIs) and the BEIs in
-        ``preprocessor_config.json`` must agree with it, else ``ValueError`` says what differs.
+        ``preprocessor_config.json`` must agree with it, else ``ValueError`` says what differs. The calibration
+        temperatures of that ``config.json`` (``temperatures``) are what :meth:`post_process` applies, until
+        :meth:`check_model` binds a model's config instead.
         """
         vocabulary = kwargs.pop("vocabulary", None)
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         hub = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
         path = os.fspath(pretrained_model_name_or_path)
         processor.load_reference(path, **hub)
-        if vocabulary is not None:
-            processor.vocabulary = vocabulary
-            return processor
-        vocab_file = _resolve(path, VOCABULARY_NAME, hub)
         config_file = _resolve(path, "config.json", hub)
         config = None
         if config_file is not None:
             with open(config_file, encoding="utf-8") as handle:
                 config = json.load(handle)
+            processor._model_config = config  # its temperatures calibrate post_process
+        if vocabulary is not None:
+            processor.vocabulary = vocabulary
+            return processor
+        vocab_file = _resolve(path, VOCABULARY_NAME, hub)
         sources = [(VOCABULARY_NAME, BeiVocabulary.from_pretrained(vocab_file) if vocab_file else None),
                    ("preprocessor_config.json", processor.vocabulary)]
         if config is not None and config.get("beis") is not None:
@@ -251,7 +256,9 @@ class LcmProcessor(FeatureExtractionMixin):
 
     # ------------------------------------------------------------------ contract checks
     def check_model(self, config) -> None:
-        """Refuse a model whose BEIs (names, order, kind, classes) or N differ from this processor's.
+        """Refuse a model whose BEIs (names, order, kind, classes) or N differ from this processor's; bind an
+        accepted model's config, whose calibration temperatures (``config.temperatures``, read when
+        :meth:`post_process` runs) then calibrate :meth:`post_process`.
 
         Raises
         ------
@@ -265,6 +272,7 @@ class LcmProcessor(FeatureExtractionMixin):
                 raise ValueError(f"the processor's vocabulary does not match the model config: {difference}")
         if self.num_rois != config.num_rois:
             raise ValueError(f"expected a processor for the model's N={config.num_rois} ROIs, got num_rois={self.num_rois}")
+        self._model_config = config
 
     def check_roi_labels(self, roi_labels: Sequence[str] | None, source: str = "the input") -> None:
         """Refuse ROI labels that differ from the contract (names or order); nothing to check when either is None.
@@ -471,12 +479,15 @@ class LcmProcessor(FeatureExtractionMixin):
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def post_process(
-        self, outputs, subject_index=None, *, return_windows: bool = False, temperatures: dict | None = None
+        self, outputs, subject_index=None, *, return_windows: bool = False, calibrated: bool = True,
+        temperatures: dict | None = None, config=None,
     ) -> list[dict]:
         """Model outputs -> one prediction per subject: ``{bei: {"label", "score", "scores"} | {"value"}}``.
 
         Rows of one subject (its windows) are averaged: the mean class probabilities (the label is their
-        argmax, the score its mean probability) and the mean value of continuous BEIs.
+        argmax, the score its mean probability) and the mean value of continuous BEIs. Probabilities are
+        calibrated by default with the model's stored temperatures (``config.temperatures``: softmax(logits / T)
+        per window, before the average), so this, the pipeline and `lcm-hf predict` give the same numbers.
 
         Parameters
         ----------
@@ -485,9 +496,14 @@ class LcmProcessor(FeatureExtractionMixin):
             The subject of every row (``subject_index`` of :meth:`__call__`); default: every row its own subject.
         return_windows : bool
             Add each BEI's per-window predictions under ``"windows"``.
+        calibrated : bool
+            Apply the model's temperatures (default); False gives the plain softmax (T = 1 for every BEI).
         temperatures : dict, optional
-            ``model.config.temperatures``: window probabilities of a categorical BEI are softmax(logits / T)
-            (calibrated) before they are averaged per subject; BEIs without one use T = 1.
+            Explicit ``{bei: T}`` instead of the model's (BEIs without one use T = 1).
+        config : LcmConfig, optional
+            The model config whose ``temperatures`` to apply. Default: the config :meth:`check_model` bound (the
+            pipeline binds its model's), else the ``config.json`` :meth:`from_pretrained` read next to the
+            processor, else none (T = 1: a processor built in code for a model that was never calibrated).
 
         Returns
         -------
@@ -495,14 +511,26 @@ class LcmProcessor(FeatureExtractionMixin):
         """
         if self._vocabulary is None:
             raise ValueError("expected a processor with a `vocabulary` to name predictions, got none")
+        if temperatures is not None and not calibrated:
+            raise ValueError("expected either `temperatures` or calibrated=False, got both")
         logits = outputs
         if not isinstance(outputs, torch.Tensor):
             logits = outputs["logits"] if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
         if not isinstance(logits, torch.Tensor):
             raise TypeError(f"expected model outputs with a `logits` tensor, got {type(outputs).__name__}")
+        if temperatures is None and calibrated:
+            temperatures = self.model_temperatures(config)
         return logits_to_bei_predictions(
             logits, self._vocabulary.to_config(), temperatures, subject_index, return_windows=return_windows
         )
+
+    def model_temperatures(self, config=None) -> dict[str, float] | None:
+        """The calibration temperatures :meth:`post_process` applies: ``config.temperatures`` of ``config``, else
+        of the model config bound by :meth:`check_model` or read by :meth:`from_pretrained`; None without one."""
+        config = self._model_config if config is None else config
+        if config is None:
+            return None
+        return config.get("temperatures") if isinstance(config, Mapping) else getattr(config, "temperatures", None)
 
 
 def _resolve(path: str, filename: str, hub: Mapping) -> str | None:

@@ -1,6 +1,6 @@
 """Text tables of ROI time series (``.1D`` / ``.txt`` / ``.tsv`` / ``.csv``): their numbers and the ROI labels
-their headers name. One reader for the importers (:mod:`lcm_hf.data.readers`) and the pipeline; part of the
-model core shipped as Hub remote code (numpy only).
+their headers name: the text-table parsing of the one time-series reader (:mod:`lcm_hf.timeseries_files`, which
+the importers, the pipeline and the CLI call); part of the model core shipped as Hub remote code (numpy only).
 """
 
 from __future__ import annotations

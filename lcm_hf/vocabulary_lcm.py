@@ -37,10 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .configuration_lcm import bei_token_slices, normalize_bei
+from .configuration_lcm import NA_CLASS, bei_token_mapping, bei_token_slices, grow_beis, normalize_bei
 
 VOCABULARY_NAME = "bei_vocabulary.json"
-NA_CLASS = "n/a"
 
 
 def is_missing(value: Any) -> bool:
@@ -389,11 +388,9 @@ class BeiVocabulary:
                 if on_conflict == "union":
                     if "bins" in existing or "bins" in bei:
                         raise ValueError(f"cannot unite the classes of binned BEI {bei['name']!r}")
-                    extra = [c for c in bei["classes"] if c not in existing["classes"]]
-                    if NA_CLASS in existing["classes"] and extra:  # keep "n/a" last
-                        existing["classes"].remove(NA_CLASS)
-                        extra = [c for c in extra if c != NA_CLASS] + [NA_CLASS]
-                    existing["classes"].extend(extra)
+                    extra = [c for c in bei["classes"] if c not in existing["classes"]]  # "n/a" kept last:
+                    united = {**bei, "classes": existing["classes"] + extra}  # the growth rule places it
+                    existing["classes"] = grow_beis([existing], [united])[0]["classes"]
                 else:
                     renamed = copy.deepcopy(bei)
                     suffix = 2
@@ -404,19 +401,30 @@ class BeiVocabulary:
         return BeiVocabulary(merged)
 
     def extend(self, beis: BeiVocabulary | Sequence[Mapping]) -> BeiVocabulary:
-        """Append new BEIs, or new classes to existing categorical BEIs (like ``model.add_beis``).
+        """Append new BEIs, or new classes to existing categorical BEIs: the one growth rule
+        (``configuration_lcm.grow_beis``), the same as ``model.add_beis``.
 
-        New BEIs go last; new classes go after the BEI's current classes (its tokens grow in
-        place, later BEIs' tokens shift). Existing classes are never reordered, so
-        :meth:`token_mapping` maps every old token to a new one.
+        New BEIs go last; new classes go after the BEI's current classes and before its ``"n/a"`` class, which
+        stays last (``[A, B, n/a] + C -> [A, B, C, n/a]``); later BEIs' tokens shift. Existing classes are never
+        reordered, so :meth:`token_mapping` maps every old token to a new one, and
+        ``model.add_beis(vocab.extend(new).to_config())`` grows the model the same way.
+
+        Raises
+        ------
+        ValueError
+            A class list that reorders the existing classes, another kind, or a binned BEI given new classes.
         """
-        new = beis if isinstance(beis, BeiVocabulary) else BeiVocabulary(beis)
-        return self.merge(new, on_conflict="union")
+        given = (beis if isinstance(beis, BeiVocabulary) else BeiVocabulary(beis)).to_list()
+        grown = grow_beis(self._beis, given)
+        for before, after in zip(self._beis, grown):
+            if "bins" in before and after["classes"] != before["classes"]:
+                raise ValueError(f"cannot add classes to the binned BEI {before['name']!r} (its classes are the "
+                                 f"bins {before['bins']}); make a new BEI instead")
+        return BeiVocabulary(grown)
 
     def token_mapping(self, old: BeiVocabulary) -> list[int]:
         """For each token of ``self``, the index of the same token in ``old`` (or -1 if new)."""
-        old_tokens = {name: i for i, name in enumerate(old.token_names())}
-        return [old_tokens.get(name, -1) for name in self.token_names()]
+        return bei_token_mapping(self._beis, old._beis)
 
     # ------------------------------------------------------------------ persistence
     def to_json_string(self) -> str:

@@ -149,3 +149,89 @@ def test_calibration_lowers_validation_ece_on_the_demo_cohort(tmp_path):
     assert ece["after"] < ece["before"]
     assert model.config.temperatures == summary["temperatures"]
     assert (tmp_path / "figures" / "calibration.png").is_file()
+
+
+# ----------------------------------------------------------------------------- calibration on every path (issue 17)
+def calibrated_folder(folder):
+    """A tiny model with temperatures far from 1, saved with a windowed processor; returns its series too."""
+    from lcm_hf import LcmForBeiPrediction, LcmProcessor
+    from lcm_testing import make_tiny_config
+
+    torch.manual_seed(0)
+    model = LcmForBeiPrediction(make_tiny_config(temperatures={"sex": 4.0, "diagnosis": 0.25})).eval()
+    LcmProcessor(vocabulary=model.config.beis, num_rois=16, window_size=30).save_pretrained(folder)
+    model.save_pretrained(folder)
+    series = np.random.default_rng(3).standard_normal((95, 16)).astype(np.float32)  # windows at 0, 30, 60
+    np.save(folder / "sub-01.npy", series)
+    return series
+
+
+def by_hand(model, series, temperatures):
+    """softmax(logits / T) of each 30-TR window's Pearson FC (numpy float64), averaged over the windows."""
+    windows = [series[start:start + 30] for start in (0, 30, 60)]
+    fc = torch.tensor(np.stack([np.corrcoef(w.T.astype(np.float64)) for w in windows]), dtype=torch.float32)
+    with torch.no_grad():
+        logits = model(connectivity=fc).logits.double().numpy()
+    expected = {}
+    for name, tokens in (("sex", slice(0, 2)), ("diagnosis", slice(2, 5))):
+        expected[name] = softmax(logits[:, tokens] / temperatures.get(name, 1.0)).mean(0)
+    return expected
+
+
+def test_post_process_pipeline_and_predict_apply_the_stored_temperatures(tmp_path, capsys):
+    """processor.post_process(model(**batch)) of a calibrated model loaded from its folder, the pipeline and
+    `lcm-hf predict` give the same probabilities: softmax(logits / T) by hand; calibrated=False the plain ones."""
+    from transformers import pipeline
+
+    from lcm_hf import LcmForBeiPrediction, LcmProcessor
+    from lcm_hf.cli import main
+
+    series = calibrated_folder(tmp_path)
+    model, processor = LcmForBeiPrediction.from_pretrained(tmp_path).eval(), LcmProcessor.from_pretrained(tmp_path)
+    assert model.config.temperatures == {"sex": 4.0, "diagnosis": 0.25}
+    batch = processor(timeseries=[series])
+    with torch.no_grad():
+        out = model(connectivity=batch["connectivity"])
+    local = processor.post_process(out, subject_index=batch["subject_index"])[0]
+    piped = pipeline("phenotype-prediction", model=str(tmp_path), device="cpu")(series)
+    assert main(["predict", "--model", str(tmp_path), "--timeseries", str(tmp_path / "sub-01.npy"), "--json",
+                 "--device", "cpu"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["predictions"]
+    calibrated, plain = by_hand(model, series, model.config.temperatures), by_hand(model, series, {})
+    for name in ("sex", "diagnosis"):
+        for prediction in (local, piped, predicted):
+            np.testing.assert_allclose(list(prediction[name]["scores"].values()), calibrated[name], atol=1e-5)
+        assert not np.allclose(calibrated[name], plain[name], atol=1e-3)  # the temperatures matter here
+    uncalibrated = processor.post_process(out, subject_index=batch["subject_index"], calibrated=False)[0]
+    np.testing.assert_allclose(list(uncalibrated["sex"]["scores"].values()), plain["sex"], atol=1e-5)
+    # a processor built in code takes the temperatures of the model it is checked against, or of `config=`
+    fresh = LcmProcessor(vocabulary=model.config.beis, num_rois=16, window_size=30)
+    assert fresh.post_process(out, subject_index=batch["subject_index"], config=model.config)[0] == local
+    fresh.check_model(model.config)
+    assert fresh.post_process(out, subject_index=batch["subject_index"])[0] == local
+    assert "_model_config" not in fresh.to_dict()  # the config stays the one home of the temperatures
+    with pytest.raises(ValueError, match=r"expected either `temperatures` or calibrated=False, got both"):
+        fresh.post_process(out, temperatures={"sex": 2.0}, calibrated=False)
+
+
+@pytest.mark.slow
+def test_finetuning_without_calibration_drops_the_pretrained_temperatures(tmp_path):
+    """`finetune.py --calibrate false` saves a model without temperatures: the pretrained ones were fitted to
+    logits that finetuning changed (they used to be inherited)."""
+    from own_data import TINY_MODEL, TINY_TRAINING, load_script, write_cohort
+
+    table = write_cohort(tmp_path / "raw", n_subjects=10, n_timepoints=60)
+    load_script("processing/build_dataset.py").main([str(tmp_path / "raw"), "--phenotypes", table,
+                                                     "--output", str(tmp_path / "calibration_cohort")])
+    common = ["--dataset_dirs", str(tmp_path / "calibration_cohort"), "--window_size", "30", *TINY_TRAINING]
+    load_script("training/pretrain.py").main([*common, "--categorical_columns", "sex", "--calibrate", "false",
+                                              *TINY_MODEL, "--output_dir", str(tmp_path / "pretrained")])
+    config_file = tmp_path / "pretrained" / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "temperatures": {"sex": 3.0}}))
+    load_script("training/finetune.py").main([*common, "--model_name_or_path", str(tmp_path / "pretrained"),
+                                              "--categorical_columns", "sex", "--new_beis", "diagnosis",
+                                              "--calibrate", "false", "--output_dir", str(tmp_path / "finetuned")])
+    saved = json.loads((tmp_path / "finetuned" / "config.json").read_text())
+    assert [bei["name"] for bei in saved["beis"]] == ["sex", "diagnosis"]
+    assert saved["temperatures"] is None

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from lcm_hf.cli import main, read_timeseries
+from lcm_hf.cli import main
+from lcm_hf.data.readers import read_timeseries_file as read_timeseries
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ NEW_BEI = [{"name": "parkinson", "kind": "categorical", "classes": ["PD", "contr
 
 def pretrained(tmp_path):
     torch.manual_seed(0)
-    model = LcmForBeiPrediction(make_tiny_config(dropout=0.0, attention_dropout=0.0))
+    model = LcmForBeiPrediction(make_tiny_config(dropout=0.0, attention_dropout=0.0, temperatures={"sex": 2.0}))
     model.save_pretrained(tmp_path / "pretrained")
     return model
 
@@ -58,6 +58,7 @@ def test_lora_trains_only_adapters_and_round_trips(tmp_path):
     test_fc = random_connectivity(5, 16, seed=9)
     with torch.no_grad():
         expected = peft_model(connectivity=test_fc).logits
+    peft_model.get_base_model().config.set_temperatures({"parkinson": 1.7})  # as calibrating the finetune does
     files = save_lora_adapter(peft_model, tmp_path / "adapter")
     assert "adapter_model.safetensors" in files and "adapter_config.json" in files
 
@@ -65,6 +66,7 @@ def test_lora_trains_only_adapters_and_round_trips(tmp_path):
     assert base.config.num_bei_tokens == 6
     reloaded = load_lora_adapter(base, tmp_path / "adapter")
     assert reloaded.get_base_model().config.bei_names == ["sex", "diagnosis", "age", "parkinson"]
+    assert reloaded.get_base_model().config.temperatures == {"parkinson": 1.7}  # the finetune's, not the base's
     with torch.no_grad():
         torch.testing.assert_close(reloaded(connectivity=test_fc).logits, expected)
         merged = merge_lora(reloaded)

@@ -231,6 +231,47 @@ def test_add_beis_rejects_conflicts():
         model.add_beis([{"name": "sex", "kind": "categorical", "classes": ["M", "F", "X"]}])
 
 
+def test_add_beis_of_an_extended_vocabulary_keeps_na_last_and_each_class_its_token(tmp_path):
+    """Issue 17: `model.add_beis(vocab.extend(new).to_config())` raised (the vocabulary put a new class before
+    `n/a`, the model after it). One growth rule now: new classes before a trailing `n/a`; every old class keeps
+    its trained token (the `n/a` row moves with it); the grown BEI loses its temperature and readout layer."""
+    from lcm_hf import BeiVocabulary, LcmConfig
+
+    beis = [{"name": "site", "kind": "categorical", "classes": ["A", "B", "n/a"]},
+            {"name": "sex", "kind": "categorical", "classes": ["F", "M"]}, {"name": "age", "kind": "continuous"}]
+    torch.manual_seed(0)
+    model = LcmForBeiPrediction(make_tiny_config(beis=beis, readout_policy="best_layer",
+                                                 readout_layers={"site": 1, "sex": 2},
+                                                 temperatures={"site": 2.0, "sex": 1.5}))
+    old_tokens = model.model.bei_embeddings.weight.detach().clone()
+    vocab = BeiVocabulary(beis)
+    grown = vocab.extend([{"name": "site", "kind": "categorical", "classes": ["A", "B", "C"]},
+                          {"name": "task", "kind": "categorical", "classes": ["rest", "motor"]}])
+    assert grown["site"]["classes"] == ["A", "B", "C", "n/a"]
+    model.add_beis(grown.to_config())
+    assert model.config.beis == grown.to_config()
+    assert model.config.bei_names == ["site", "sex", "age", "task"]
+    new_tokens = model.model.bei_embeddings.weight.detach()
+    old_names, new_names = vocab.token_names(), grown.token_names()
+    assert new_names == ["site=A", "site=B", "site=C", "site=n/a", "sex=F", "sex=M", "age", "task=rest",
+                         "task=motor"]
+    for index, name in enumerate(new_names):  # each class keeps its trained token, by name
+        if name in old_names:
+            assert torch.equal(new_tokens[index], old_tokens[old_names.index(name)]), name
+    assert grown.token_mapping(vocab) == [0, 1, -1, 2, 3, 4, 5, -1, -1]
+    assert model.config.temperatures == {"sex": 1.5} and model.config.readout_layers == {"sex": 2}
+    # the grown list given again changes nothing; growing a config-only list the old way ([A, B, n/a, C]) too
+    model.add_beis(grown.to_config())
+    model.add_beis([{"name": "site", "kind": "categorical", "classes": ["A", "B", "n/a", "C"]}])
+    assert model.config.beis == grown.to_config() and torch.equal(model.model.bei_embeddings.weight, new_tokens)
+    with torch.no_grad():
+        out = model(random_connectivity(2, 16), labels=labels_tensor([[2, 0, 30, 1], [3, NAN, NAN, 0]]))
+    assert out.logits.shape == (2, 9) and torch.isfinite(out.loss)
+    model.save_pretrained(tmp_path)
+    assert LcmConfig.from_pretrained(tmp_path).beis == grown.to_config()
+    assert not hasattr(LcmConfig, "add_beis")  # the public method that changed beis without resizing is gone
+
+
 # ----------------------------------------------------------------------------- HF integration
 def test_auto_classes_resolve_lcm(tmp_path):
     model = tiny_model().eval()

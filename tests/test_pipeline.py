@@ -157,14 +157,26 @@ def test_mismatched_vocabulary_is_refused(model, tmp_path):
 
 
 def test_predict_folder_without_processor_uses_the_config(model, tmp_path, capsys):
+    """Issue 17: no longer silently: a warning names what goes unchecked and how to save a processor."""
     model.save_pretrained(tmp_path / "bare")
     np.save(tmp_path / "s.npy", series(50))
-    assert main(["predict", "--model", str(tmp_path / "bare"), "--timeseries", str(tmp_path / "s.npy"), "--json",
-                 "--device", "cpu"]) == 0
+    unchecked = (r"no processor \(preprocessor_config.json\) with this model: .* Unchecked: the training windows "
+                 r"\(none are cut\), the ROI labels and their order, the repetition time, .* "
+                 r"processor.save_pretrained\(folder\)")
+    with pytest.warns(UserWarning, match=unchecked):
+        assert main(["predict", "--model", str(tmp_path / "bare"), "--timeseries", str(tmp_path / "s.npy"), "--json",
+                     "--device", "cpu"]) == 0
     prediction = json.loads(capsys.readouterr().out)["predictions"]
     fc = torch.tensor(np.corrcoef(series(50).T), dtype=torch.float32)[None]
     with torch.no_grad():
         assert prediction["age"]["value"] == pytest.approx(float(model(fc).logits[0, 5]), abs=1e-5)
+    with pytest.warns(UserWarning, match=unchecked):  # transformers.pipeline on the folder: the same warning
+        predict = pipeline("phenotype-prediction", model=str(tmp_path / "bare"), device="cpu")
+    assert predict(str(tmp_path / "s.npy")) == prediction
+    # a processor that is there but fails to load is an error, not a silent fallback to no contract
+    LcmProcessor(vocabulary=[TINY_BEIS[1], TINY_BEIS[0], TINY_BEIS[2]], num_rois=N).save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match=r"the BEI order differs: .*config.* has \['sex', 'diagnosis', 'age'\]"):
+        pipeline("phenotype-prediction", model=str(tmp_path / "bare"), device="cpu")
 
 
 def test_read_timeseries_matches_the_data_reader(tmp_path):
@@ -181,6 +193,51 @@ def test_read_timeseries_matches_the_data_reader(tmp_path):
         array, read_labels, tr = read_timeseries(tmp_path / name)
         np.testing.assert_array_equal(array, read_timeseries_file(tmp_path / name))
         assert read_labels == labels and tr is None
+    # issue 17: the pipeline reads .mat like the importers (it refused them before)
+    from scipy.io import savemat
+
+    savemat(tmp_path / "d.mat", {"ts": data})
+    array, read_labels, tr = read_timeseries(tmp_path / "d.mat")
+    np.testing.assert_array_equal(array, read_timeseries_file(tmp_path / "d.mat"))
+    np.testing.assert_array_equal(array, data)
+    assert read_labels is None and tr is None
     (tmp_path / "a.mat").write_bytes(b"MATLAB")
-    with pytest.raises(ValueError, match=r"expected a time-series file ending in .npy or .*pass the \(T, N\) array"):
+    with pytest.raises(ValueError, match=r"expected a readable MATLAB .mat file, got .*a\.mat"):
         read_timeseries(tmp_path / "a.mat")
+    with pytest.raises(ValueError, match=r"expected a time-series file ending in \[.*'\.mat'\], got 'a\.nii'"):
+        read_timeseries(tmp_path / "a.nii")
+
+
+def test_pipeline_refuses_what_lcm_hf_predict_refuses(folder, tmp_path):
+    """Issue 17: one reader for every path. An FC matrix saved as .npy used to be predicted by the pipeline as 16
+    time points (only `lcm-hf predict` refused it); NaN too. Both now fail the same way on both paths, naming how
+    to pass a ready FC matrix, and .mat files (refused by the pipeline before) read like the importers read them."""
+    from scipy.io import savemat
+
+    predict = pipeline("phenotype-prediction", model=str(folder), device="cpu")
+    fc = np.corrcoef(series(60).T).astype(np.float32)
+    np.save(tmp_path / "sub-01_fc.npy", fc)
+    broken = series(60)
+    broken[7, 3] = np.nan
+    np.save(tmp_path / "sub-02.npy", broken)
+    for name, message in (
+        ("sub-01_fc.npy", r"sub-01_fc\.npy looks like a connectivity matrix \(16 x 16, symmetric, unit or zero "
+                          r"diagonal\), not a \(T, N\) time series; .*pass one to the pipeline as "
+                          r"\{'connectivity': matrix\}"),
+        ("sub-02.npy", r"expected finite values in the time series .*sub-02\.npy, got 1 NaN/inf "
+                       r"\(first at row 7, column 3\)"),
+    ):
+        with pytest.raises(ValueError, match=message) as from_pipeline:
+            predict(str(tmp_path / name))
+        with pytest.raises(SystemExit) as from_cli:
+            main(["predict", "--model", str(folder), "--timeseries", str(tmp_path / name), "--device", "cpu"])
+        assert str(from_cli.value) == f"error: {from_pipeline.value}"
+    by_fc = predict({"connectivity": fc})  # the way the message says
+    expected = torch.tensor(fc)[None]
+    with torch.no_grad():
+        logits = predict.model(connectivity=expected).logits
+    assert by_fc["age"]["value"] == pytest.approx(float(logits[0, 5]), abs=1e-5)
+    long = series(100)
+    savemat(tmp_path / "sub-03.mat", {"bold": long.astype(np.float64)})
+    (tmp_path / "sub-03.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    assert predict(str(tmp_path / "sub-03.mat")) == predict(long)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from lcm_hf import LcmConfig, LcmForBeiPrediction
@@ -83,12 +84,17 @@ PIPELINE_LOADER = textwrap.dedent(
     import json, sys
     sys.modules["lcm_hf"] = None  # only the exported files may be used
     from transformers import pipeline
-    folder, output_file, *files = sys.argv[1:]
+    folder, output_file, fc_file, *files = sys.argv[1:]
     predict = pipeline("phenotype-prediction", model=folder, trust_remote_code=True, device="cpu")
     inferred = pipeline(model=folder, trust_remote_code=True, device="cpu")  # the task from config.json
     assert "lcm_hf" not in type(predict).__module__, type(predict).__module__
+    try:
+        predict(fc_file)
+        refused = None
+    except ValueError as error:
+        refused = str(error)
     json.dump({"class": type(predict).__name__, "task": inferred.task, "predictions": predict(files),
-               "one": predict(files[0])}, open(output_file, "w"))
+               "one": predict(files[0]), "refused": refused}, open(output_file, "w"))
     """
 )
 
@@ -101,7 +107,7 @@ def test_exported_pipeline_without_lcm_hf_equals_lcm_hf_predict(tmp_path, capsys
     from lcm_hf.hub import export_model_repository
 
     torch.manual_seed(0)
-    model = LcmForBeiPrediction(make_tiny_config()).eval()
+    model = LcmForBeiPrediction(make_tiny_config(temperatures={"sex": 3.0, "diagnosis": 0.5})).eval()
     labels = [f"roi{i}" for i in range(16)]
     processor = LcmProcessor(vocabulary=model.config.beis, num_rois=16, atlas="toy", roi_labels=labels,
                              window_size=30, window_stride=15)
@@ -112,13 +118,18 @@ def test_exported_pipeline_without_lcm_hf_equals_lcm_hf_predict(tmp_path, capsys
     assert config["custom_pipelines"] == {"phenotype-prediction": {
         "impl": "pipeline_lcm.PhenotypePredictionPipeline", "pt": ["AutoModelForPreTraining"]}}
     rng = np.random.default_rng(0)
-    inputs = [str(tmp_path / "sub-01.tsv"), str(tmp_path / "sub-02.npy")]
+    inputs = [str(tmp_path / "sub-01.tsv"), str(tmp_path / "sub-02.npy"), str(tmp_path / "sub-03.mat")]
     np.savetxt(inputs[0], rng.standard_normal((100, 16)), delimiter="\t", header="\t".join(labels), comments="")
     np.save(inputs[1], rng.standard_normal((64, 16)).astype(np.float32))
+    from scipy.io import savemat
+
+    savemat(inputs[2], {"ts": rng.standard_normal((70, 16))})  # the core reader reads .mat in remote code too
+    fc_file = str(tmp_path / "sub-04_fc.npy")
+    np.save(fc_file, np.corrcoef(rng.standard_normal((16, 90))).astype(np.float32))
 
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": ""}
     result = subprocess.run(
-        [sys.executable, "-c", PIPELINE_LOADER, str(folder), str(tmp_path / "out.json"), *inputs],
+        [sys.executable, "-c", PIPELINE_LOADER, str(folder), str(tmp_path / "out.json"), fc_file, *inputs],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -128,4 +139,9 @@ def test_exported_pipeline_without_lcm_hf_equals_lcm_hf_predict(tmp_path, capsys
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["file"] for line in lines] == inputs
     assert [line["predictions"] for line in lines] == remote["predictions"]
+    # the exported pipeline reads files with the same core reader: an FC matrix is refused as `lcm-hf predict` does
+    with pytest.raises(SystemExit) as refused:
+        main(["predict", "--model", str(folder), "--timeseries", fc_file, "--device", "cpu"])
+    assert "sub-04_fc.npy looks like a connectivity matrix" in remote["refused"]
+    assert str(refused.value) == f"error: {remote['refused']}"
     assert remote["one"] == remote["predictions"][0]

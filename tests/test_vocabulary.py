@@ -132,6 +132,33 @@ def test_extend_and_token_mapping(vocab):
     assert grown.token_mapping(vocab) == [0, 1, -1, 2, 3, 4, -1, -1]
 
 
+def test_extend_and_union_keep_na_last_by_the_one_growth_rule():
+    """`[A, B, n/a] + C` is `[A, B, C, n/a]` for extend, merge(on_conflict="union") and the config's growth rule
+    (`grow_beis`, which `model.add_beis` applies); reordering existing classes is refused."""
+    from lcm_hf.configuration_lcm import grow_beis
+
+    site = {"name": "site", "kind": "categorical", "classes": ["A", "B", "n/a"]}
+    vocab = BeiVocabulary([site])
+    grown = vocab.extend([{"name": "site", "kind": "categorical", "classes": ["A", "B", "C"]}])
+    assert grown["site"]["classes"] == ["A", "B", "C", "n/a"]
+    assert grown.token_mapping(vocab) == [0, 1, -1, 2]
+    united = vocab.merge(BeiVocabulary([{"name": "site", "kind": "categorical", "classes": ["C", "B"]}]),
+                         on_conflict="union")
+    assert united["site"]["classes"] == ["A", "B", "C", "n/a"]
+    (config_grown,) = grow_beis([site], [{"name": "site", "kind": "categorical", "classes": ["A", "B", "n/a", "C"]}])
+    assert config_grown["classes"] == grown["site"]["classes"]
+    gains_na = BeiVocabulary([{"name": "sex", "kind": "categorical", "classes": ["F", "M"]}]).extend(
+        [{"name": "sex", "kind": "categorical", "classes": ["F", "n/a", "M"]}])
+    assert gains_na["sex"]["classes"] == ["F", "M", "n/a"]
+    with pytest.raises(ValueError, match=r"BEI 'site': expected a class list extending \['A', 'B', 'n/a'\], got "
+                                         r"\['B', 'A', 'C'\] \(new classes go after the existing ones, 'n/a' last\)"):
+        vocab.extend([{"name": "site", "kind": "categorical", "classes": ["B", "A", "C"]}])
+    binned = BeiVocabulary([{"name": "age_bin", "kind": "categorical", "classes": ["[0, 10)", "[10, 20)"],
+                             "bins": [0, 10, 20]}])
+    with pytest.raises(ValueError, match=r"cannot add classes to the binned BEI 'age_bin'"):
+        binned.extend([{"name": "age_bin", "kind": "categorical", "classes": ["[0, 10)", "[10, 20)", "[20, 30)"]}])
+
+
 def test_save_load(vocab, tmp_path):
     path = vocab.save_pretrained(tmp_path)
     assert path.endswith("bei_vocabulary.json")

@@ -12,6 +12,8 @@ Supported files (time series: rows are time points, columns are ROIs):
 Every read error is a ``ValueError`` naming the file. A time-series file that holds a square,
 symmetric matrix with a unit (or zero) diagonal is refused: it is a ready connectivity matrix,
 which :func:`~lcm_hf.data.import_connectivity_folder` reads (``build_dataset.py --format connectivity``).
+The per-file parsing and checks are the model core's one reader (:mod:`lcm_hf.timeseries_files`), which
+`lcm-hf predict`, `lcm-hf embed` and the pipeline call too; this module adds the importers' helpers.
 
 Example
 -------
@@ -32,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..text_tables import TEXT_SUFFIXES, read_text_table
+from ..timeseries_files import TIMESERIES_SUFFIXES, looks_like_connectivity, read_array, read_timeseries
 
-TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
 BIDS_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo")
 SCAN_ENTITIES = BIDS_ENTITIES[1:]
 """The entities that name a scan of a subject (``scan_id``), in BIDS order."""
@@ -50,38 +52,10 @@ def parse_bids_name(name: str | os.PathLike) -> dict[str, str]:
     return {key: value for key, value in _BIDS_RE.findall(stem)}
 
 
-def _read_text(path: Path) -> np.ndarray:
-    return read_text_table(path)[0]
-
-
-def _read_mat(path: Path, mat_key: str | None, allow_vector: bool = False) -> np.ndarray:
-    from scipy.io import loadmat
-
-    try:
-        content = loadmat(path)
-    except NotImplementedError as err:  # MATLAB v7.3 (HDF5)
-        raise ValueError(f"expected a MATLAB v5 .mat file, got a v7.3 (HDF5) file {path}; re-save with -v7") from err
-    except Exception as err:  # scipy raises MatReadError, ValueError, TypeError... for damaged files
-        raise ValueError(f"expected a readable MATLAB .mat file, got {path}: {type(err).__name__}: {err}") from err
-    arrays = {k: v for k, v in content.items() if not k.startswith("__")}
-    if mat_key is None:
-        def usable(v) -> bool:
-            if not (isinstance(v, np.ndarray) and v.ndim == 2 and np.issubdtype(v.dtype, np.number)):
-                return False
-            return min(v.shape) > 1 or (allow_vector and v.size > 1)
-
-        candidates = [k for k, v in arrays.items() if usable(v)]
-        if len(candidates) != 1:
-            raise ValueError(f"expected one 2-D array in {path} (or pass mat_key), got keys {sorted(arrays)}")
-        mat_key = candidates[0]
-    if mat_key not in arrays:
-        raise ValueError(f"expected key {mat_key!r} in {path}, got keys {sorted(arrays)}")
-    return np.asarray(arrays[mat_key], dtype=np.float64)
-
-
 def read_array_file(path: str | os.PathLike, *, mat_key: str | None = None, allow_vector: bool = False,
                     suffixes: Sequence[str] = TIMESERIES_SUFFIXES, what: str = "time-series") -> np.ndarray:
-    """The numeric array of one ``.1D/.tsv/.csv/.txt/.npy/.mat`` file, float64, as stored.
+    """The numeric array of one ``.1D/.tsv/.csv/.txt/.npy/.mat`` file, float64, as stored
+    (:func:`lcm_hf.timeseries_files.read_array`, the core reader's parsing, without the header labels).
 
     Parameters
     ----------
@@ -104,41 +78,7 @@ def read_array_file(path: str | os.PathLike, *, mat_key: str | None = None, allo
     ValueError
         Whatever goes wrong, naming the file (unknown suffix, unreadable or non-numeric content).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in suffixes:
-        raise ValueError(f"expected a {what} file ending in {list(suffixes)}, got {path.name!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"expected a {what} file at {path}, found none")
-    try:
-        if suffix == ".npy":
-            data = np.load(path, allow_pickle=False)
-        elif suffix == ".mat":
-            data = _read_mat(path, mat_key, allow_vector)
-        else:
-            data = _read_text(path)
-        data = np.asarray(data, dtype=np.float64)
-    except ValueError as err:
-        if str(path) in str(err):
-            raise
-        raise ValueError(f"expected a readable numeric {what} file, got {path}: {err}") from err
-    except (OSError, UnicodeDecodeError, EOFError, TypeError, KeyError) as err:
-        raise ValueError(f"expected a readable {what} file, got {path}: {type(err).__name__}: {err}") from err
-    return data
-
-
-def looks_like_connectivity(array: np.ndarray, atol: float = 1e-6) -> bool:
-    """True for a square, symmetric matrix whose diagonal is all 1 (correlation) or all 0 (Fisher z).
-
-    Such a file is a ready connectivity matrix, not a (T, N) time series.
-    """
-    array = np.asarray(array)
-    if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] < 2:
-        return False
-    if not np.all(np.isfinite(array)) or not np.allclose(array, array.T, rtol=0, atol=atol):
-        return False
-    diagonal = np.diagonal(array)
-    return bool(np.allclose(diagonal, 1.0, rtol=0, atol=atol) or np.allclose(diagonal, 0.0, rtol=0, atol=atol))
+    return read_array(path, mat_key=mat_key, allow_vector=allow_vector, suffixes=suffixes, what=what)[0]
 
 
 def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
@@ -155,7 +95,8 @@ def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
 
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
                          transpose: bool = False) -> np.ndarray:
-    """Read one ROI time-series file.
+    """Read one ROI time-series file: the array of :func:`lcm_hf.timeseries_files.read_timeseries`, the one reader
+    that `lcm-hf predict`, `lcm-hf embed` and the pipeline call too (same formats and checks).
 
     Parameters
     ----------
@@ -184,23 +125,7 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     >>> read_timeseries_file(path).shape
     (4, 3)
     """
-    path = Path(path)
-    data = read_array_file(path, mat_key=mat_key)
-    if data.ndim != 2:
-        raise ValueError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
-    if transpose:
-        data = data.T
-    bad = ~np.isfinite(data)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
-                         f"(first at row {row}, column {column})")
-    if looks_like_connectivity(data):
-        n = data.shape[0]
-        raise ValueError(
-            f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), not a (T, N) "
-            "time series; use --format connectivity (lcm_hf.data.import_connectivity_folder) for ready FC matrices")
-    return np.ascontiguousarray(data, dtype=np.float32)
+    return read_timeseries(path, mat_key=mat_key, transpose=transpose).timeseries
 
 
 def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None):

@@ -105,7 +105,8 @@ def save_lora_adapter(peft_model, directory: str | os.PathLike) -> list[str]:
     directory = Path(directory)
     peft_model.save_pretrained(str(directory), safe_serialization=True)
     config = peft_model.get_base_model().config
-    state = {"beis": config.beis, "readout_policy": config.readout_policy, "readout_layers": config.readout_layers}
+    state = {"beis": config.beis, "readout_policy": config.readout_policy, "readout_layers": config.readout_layers,
+             "temperatures": config.temperatures}
     (directory / LCM_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
     return sorted(p.name for p in directory.iterdir() if p.is_file())
 
@@ -113,7 +114,8 @@ def save_lora_adapter(peft_model, directory: str | os.PathLike) -> list[str]:
 def load_lora_adapter(base_model, directory: str | os.PathLike, is_trainable: bool = False):
     """Load a saved adapter onto `base_model` (the pretrained `LcmForBeiPrediction` the adapter was
     trained from). BEIs added during finetuning are added to the base model first (their embeddings
-    come from the adapter), and the readout policy / selected layers are restored.
+    come from the adapter), and the readout policy / selected layers / calibration temperatures of the finetune
+    are restored (the base model's temperatures are dropped: they were fitted to the base model's logits).
 
     Returns:
         `peft.PeftModel` (eval mode unless `is_trainable`).
@@ -142,6 +144,7 @@ def load_lora_adapter(base_model, directory: str | os.PathLike, is_trainable: bo
                 )
         base_model.config.readout_policy = state.get("readout_policy", base_model.config.readout_policy)
         base_model.config.set_readout_layers(state.get("readout_layers"))
+        base_model.config.set_temperatures(state.get("temperatures"))  # the finetune's (or none), not the base's
     model = peft.PeftModel.from_pretrained(base_model, str(directory), is_trainable=is_trainable)
     if not is_trainable:
         model.eval()

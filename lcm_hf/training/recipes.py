@@ -348,6 +348,9 @@ def finetune(
         model = pretrained
         torch.manual_seed(training_args.seed)
         model.add_beis([bei for bei in vocabulary.to_config() if bei["name"] in new_names])
+    # The pretrained temperatures were fitted to the pretrained logits, which finetuning changes: dropped, not
+    # inherited; `--calibrate` (the default) fits new ones on the validation split in `_finish`.
+    model.config.set_temperatures(None)
     if finetune_args.readout_policy is not None:  # explicit wins; else the pretrained config's (recorded there)
         from ..configuration_lcm import READOUT_POLICIES
 

@@ -1,0 +1,204 @@
+"""The one reader of a user's ROI time-series file: `lcm-hf predict`, `lcm-hf embed`, the pipeline (in an exported
+folder too) and the dataset importers (:mod:`lcm_hf.data.readers`) all call :func:`read_timeseries`.
+
+Formats (rows are time points, columns ROIs): ``.npy`` (a 2-D array), text tables ``.1D`` / ``.txt`` / ``.tsv`` /
+``.csv`` (:mod:`lcm_hf.text_tables`: ``#`` header lines or a first row of names give the ROI labels, a first column
+of labels is dropped) and MATLAB v5 ``.mat`` (the array under ``mat_key``, or the only 2-D numeric array; scipy is
+imported only to read one). Checks: a 2-D array of finite numbers that is not a ready connectivity matrix
+(square, symmetric, unit or zero diagonal: such a file would be predicted as N time points). The TR comes from a
+BIDS sidecar ``<name>.json`` (``RepetitionTime``) when there is one.
+
+Part of the model core shipped as Hub remote code: imports only numpy and its sibling `text_tables` at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .text_tables import TEXT_SUFFIXES, read_text_table
+
+TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
+CONNECTIVITY_HINT = ("use --format connectivity (lcm_hf.data.import_connectivity_folder) to import ready FC "
+                     "matrices, or pass one to the pipeline as {'connectivity': matrix}")
+
+
+class TimeseriesFile(NamedTuple):
+    """What :func:`read_timeseries` reads from one file."""
+
+    timeseries: np.ndarray
+    """(T, N) float32."""
+    roi_labels: list[str] | None
+    """The N ROI labels a text header names, in column order; None when the file names none."""
+    repetition_time: float | None
+    """TR in seconds from the BIDS sidecar ``<name>.json``; None without one."""
+
+
+def _read_mat(path: str, mat_key: str | None, allow_vector: bool) -> np.ndarray:
+    try:  # optional dependency, kept out of the remote-code import check
+        from scipy.io import loadmat
+    except ImportError as err:
+        raise ImportError(f"reading the MATLAB file {path} needs scipy: pip install scipy") from err
+    try:
+        content = loadmat(path)
+    except NotImplementedError as err:  # MATLAB v7.3 (HDF5)
+        raise ValueError(f"expected a MATLAB v5 .mat file, got a v7.3 (HDF5) file {path}; re-save with -v7") from err
+    except Exception as err:  # scipy raises MatReadError, ValueError, TypeError... for damaged files
+        raise ValueError(f"expected a readable MATLAB .mat file, got {path}: {type(err).__name__}: {err}") from err
+    arrays = {k: v for k, v in content.items() if not k.startswith("__")}
+    if mat_key is None:
+        def usable(v) -> bool:
+            if not (isinstance(v, np.ndarray) and v.ndim == 2 and np.issubdtype(v.dtype, np.number)):
+                return False
+            return min(v.shape) > 1 or (allow_vector and v.size > 1)
+
+        candidates = [k for k, v in arrays.items() if usable(v)]
+        if len(candidates) != 1:
+            raise ValueError(f"expected one 2-D array in {path} (or pass mat_key), got keys {sorted(arrays)}")
+        mat_key = candidates[0]
+    if mat_key not in arrays:
+        raise ValueError(f"expected key {mat_key!r} in {path}, got keys {sorted(arrays)}")
+    return np.asarray(arrays[mat_key], dtype=np.float64)
+
+
+def read_array(path: str | os.PathLike, *, mat_key: str | None = None, allow_vector: bool = False,
+               suffixes=TIMESERIES_SUFFIXES, what: str = "time-series") -> tuple[np.ndarray, list[str] | None]:
+    """The numeric array of one ``.1D/.tsv/.csv/.txt/.npy/.mat`` file, float64 as stored, with the column labels
+    a text header names.
+
+    Parameters
+    ----------
+    path : path-like
+    mat_key : str, optional
+        Variable of a ``.mat`` file (default: its only 2-D numeric array).
+    allow_vector : bool
+        Also pick a ``1 x L`` / ``L x 1`` array from a ``.mat`` file when ``mat_key`` is None.
+    suffixes : sequence of str
+        Accepted (lower-case) suffixes.
+    what : str
+        Kind of file, for messages.
+
+    Returns
+    -------
+    data : numpy.ndarray float64 (any shape; text files give 2-D)
+    labels : list of str or None (text headers only)
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Naming the file: unknown suffix, unreadable or non-numeric content.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in suffixes:
+        raise ValueError(f"expected a {what} file ending in {list(suffixes)}, got {os.path.basename(path)!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"expected a {what} file at {path}, found none")
+    labels = None
+    try:
+        if suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif suffix == ".mat":
+            data = _read_mat(path, mat_key, allow_vector)
+        elif suffix in TEXT_SUFFIXES:
+            data, labels = read_text_table(path)
+        else:
+            raise ValueError(f"expected a {what} file ending in {list(TIMESERIES_SUFFIXES)}, got {path!r}")
+        data = np.asarray(data, dtype=np.float64)
+    except ValueError as err:
+        if path in str(err):
+            raise
+        raise ValueError(f"expected a readable numeric {what} file, got {path}: {err}") from err
+    except (OSError, UnicodeDecodeError, EOFError, TypeError, KeyError) as err:
+        raise ValueError(f"expected a readable {what} file, got {path}: {type(err).__name__}: {err}") from err
+    return data, labels
+
+
+def looks_like_connectivity(array: np.ndarray, atol: float = 1e-6) -> bool:
+    """True for a square, symmetric matrix whose diagonal is all 1 (correlation) or all 0 (Fisher z).
+
+    Such a file is a ready connectivity matrix, not a (T, N) time series.
+    """
+    array = np.asarray(array)
+    if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] < 2:
+        return False
+    if not np.all(np.isfinite(array)) or not np.allclose(array, array.T, rtol=0, atol=atol):
+        return False
+    diagonal = np.diagonal(array)
+    return bool(np.allclose(diagonal, 1.0, rtol=0, atol=atol) or np.allclose(diagonal, 0.0, rtol=0, atol=atol))
+
+
+def read_repetition_time(path: str | os.PathLike) -> float | None:
+    """TR in seconds from the BIDS sidecar ``<name>.json`` of a file (``RepetitionTime``), or None without one."""
+    sidecar = os.path.splitext(os.fspath(path))[0] + ".json"
+    if not os.path.isfile(sidecar):
+        return None
+    try:
+        with open(sidecar, encoding="utf-8") as handle:
+            metadata = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"expected a readable JSON sidecar {sidecar}: {err}") from err
+    value = metadata.get("RepetitionTime") if isinstance(metadata, dict) else None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ValueError(f"expected RepetitionTime in seconds (> 0) in {sidecar}, got {value!r}")
+    return None if value is None else float(value)
+
+
+def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, transpose: bool = False) -> TimeseriesFile:
+    """Read one ROI time-series file with what it says about itself: the one reader of every path.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npy``, ``.mat`` or a text table ``.1D`` / ``.txt`` / ``.tsv`` / ``.csv`` (one row per TR).
+    mat_key : str, optional
+        Variable holding the time series in a ``.mat`` file (default: its only 2-D numeric array).
+    transpose : bool
+        The file is ROI x time; return its transpose.
+
+    Returns
+    -------
+    TimeseriesFile
+        ``timeseries`` (T, N) float32, ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Naming the file: another suffix, unreadable, not 2-D, NaN/inf values, or a square symmetric matrix with a
+        unit (or zero) diagonal ("looks like a connectivity matrix", saying how to pass ready FC instead).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "sub-01_bold.npy")
+    >>> np.save(path, np.arange(12.0).reshape(4, 3))
+    >>> read_timeseries(path).timeseries.shape
+    (4, 3)
+    """
+    path = os.fspath(path)
+    data, labels = read_array(path, mat_key=mat_key)
+    if data.ndim != 2:
+        raise ValueError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
+    if transpose:
+        data, labels = data.T, None
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
+                         f"(first at row {row}, column {column})")
+    if looks_like_connectivity(data):
+        n = data.shape[0]
+        raise ValueError(f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), "
+                         f"not a (T, N) time series; {CONNECTIVITY_HINT}")
+    return TimeseriesFile(np.ascontiguousarray(data, dtype=np.float32), labels, read_repetition_time(path))
+
+
+__all__ = ["TIMESERIES_SUFFIXES", "TimeseriesFile", "looks_like_connectivity", "read_array", "read_repetition_time",
+           "read_timeseries"]
