@@ -1,5 +1,7 @@
 """Checks of a connectome set's phenotype values at build time, reported before anything trains on them.
 
+- :func:`check_categorical_classes`: a categorical column of integers with about one value per subject (an age given
+  as ``--categorical_columns age``) is refused with the ``--continuous_columns`` hint.
 - :func:`class_variant_groups` / :func:`warn_class_variants`: spellings of one class (``ADHD``, ``adhd``, ``Adhd``;
   ``control`` / ``controls``) found in one column are reported with the ready ``--class_aliases`` flag that merges
   them (each group onto its most frequent spelling); training would otherwise learn them as separate classes.
@@ -18,6 +20,8 @@ import json
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
 
 from .columns import similar_classes
 
@@ -83,4 +87,45 @@ def warn_class_variants(dataset, columns: Sequence[str] | None = None) -> dict[s
     return found
 
 
-__all__ = ["IDENTITY_COLUMNS", "class_aliases_flag", "class_variant_groups", "warn_class_variants"]
+MIN_NUMBER_CLASSES = 6
+"""A categorical column of integers with at least this many distinct values ..."""
+NUMBER_CLASSES_PER_SUBJECT = 0.5
+"""... and at least this many distinct values per labelled subject is a number (age), not a class."""
+
+
+def _integer(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isfinite(value)) and float(value).is_integer()
+    return isinstance(value, str) and value.strip().lstrip("+-").isdigit()
+
+
+def check_categorical_classes(column: str, values: Sequence, subjects: Sequence | None = None) -> None:
+    """Refuse a categorical BEI whose classes are integers with about one value per subject (an age, a score): it
+    would train one class per subject. ``values`` and ``subjects`` are aligned (one per row; missing values skipped).
+
+    Raises
+    ------
+    ValueError
+        Naming the column, the number of distinct values and subjects, and ``--continuous_columns``.
+    """
+    from ..vocabulary_lcm import is_missing
+
+    present = [(v, s) for v, s in zip(values, subjects if subjects is not None else range(len(values)))
+               if not is_missing(v)]
+    if not present or not all(_integer(v) for v, _ in present):
+        return
+    distinct = len({int(float(v)) for v, _ in present})
+    labelled = len({s for _, s in present})
+    if distinct >= MIN_NUMBER_CLASSES and distinct >= NUMBER_CLASSES_PER_SUBJECT * labelled:
+        raise ValueError(
+            f"categorical BEI {column!r} (--categorical_columns): expected a few classes, got {distinct} distinct "
+            f"integer values over {labelled} labelled subjects (about one per subject: a number, not a class); pass it "
+            f"as continuous: --continuous_columns {column}")
+
+
+__all__ = ["IDENTITY_COLUMNS", "MIN_NUMBER_CLASSES", "NUMBER_CLASSES_PER_SUBJECT", "check_categorical_classes",
+           "class_aliases_flag", "class_variant_groups", "warn_class_variants"]
