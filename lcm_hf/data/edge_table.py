@@ -113,8 +113,8 @@ def parse_pair_names(names: Sequence[str], separator: str, diagonal: bool = Fals
             raise _order_error(expected, names)
     split = [name.split(separator) for name in names]
     if all(len(parts) == 2 and all(parts) for parts in split):  # unambiguous pairs: all there, in another order?
-        labels = list(dict.fromkeys(label for parts in split for label in parts))
-        pairs = [tuple(parts) for parts in split]
+        pairs = [tuple(parts) for parts in split]  # row-major order lists the ROIs as first members, the last one after
+        labels = list(dict.fromkeys([a for a, _ in pairs] + [b for _, b in pairs]))
         if len(labels) == n and len(set(pairs)) == len(pairs):
             index = {label: i for i, label in enumerate(labels)}
             if {tuple(sorted((index[a], index[b]))) for a, b in pairs} == set(_triangle(n, diagonal)):
@@ -152,11 +152,19 @@ def _index_edges(columns: Sequence[str], prefix: str, rule: str, diagonal: bool,
     return EdgeColumns([c for _, c in found], n, None, rule)
 
 
+def _is_number(name: str) -> bool:
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _pair_runs(columns: Sequence[str], prefix: str, separator: str) -> list[list[str]]:
     """Runs of consecutive columns ``prefix<A><separator><B>``, longest first."""
     runs, run = [], []
     for column in columns:
-        if column.startswith(prefix) and separator in column[len(prefix):]:
+        if column.startswith(prefix) and separator in column[len(prefix):] and not _is_number(column):
             run.append(column)
         elif run:
             runs.append(run)
@@ -242,8 +250,8 @@ def describe_edge_table(path: str | os.PathLike) -> str | None:
         return None
     try:
         found = find_edge_columns(header)
-    except ValueError as error:
-        return f"edge-like columns ({error})"
+    except ValueError:  # edge-like names that do not form a table: not said to be one
+        return None
     return found.describe() if found is not None and len(found.columns) >= 3 else None
 
 
