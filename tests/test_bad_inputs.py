@@ -134,6 +134,10 @@ def world(tmp_path_factory):
     write_edge_table(path("edges_nosubject.csv"), subject_column="id")
     write_edge_table(path("edges_nosubjectvalue.csv"), edit=lambda f: f.assign(
         participant_id=["sub-01", None, "sub-03", "sub-04", "sub-05", "sub-06"]))
+    write_edge_table(path("edges_header_only.csv"), edit=lambda f: f.iloc[:0])
+    write_edge_table(path("edges_diag_unflagged.csv"), "diag", seed=16)
+    (base / "edges.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    files["edges_xlsx"] = str(base / "edges.xlsx")
     with open(path("phenotypes_only.csv"), "w") as handle:
         handle.write("participant_id,sex,age\nsub-01,F,30\nsub-02,M,31\n")
     for name in ("only_table", "only_table_default", "table_as_phenotypes"):
@@ -193,6 +197,9 @@ def world(tmp_path_factory):
     (base / "stale" / f".out.old-{DEAD_PID}").mkdir()
     (base / "stale" / f".out.tmp-{os.getpid()}").mkdir()
     files["stale"] = str(base / "stale")
+    for link, target in (("dataset_link", "dataset"), ("cohort_link", "cohort"), ("series_link.tsv", "series.tsv")):
+        os.symlink(base / target, base / link)
+        files[link.split(".")[0]] = str(base / link)
 
     cases = []
     for case in CASES:
@@ -274,6 +281,21 @@ CASES = [
       stderr=r"--edge-prefix 'conn_': expected edge columns starting with it"),
     B("edges_no_edges", ["{phenotypes_only}", *EDGES], stderr=r"expected edge columns in .*phenotypes_only\.csv"),
     B("edges_folder_input", ["{only_table}", *EDGES], stderr=r"expected one edge table .*got the folder"),
+    B("edges_missing_file", ["{base}/no_such_table.csv", *EDGES],
+      stderr=r"expected an edge table \(\.csv/\.tsv\) at .*no_such_table\.csv, found none"),
+    B("edges_xlsx", ["{edges_xlsx}", *EDGES], stderr=r"expected an edge table ending in \['\.csv', '\.tsv', '\.txt'\], "
+                                                    r"got 'edges\.xlsx'"),
+    B("edges_header_only", ["{edges_header_only}", *EDGES], stderr=r"expected at least one data row in .*header_only"),
+    B("edges_diagonal_unflagged", ["{edges_diag_unflagged}", *EDGES],
+      stderr=r"got 15 pairs with it \(R0\.R0 \.\.\. R4\.R4\) .*: pass --vector-diagonal"),
+    B("edges_diagonal_flag_without_diagonal", ["{edges_dot}", *EDGES, "--vector-diagonal"],
+      stderr=r"got 10 pairs without it .*: drop --vector-diagonal"),
+    B("edges_columns_names_an_edge", ["{edges_dot}", *EDGES, "--columns", "R0.R1"],
+      stderr=r"expected phenotype column 'R0\.R1'"),
+    B("edges_missing_site_column", ["{edges_dot}", *EDGES, "--site-column", "centre"],
+      stderr=r"expected site column 'centre'"),
+    B("edges_missing_scan_column", ["{edges_dot}", *EDGES, "--scan-column", "session"],
+      stderr=r"expected scan column 'session'"),
     B("edges_with_phenotypes", ["{edges_dot}", *EDGES, "--phenotypes", "{phenotypes_only}"],
       stderr=r"--format edges: expected no --phenotypes"),
     B("edges_with_window_size", ["{edges_dot}", *EDGES, "--window-size", "20"],
@@ -313,6 +335,8 @@ CASES = [
     B("output_unwritable", ["{edges_dot}", *EDGES[:2], "--output", "/proc/lcm_hf_out"],
       stderr=r"--output: expected a writable place, got /proc/lcm_hf_out: /proc is not writable", absent=r"tmp"),
     B("output_is_a_file", ["{cohort}", "--output", "{a_file}"], stderr=r"--output: expected a folder, got the file"),
+    B("output_is_a_link_to_the_input", ["{cohort}", "--output", "{cohort_link}", "--overwrite"],
+      stderr=r"--output: expected a folder apart from the inputs, got .*cohort_link"),
     B("output_not_written_by_lcm", ["{edges_dot}", *EDGES[:2], "--output", "{not_lcm}", "--overwrite"],
       stderr=r"--overwrite replaces only a dataset lcm-hf wrote"),
     B("stale_temporary_folders", ["{edges_dot}", *EDGES[:2], "--output", "{stale}/out"], 0),
@@ -349,6 +373,10 @@ CASES = [
     P("output_dir_holds_the_dataset", ["--output_dir", "{base}"], r"which holds the input"),
     P("output_dir_inside_the_dataset", ["--output_dir", "{dataset}/model"], r"which is inside the input"),
     P("output_dir_under_a_file", ["--output_dir", "{a_file}/run"], r"--output_dir: expected a writable place"),
+    P("output_dir_is_a_link_to_the_dataset", ["--output_dir", "{dataset_link}"],
+      r"--output_dir: expected a folder apart from the inputs, got .*dataset_link, which is the input"),
+    P("output_dir_unwritable", ["--output_dir", "/proc/lcm_hf_run"], r"--output_dir: expected a writable place, got "
+                                                                     r"/proc/lcm_hf_run: /proc is not writable"),
     Case("categorical_integer_column", "pretrain", [
         "--dataset_dirs", "{ages_dataset}", "--categorical_columns", "age", "--output_dir", "out", "--use_cpu",
         "--report_to", "none", "--window_size", "20"], 2,
@@ -364,6 +392,8 @@ CASES = [
     # --- lcm-hf predict / embed -----------------------------------------------------------------------------------
     C("predict_model_is_a_dataset", ["predict", "--model", "{dataset}", "--timeseries", "{series}"],
       r"--model: expected a model folder .*, got '.*dataset', which is a dataset folder \(build_dataset\.py output\)"),
+    C("predict_model_is_a_file", ["predict", "--model", "{edges_dot}", "--timeseries", "{series}"],
+      r"--model: expected a model folder .*got no folder at"),
     C("predict_model_is_empty", ["predict", "--model", "{empty}", "--timeseries", "{series}"],
       r"--model: expected a model folder .*which has no config\.json"),
     C("predict_model_is_a_run", ["predict", "--model", "{run}", "--timeseries", "{series}"],
@@ -377,6 +407,8 @@ CASES = [
                                            "{series2}", "--output", "{series2}", "--overwrite"], r"series2\.tsv.* input"),
     C("embed_output_is_the_model", ["embed", "--model", "{pretrained}", "--timeseries", "{series}", "--output",
                                     "{pretrained}", "--overwrite"], r"which is the input"),
+    C("embed_output_is_a_link_to_the_input", ["embed", "--model", "{pretrained}", "--timeseries", "{series}",
+                                              "--output", "{series_link}", "--overwrite"], r"which is the input"),
     C("embed_output_is_a_folder", ["embed", "--model", "{pretrained}", "--timeseries", "{series}", "--output",
                                    "{empty}"], r"--output: expected a file to write, got the folder"),
     C("embed_output_under_a_file", ["embed", "--model", "{pretrained}", "--timeseries", "{series}", "--output",
@@ -530,3 +562,41 @@ def test_embed_over_its_input_with_overwrite_as_a_real_command(world):
 def test_case_table_size():
     assert len(CASES) >= 80 and len({case.id for case in CASES}) == len(CASES)
     json.dumps([case.argv for case in CASES])
+
+
+def test_two_dataset_folders_of_one_name_read_their_own_rows(tmp_path):
+    """`datasets` caches a local folder by its name: `a/dataset` must not come back as `b/dataset` (nor a
+    republished folder as its older self)."""
+    import datasets
+
+    from lcm_hf.data import load_connectome_dataset, load_published, publish_dataset
+
+    for name, rows, value in (("a", 4, 1.0), ("b", 6, 2.0)):
+        publish_dataset(datasets.Dataset.from_dict({"subject_id": [f"s{i}" for i in range(rows)], "x": [value] * rows}),
+                        tmp_path / name / "dataset")
+    for _ in range(2):  # the second round reads from the caches
+        assert list(load_connectome_dataset(tmp_path / "a" / "dataset")["x"]) == [1.0] * 4
+        assert list(load_published(tmp_path / "b" / "dataset")["train"]["x"]) == [2.0] * 6
+    publish_dataset(datasets.Dataset.from_dict({"subject_id": ["s0", "s1", "s2"], "x": [3.0] * 3}),
+                    tmp_path / "a" / "dataset", overwrite=True)
+    assert list(load_connectome_dataset(tmp_path / "a" / "dataset")["x"]) == [3.0] * 3
+
+
+def test_stale_staging_of_killed_saves_is_removed_on_the_next_write(tmp_path):
+    """Model saves (saving_lcm.staged_save) and single files (atomic_write_text) clean their killed siblings too."""
+    from lcm_hf.atomic import atomic_write_text
+    from lcm_hf.saving_lcm import staged_save
+
+    (tmp_path / f".model.tmp-{DEAD_PID}").mkdir()
+    (tmp_path / f".model.old-{DEAD_PID}").mkdir()
+    (tmp_path / f".model.tmp-{os.getpid()}-other").mkdir()  # not a staging name: kept
+    (tmp_path / f".report.json.tmp-{DEAD_PID}").write_text("half")
+    (tmp_path / f".other.tmp-{DEAD_PID}").mkdir()  # another output's: not this write's to remove
+    def save(folder):  # as save_pretrained does: it makes the folder
+        os.makedirs(folder)
+        open(os.path.join(folder, "config.json"), "w").close()
+
+    staged_save(tmp_path / "model", save)
+    atomic_write_text(tmp_path / "report.json", "{}")
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["model", "report.json", f".model.tmp-{os.getpid()}-other", f".other.tmp-{DEAD_PID}"])

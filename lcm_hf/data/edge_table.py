@@ -227,6 +227,13 @@ def find_edge_columns(columns: Sequence[str], *, edge_prefix: str | None = None,
     if indexed is not None:
         return indexed
     pairs = _pair_edges(columns, "", diagonal)
+    other = _pair_edges(columns, "", not diagonal) if pairs is None else None
+    if other is not None:  # the pairs form a triangle with (without) the diagonal: say which flag
+        raise ValueError(
+            f"edge columns: expected ROI pairs {'with' if diagonal else 'without'} the diagonal "
+            f"({'A.A, A.B, ...' if diagonal else 'A.B, A.C, ...'}), got {len(other.columns)} pairs "
+            f"{'without' if diagonal else 'with'} it ({other.columns[0]} ... {other.columns[-1]}) in {where}: "
+            f"{'drop' if diagonal else 'pass'} --vector-diagonal")
     if pairs is None:  # ROI-pair-like names that form no triangle: say why when their count cannot be one
         for separator in PAIR_SEPARATORS:
             run = next(iter(_pair_runs(columns, "", separator)), [])
@@ -248,11 +255,14 @@ def describe_edge_table(path: str | os.PathLike) -> str | None:
         header = list(pd.read_csv(path, sep=sep, nrows=0).columns)
     except Exception:  # any unreadable file is simply not an edge table here
         return None
-    try:
-        found = find_edge_columns(header)
-    except ValueError:  # edge-like names that do not form a table: not said to be one
-        return None
-    return found.describe() if found is not None and len(found.columns) >= 3 else None
+    for diagonal in (False, True):
+        try:
+            found = find_edge_columns(header, diagonal=diagonal)
+        except ValueError:  # edge-like names that do not form a table (this way): not said to be one
+            continue
+        if found is not None and len(found.columns) >= 3:
+            return found.describe()
+    return None
 
 
 def refuse_edge_table_input(path: str | os.PathLike, phenotypes=None, fmt: str = "connectivity",
@@ -383,6 +393,8 @@ def import_edge_table(
     if values not in CONNECTIVITY_VALUES:
         raise ValueError(f"expected values 'correlation' or 'fisher_z', got {values!r}")
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"expected an edge table (.csv/.tsv) at {path}, found none")
     if path.is_dir():
         raise ValueError(f"expected one edge table (.csv/.tsv) with a row per subject, got the folder {path} "
                          "(a folder of per-scan FC files is read with --format connectivity)")
