@@ -34,6 +34,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     """Write `text` to `path` through a temporary sibling and an atomic rename; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     temporary = Path(staging_path(path))
     try:
         with open(temporary, "w", encoding=encoding) as handle:
@@ -126,6 +127,7 @@ def check_output_folder(
             )
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{flag}: expected a folder, got the file {folder}")
+    check_writable(folder, flag=flag)  # before any (long) import work, not after it
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
             raise ValueError(
@@ -138,6 +140,114 @@ def check_output_folder(
                 f"got {folder}, which has no such {kind}; refusing to replace it: choose a new output folder "
                 "or remove it yourself"
             )
+    return folder
+
+
+def _remove_stale(target: Path) -> list[str]:
+    from .saving_lcm import remove_stale_staging
+
+    return remove_stale_staging(target)
+
+
+def check_writable(path: str | os.PathLike, *, flag: str = "output") -> Path:
+    """Refuse (ValueError naming `flag`) an output path that cannot be written: its nearest existing folder is a file
+    or does not let us create anything (read-only, no permission). Checked with a probe folder, before any work."""
+    path = Path(path).absolute()
+    existing = path.parent  # outputs are staged beside their place
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag}: expected a writable place, got {path}, under the file {existing}")
+    import tempfile
+
+    try:
+        probe = tempfile.mkdtemp(prefix=".lcm_hf-write-check-", dir=existing)
+    except OSError as error:
+        raise ValueError(f"{flag}: expected a writable place, got {path}: {existing} is not writable "
+                         f"({error.strerror or error}); choose another output (nothing was read or written)") from None
+    os.rmdir(probe)
+    return path
+
+
+def _holds(outer: Path, inner: Path) -> bool:
+    return outer == inner or outer in inner.parents
+
+
+def looks_like_dataset(folder: str | os.PathLike) -> bool:
+    """A connectome dataset folder: written by lcm-hf as one, or a `save_to_disk` / parquet dataset layout."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    if written_by_lcm_hf(folder, "dataset") or (folder / "dataset_dict.json").is_file():
+        return True
+    if (folder / "dataset_info.json").is_file() and (folder / "state.json").is_file():
+        return True
+    data = folder / "data"
+    return (folder / "README.md").is_file() and data.is_dir() and any(data.glob("*.parquet"))
+
+
+def check_output_file(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    overwrite: bool = False,
+    flag: str = "output",
+) -> Path:
+    """Refuse an output file that is one of the command's inputs (whatever `overwrite` says), a folder, an existing
+    file without `overwrite`, or an unwritable place. Returns the path.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write.
+    inputs : iterable of path-like
+        The command's input files and folders (None entries skipped): `path` may be none of them.
+    overwrite : bool
+        Whether an existing file (not an input) may be replaced.
+    flag : str
+        How the error names the output (e.g. ``"--output"``).
+    """
+    path = Path(path)
+    resolved = path.resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item).resolve()
+        if source == resolved:
+            raise ValueError(f"{flag}: expected a file apart from the inputs, got {path}, which is the input {item}; "
+                             "choose another output file (--overwrite never replaces an input; nothing was written)")
+    if path.is_dir():
+        raise ValueError(f"{flag}: expected a file to write, got the folder {path}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    check_writable(path, flag=flag)
+    return path
+
+
+def check_training_output(
+    folder: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    flag: str = "--output_dir",
+) -> Path:
+    """Refuse a training output folder that would write over data or a model it reads: a dataset folder, one of
+    the `inputs` (dataset folders, the model finetuned), a folder holding one, or a folder inside an input; or an
+    unwritable place. Returns the folder.
+    """
+    folder = Path(folder)
+    resolved = folder.resolve()
+    for item in inputs:
+        if item is None or not os.path.exists(item):
+            continue
+        source = Path(item).resolve()
+        if _holds(resolved, source) or _holds(source, resolved):
+            where = "is" if source == resolved else ("holds" if _holds(resolved, source) else "is inside")
+            raise ValueError(f"{flag}: expected a folder apart from the inputs, got {folder}, which {where} the input "
+                             f"{item}; choose another output folder (nothing was written)")
+    if looks_like_dataset(folder):
+        raise ValueError(f"{flag}: expected a folder for the model, got {folder}, which holds a dataset "
+                         "(build_dataset.py output); choose another output folder (nothing was written)")
+    check_writable(folder, flag=flag)
     return folder
 
 
@@ -168,6 +278,7 @@ def staged_folder(folder: str | os.PathLike, kind: str | None = None) -> Iterato
     """
     folder = Path(folder).absolute()
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(folder)  # .<name>.tmp-<pid> / .<name>.old-<pid> of killed writes
     staging = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -184,7 +295,11 @@ __all__ = [
     "MARKER_NAME",
     "atomic_write_json",
     "atomic_write_text",
+    "check_output_file",
     "check_output_folder",
+    "check_training_output",
+    "check_writable",
+    "looks_like_dataset",
     "read_marker",
     "replace_folder",
     "staged_folder",

@@ -23,11 +23,29 @@ def check_model_argument(model: str) -> None:
     """Refuse a `--model` that is neither a folder nor a Hub id that could be fetched: offline, or a path-like
     name (a typo of a local folder), it must be an existing folder (instead of the Hub's "couldn't connect")."""
     if os.path.isdir(model):
+        check_model_folder(model)
         return
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     path_like = model.startswith((".", "/", "~")) or model.count("/") != 1
     if offline or path_like:
         raise ValueError(f"--model: expected a model folder (or a Hub id online), got no folder at {model!r}")
+
+
+def check_model_folder(model: str, flag: str = "--model") -> None:
+    """Refuse a folder that holds no model (no ``config.json``), saying what it is instead: a dataset folder
+    (build_dataset.py output) or a training run without a saved model."""
+    if any(os.path.isfile(os.path.join(model, name)) for name in ("config.json", "adapter_config.json")):
+        return
+    from .atomic import looks_like_dataset
+
+    if looks_like_dataset(model):
+        raise ValueError(f"{flag}: expected a model folder (config.json + model.safetensors, the --output_dir of "
+                         f"training/pretrain.py or finetune.py), got {model!r}, which is a dataset folder "
+                         "(build_dataset.py output)")
+    checkpoints = sorted(name for name in os.listdir(model) if name.startswith("checkpoint-"))
+    hint = f"; it holds {checkpoints[-1]}: pass {os.path.join(model, checkpoints[-1])}" if checkpoints else ""
+    raise ValueError(f"{flag}: expected a model folder (config.json + model.safetensors, the --output_dir of "
+                     f"training/pretrain.py or finetune.py), got {model!r}, which has no config.json{hint}")
 
 
 def _predict(args) -> int:
@@ -65,6 +83,11 @@ def _embed(args) -> int:
     if args.subject_ids is not None and len(args.subject_ids) != len(args.timeseries):
         raise SystemExit(f"error: --subject-ids: expected one per file ({len(args.timeseries)}), got {len(args.subject_ids)}")
     try:
+        from .atomic import check_output_file
+
+        # never over an input (a series file, the model), whatever --overwrite says; writable, before the model loads
+        check_output_file(args.output, inputs=[*args.timeseries, args.model], overwrite=args.overwrite,
+                          flag="--output")
         check_model_argument(args.model)
         path = embed_files(args.model, args.timeseries, args.output, subject_ids=args.subject_ids,
                            overwrite=args.overwrite, device=args.device)

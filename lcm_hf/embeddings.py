@@ -171,8 +171,10 @@ def embed_files(model: str | os.PathLike, files: Sequence[str | os.PathLike], ou
     -------
     Path of the written file
     """
+    from .atomic import check_output_file
     from .pipeline_lcm import load_phenotype_pipeline
 
+    check_output_file(output, inputs=[*files, model], overwrite=overwrite)  # never over an input
     pipe = load_phenotype_pipeline(model, device=device if device is not None else "cpu")
     processor = pipe.feature_extractor
     subject_ids = list(subject_ids) if subject_ids is not None else [subject_id_of(f) for f in files]

@@ -25,6 +25,46 @@ def staging_path(target: str | os.PathLike) -> str:
     return os.path.join(parent, f".{name}.tmp-{os.getpid()}")
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's live process (or a platform that cannot tell)
+        return True
+    return True
+
+
+def remove_stale_staging(target: str | os.PathLike) -> list[str]:
+    """Remove the temporary siblings of `target` left by killed writes of this package: ``.<name>.tmp-<pid>``
+    (:func:`staging_path`) and ``.<name>.old-<pid>`` (a folder swapped aside), when process `pid` is no longer
+    running. Returns the removed paths. Called before each new write to `target`."""
+    target = os.path.realpath(os.fspath(target))
+    parent, name = os.path.split(target)
+    pattern = re.compile(r"^\." + re.escape(name) + r"\.(?:tmp|old)-(\d+)$")
+    try:
+        siblings = os.listdir(parent)
+    except OSError:
+        return []
+    removed = []
+    for sibling in siblings:
+        match = pattern.match(sibling)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(parent, sibling)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                continue
+        removed.append(path)
+    return removed
+
+
 def move_into(staging: str, target: str) -> list[str]:
     """Move every file of `staging` into folder `target` (created if needed), each by an atomic rename.
 
@@ -78,6 +118,7 @@ def staged_save(save_directory: str | os.PathLike, write: Callable[[str], Any]) 
     if os.path.isfile(target):  # let the library report it as it does
         return write(target)
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    remove_stale_staging(target)  # of killed saves
     staging = staging_path(target)
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -96,4 +137,4 @@ def staged_save(save_directory: str | os.PathLike, write: Callable[[str], Any]) 
     return result
 
 
-__all__ = ["move_into", "staged_save", "staging_path"]
+__all__ = ["move_into", "remove_stale_staging", "staged_save", "staging_path"]

@@ -28,6 +28,12 @@ Importers (``--format``):
           image --atlas-image through nilearn's NiftiLabelsMasker (the atlas is resampled to each
           scan; --t-r, --standardize, --detrend, --low-pass/--high-pass clean the signal) and matched
           to --phenotypes rows as for 'folder'. --pattern defaults to '*.nii*' here.
+  edges   ONE CSV/TSV table with a row per subject (or per scan, with --scan-column): phenotype columns plus
+          the FC's upper-triangle edges as columns (row-major, numpy.triu_indices order; N(N-1)/2 columns,
+          N(N+1)/2 with --vector-diagonal). Edge columns are named as ROI pairs 'ROI_A.ROI_B' / 'ROI_A-ROI_B'
+          / 'ROI_A__ROI_B' (the ROI labels are taken from them, their row-major order checked), 'e0 ... eK',
+          or start with --edge-prefix. The other columns are the phenotypes (the subject column as for
+          'folder'); --fc-values as for 'connectivity'. No --phenotypes: the table is both.
   abide   ABIDE preprocessed connectomes as nilearn's fetch_abide_pcp stores them
           (ABIDE_pcp/<pipeline>/<strategy>/<FILE_ID>_rois_<atlas>.1D) with
           Phenotypic_V1_0b_preprocessed1.csv (found in or above the folder, or --phenotypes);
@@ -50,6 +56,8 @@ Example::
         --phenotypes my_scans/phenotypes.csv --t-r 2.0 --output my_nifti_dataset
     python processing/build_dataset.py my_fc/ --format connectivity --phenotypes my_fc/phenotypes.csv \\
         --fc-values correlation --output my_fc_dataset
+    python processing/build_dataset.py fc_edges.csv --format edges --subject-column participant_id \\
+        --output my_edge_dataset
     python -c "import datasets; print(datasets.load_dataset('my_dataset'))"
 """
 
@@ -66,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="build_dataset.py", description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="folder of time-series files (NIfTI scans with --format nifti, FC matrices "
-                                      "with --format connectivity, an ABIDE_pcp folder with --format abide)")
+                                      "with --format connectivity, one edge table with --format edges, an ABIDE_pcp "
+                                      "folder with --format abide)")
     add_console_arguments(parser)
     parser.add_argument("--output", "-o", required=True, help="output folder for the published dataset")
-    parser.add_argument("--format", choices=("folder", "nifti", "connectivity", "abide"), default="folder",
+    parser.add_argument("--format", choices=("folder", "nifti", "connectivity", "edges", "abide"), default="folder",
                         help="input layout (default folder: time series)")
     parser.add_argument("--phenotypes", help="phenotype CSV/TSV (required for --format folder to carry labels)")
     parser.add_argument("--subject-column", "--id-column", dest="subject_column",
@@ -99,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fc-values", choices=("correlation", "fisher_z"), default="correlation",
                         help="--format connectivity: what the files hold (diagonal stored as 1 or 0)")
     parser.add_argument("--vector-diagonal", action="store_true",
-                        help="--format connectivity: vectors include the diagonal (N(N+1)/2; default N(N-1)/2)")
+                        help="--format connectivity/edges: vectors include the diagonal (N(N+1)/2; default N(N-1)/2)")
+    parser.add_argument("--edge-prefix", help="--format edges: every column starting with this is an edge (default: "
+                                              "columns named ROI_A.ROI_B / ROI_A-ROI_B, or e0 ... eK)")
     parser.add_argument("--window-size", type=int,
                         help="cut time series into windows of this many TRs (the LcmProcessor's window rule: full "
                              "windows only, a shorter tail dropped; training uses 90 by default)")
@@ -144,6 +155,18 @@ def check_flags(parser, args) -> None:
         if unused:
             parser.error(f"--format abide: expected no {', '.join(unused)} (the ABIDE_pcp files and phenotype table "
                          f"are matched as nilearn's fetch_abide_pcp stores them), got {' '.join(unused)}")
+    if args.format == "edges":  # one table: its rows are the scans, its other columns the phenotypes
+        unused = [flag for flag, value in (
+            ("--phenotypes", args.phenotypes), ("--pattern", args.pattern), ("--mat-key", args.mat_key),
+            ("--subject-pattern", args.subject_pattern), ("--transpose", args.transpose or None),
+            ("--atlas-image", args.atlas_image), ("--window-size", args.window_size),
+            ("--connectivity", args.connectivity or None), ("--unmatched", None if args.unmatched == "warn" else 1),
+        ) if value is not None]
+        if unused:
+            parser.error(f"--format edges: expected no {', '.join(unused)} (the one table holds the FC edges and the "
+                         f"phenotypes of every subject), got {' '.join(unused)}")
+    elif args.edge_prefix is not None:
+        parser.error(f"--edge-prefix {args.edge_prefix!r}: expected with --format edges, got --format {args.format}")
     for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size)):
         if not 0 <= value < 1:
             parser.error(f"{flag}: expected a fraction of subjects in [0, 1), got {value}")
@@ -161,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     check_flags(parser, args)
     if args.format == "nifti" and not args.atlas_image:
         parser.error("--format nifti needs --atlas-image PATH (a 3-D labels atlas)")
-    if args.format == "connectivity" and (args.window_size or args.connectivity):
+    if args.format == "connectivity" and (args.window_size or args.connectivity):  # (edges: check_flags)
         parser.error("--format connectivity stores the files' matrices: --window-size and --connectivity need "
                      "time series")
     import datasets
@@ -176,12 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         grouped_split,
         import_abide_pcp,
         import_connectivity_folder,
+        import_edge_table,
         import_nifti_folder,
         import_timeseries_folder,
         num_rois_of,
         publish_dataset,
         split_by_column,
     )
+    from lcm_hf.data.edge_table import refuse_edge_table_input
+    from lcm_hf.data.value_checks import warn_class_variants
     from lcm_hf.processing_lcm import LcmProcessor
 
     inputs = [args.input, args.phenotypes, args.atlas_image]  # the output folder may neither be nor hold them
@@ -190,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
 
+    if args.format in ("folder", "connectivity"):  # one table of edges given as a folder format: say --format edges
+        refuse_edge_table_input(args.input, args.phenotypes, args.format)
     matching = dict(subject_column=args.subject_column, scan_column=args.scan_column,
                     dataset_name=args.dataset_name, site_column=args.site_column, phenotype_columns=args.columns,
                     subject_pattern=args.subject_pattern, unmatched=args.unmatched, progress=True)
@@ -201,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
             args.input, args.atlas_image, args.phenotypes, pattern=args.pattern or "*.nii*", t_r=args.t_r,
             standardize=args.standardize, detrend=args.detrend, low_pass=args.low_pass, high_pass=args.high_pass,
             **matching)
+    elif args.format == "edges":
+        dataset = import_edge_table(
+            args.input, subject_column=args.subject_column, scan_column=args.scan_column,
+            site_column=args.site_column, phenotype_columns=args.columns, edge_prefix=args.edge_prefix,
+            values=args.fc_values, vector_diagonal=args.vector_diagonal, dataset_name=args.dataset_name)
     elif args.format == "connectivity":
         dataset = import_connectivity_folder(
             args.input, args.phenotypes, values=args.fc_values, vector_diagonal=args.vector_diagonal,
@@ -210,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             args.input, args.phenotypes, pattern=args.pattern or "*", mat_key=args.mat_key,
             transpose=args.transpose, **matching)
     print(f"imported {len(dataset)} scans of {len(set(dataset['subject_id']))} subjects", file=sys.stderr)
+    warn_class_variants(dataset)  # ADHD / adhd / Adhd: one warning per column with the --class_aliases to merge them
     # the processor's window and FC rules (lcm_hf.processing_lcm.LcmProcessor), as training and prediction use them
     processor = LcmProcessor(num_rois=num_rois_of(dataset), window_size=args.window_size or None,
                              window_stride=args.window_stride, short_series=args.short_series,

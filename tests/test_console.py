@@ -235,8 +235,9 @@ def test_one_line_per_evaluation(capsys):
 
     callback = LcmProgressCallback()
     args, state = SimpleNamespace(disable_tqdm=True, output_dir="run"), SimpleNamespace(is_world_process_zero=True,
-                                                                                         max_steps=4, global_step=4)
+                                                                                         max_steps=4, global_step=0)
     callback.on_train_begin(args, state, None)
+    state.global_step = 4  # a fresh run trained 4 steps (a resumed one counts only its own: test_bad_inputs.py)
     callback.on_log(args, state, None, logs={"loss": 1.0, "learning_rate": 1e-3, "epoch": 1.0})
     callback.on_log(args, state, None, logs={"eval_loss": 0.5, "eval_mean/balanced_accuracy": 0.75, "eval_sex/accuracy": 1.0,
                                              "eval_mean/subject/balanced_accuracy": 0.8, "epoch": 1.0})

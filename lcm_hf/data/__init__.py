@@ -17,7 +17,8 @@ Typical pipeline (what ``training/`` does)::
     collator = LcmDataCollator(vocab)                       # rows -> {"connectivity", "labels"}
 
 - :func:`import_timeseries_folder`, :func:`import_nifti_folder`, :func:`import_connectivity_folder`
-  (ready N x N matrices or triangle vectors), :func:`import_abide_pcp`, :func:`read_timeseries_file`,
+  (ready N x N matrices or triangle vectors), :func:`import_edge_table` (one table, a row per subject with
+  upper-triangle edge columns), :func:`import_abide_pcp`, :func:`read_timeseries_file`,
   :func:`nifti_to_timeseries`: from user files. Identity: ``subject_id`` from the subject, ``scan_id``
   per scan, exact matching to per-subject or per-scan phenotype tables, one :class:`MatchReport`.
 - :func:`expand_windows` (keeps ``subject_id``, adds ``window_index``), :func:`add_connectivity`,
@@ -43,6 +44,7 @@ from .connectivity_import import (
     read_connectivity_file,
     vector_to_matrix,
 )
+from .edge_table import import_edge_table
 from .identity import add_scan_ids
 from .importers import ABIDE_DEFAULT_MAPPING, import_abide_pcp, import_nifti_folder, import_timeseries_folder
 from .matching import MatchReport, file_identity, normalize_id
@@ -71,6 +73,7 @@ __all__ = [
     "grouped_split",
     "import_abide_pcp",
     "import_connectivity_folder",
+    "import_edge_table",
     "import_nifti_folder",
     "import_timeseries_folder",
     "load_connectome_dataset",

@@ -56,6 +56,25 @@ def vector_size(num_rois: int, diagonal: bool = False) -> int:
     return num_rois * (num_rois + 1) // 2 if diagonal else num_rois * (num_rois - 1) // 2
 
 
+def nearest_vector_sizes(length: int, diagonal: bool = False) -> list[tuple[int, int]]:
+    """The valid vector lengths just below and above ``length``, as ``[(length, N), ...]`` (N >= 2).
+
+    >>> nearest_vector_sizes(20)
+    [(15, 6), (21, 7)]
+    """
+    n = max(2, (math.isqrt(8 * max(length, 0) + 1) + (-1 if diagonal else 1)) // 2)
+    while n > 2 and vector_size(n, diagonal) > length:
+        n -= 1
+    below = [(vector_size(n, diagonal), n)] if vector_size(n, diagonal) < length else []
+    above = n + 1 if vector_size(n, diagonal) <= length else n
+    return below + [(vector_size(above, diagonal), above)]
+
+
+def rois_of_vector(length: int, diagonal: bool = False) -> int | None:
+    """N of an upper-triangle vector of ``length`` (``N(N-1)/2``, or ``N(N+1)/2`` with the diagonal), or None."""
+    return _rois_of_vector(length, diagonal)
+
+
 def _rois_of_vector(length: int, diagonal: bool) -> int | None:
     n = (math.isqrt(8 * length + 1) + (-1 if diagonal else 1)) // 2
     return n if n >= 2 and vector_size(n, diagonal) == length else None
@@ -88,7 +107,8 @@ def vector_to_matrix(vector, *, diagonal: bool = False, fill: float = 1.0, num_r
     if n is None:
         other = _rois_of_vector(vector.size, not diagonal)
         hint = (f" (it fits N={other} {'with' if not diagonal else 'without'} the diagonal: pass "
-                f"vector_diagonal={not diagonal})" if other else "")
+                f"vector_diagonal={not diagonal})" if other else f" (nearest valid lengths: "
+                f"{', '.join(f'{size} (N={rois})' for size, rois in nearest_vector_sizes(vector.size, diagonal))})")
         raise ValueError(f"expected an upper-triangle vector of length {convention}, got length {vector.size} "
                          f"in {source}{hint}")
     if num_rois is not None and n != num_rois:
@@ -251,4 +271,5 @@ def import_connectivity_folder(
 
 
 __all__ = ["CONNECTIVITY_SUFFIXES", "CONNECTIVITY_VALUES", "check_connectivity_matrix", "import_connectivity_folder",
-           "matrix_to_vector", "read_connectivity_file", "vector_size", "vector_to_matrix"]
+           "matrix_to_vector", "nearest_vector_sizes", "read_connectivity_file", "rois_of_vector", "vector_size",
+           "vector_to_matrix"]

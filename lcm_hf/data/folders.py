@@ -24,6 +24,9 @@ from .schema import connectome_features
 SUBJECT_COLUMNS = ("subject_id", "participant_id", "subject", "SUB_ID", "Subject")
 """Subject columns looked for (in this order) when none is named."""
 SITE_COLUMNS = ("site", "SITE_ID", "site_id")
+PHENOTYPE_TABLE_NAMES = ("participants.tsv", "participants.csv", "phenotypes.csv", "phenotypes.tsv", "phenotype.csv",
+                         "phenotype.tsv", "phenotypic_v1_0b_preprocessed1.csv")
+"""File names (lower case) of phenotype tables: skipped (with a warning) when listing a folder's data files."""
 ENTITY_COLUMNS = (("ses", "session"), ("task", "task"), ("run", "run"))
 
 
@@ -46,9 +49,49 @@ def list_files(folder: Path, pattern: str, recursive: bool, suffixes: Sequence[s
     files = sorted(p for p in globber(pattern) if p.is_file() and p.name.lower().endswith(tuple(suffixes)))
     excluded = {Path(e).resolve() for e in exclude if isinstance(e, (str, os.PathLike))}
     files = [p for p in files if p.resolve() not in excluded]
+    tables = [p for p in files if p.name.lower() in PHENOTYPE_TABLE_NAMES]
+    if tables:  # a stray phenotype table among the series: never read as one
+        import warnings
+
+        warnings.warn(f"skipping {', '.join(str(p.relative_to(folder)) for p in tables[:3])} in {folder}: a phenotype "
+                      "table by its name, not a data file (pass the table you mean with --phenotypes)",
+                      RuntimeWarning, stacklevel=3)
+        files = [p for p in files if p not in tables]
     if not files:
         raise ValueError(f"expected {what} files ({', '.join(suffixes)}) in {folder}, found none")
     return files
+
+
+def check_roi_counts(counts: Sequence[tuple[Path, int]]) -> None:
+    """Refuse files with different ROI counts, blaming the odd ones: the count of the first file, unless more files
+    share another count (then the first file is the odd one). ``counts`` is ``[(path, N), ...]`` in reading order.
+
+    Raises
+    ------
+    ValueError
+        ``expected 8 ROIs (as in the first file a.tsv), got 7 in b.tsv`` or
+        ``expected 8 ROIs (as in 11 of 12 files), got 7 in a.tsv (the first file)``, with the number of other odd files.
+    """
+    if not counts:
+        return
+    from collections import Counter
+
+    tally = Counter(n for _, n in counts)
+    if len(tally) == 1:
+        return
+    first_path, first_n = counts[0]
+    majority, majority_count = tally.most_common(1)[0]
+    if majority_count > tally[first_n]:
+        expected, where = majority, f"as in {majority_count} of {len(counts)} files"
+    else:
+        expected, where = first_n, f"as in the first file {first_path.name}"
+    odd = [(path, n) for path, n in counts if n != expected]
+    path, n = odd[0]
+    role = " (the first file)" if path == first_path else ""
+    more = f"; {len(odd) - 1} more file{'s' if len(odd) > 2 else ''} differ{'s' if len(odd) == 2 else ''}: " \
+        f"{', '.join(p.name for p, _ in odd[1:4])}{' ...' if len(odd) > 4 else ''}" if len(odd) > 1 else ""
+    raise ValueError(f"expected {expected} ROIs ({where}), got {n} in {path}{role}{more}; every file must have "
+                     "the same ROI columns (one atlas)")
 
 
 def _phenotype_dtype(values) -> str:
@@ -163,16 +206,15 @@ def import_files(folder: Path, files: Sequence[Path], read: Callable[[Path], np.
     if not keep:
         raise ValueError(f"expected at least one {what} file matched to the phenotypes in {folder}, got none")
 
-    records, arrays, first = [], [], None
+    records, arrays, counts = [], [], []
     entity_columns: set[str] = set()
     for i in progress_bar(keep, progress, desc):
         ident, row = identities[i], rows[i]
         array = read(ident.path)
         n = array.shape[1]
-        if num_rois is not None and n != num_rois:
-            where = f" (as in the first file {first.name})" if first is not None else ""
-            raise ValueError(f"expected {num_rois} ROIs{where}, got {n} in {ident.path}")
-        num_rois, first = n, first or ident.path
+        if num_rois is not None and n != num_rois:  # given (an atlas's regions): the file is wrong
+            raise ValueError(f"expected {num_rois} ROIs, got {n} in {ident.path}")
+        counts.append((ident.path, n))
         record = {"subject_id": ident.subject, "scan_id": ident.scan_id, "dataset": dataset_name, "site": "unknown"}
         if row is not None:
             record["subject_id"] = str(clean_value(table[subject_column].iloc[row]))
@@ -186,9 +228,11 @@ def import_files(folder: Path, files: Sequence[Path], read: Callable[[Path], np.
                 entity_columns.add(column)
         records.append(record)
         arrays.append(array)
+    check_roi_counts(counts)
     columns = [c for _, c in ENTITY_COLUMNS if c in entity_columns] + phenotype_columns
     return build_dataset(records, arrays, columns, representation=representation)
 
 
-__all__ = ["SITE_COLUMNS", "SUBJECT_COLUMNS", "build_dataset", "import_files", "list_files", "load_table",
+__all__ = ["SITE_COLUMNS", "SUBJECT_COLUMNS", "build_dataset", "check_roi_counts", "import_files", "list_files",
+           "load_table",
            "progress_bar"]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .contract import add_contract_columns
-from .folders import build_dataset, import_files, list_files, progress_bar
+from .folders import build_dataset, check_roi_counts, import_files, list_files, progress_bar
 from .matching import check_unmatched, clean_value
 from .readers import TIMESERIES_SUFFIXES, read_phenotypes, read_roi_labels, read_timeseries_file
 
@@ -133,13 +133,19 @@ def import_timeseries_folder(
     folder = Path(folder)
     check_unmatched(unmatched)
     files = list_files(folder, pattern, recursive, TIMESERIES_SUFFIXES, "time-series", exclude=[phenotypes])
+    read_files: list[Path] = []  # the files imported: a skipped (unmatched) file's header is not read
+
+    def read(path: Path) -> np.ndarray:
+        read_files.append(path)
+        return read_timeseries_file(path, mat_key=mat_key, transpose=transpose)
+
     dataset = import_files(
-        folder, files, lambda path: read_timeseries_file(path, mat_key=mat_key, transpose=transpose), phenotypes,
+        folder, files, read, phenotypes,
         subject_column=subject_column, scan_column=scan_column, id_column=id_column, dataset_name=dataset_name,
         site_column=site_column, phenotype_columns=phenotype_columns, num_rois=num_rois,
         subject_pattern=subject_pattern, unmatched=unmatched, progress=progress, desc="reading time series",
         what="time-series")
-    return add_contract_columns(dataset, roi_labels=None if transpose else header_roi_labels(files))
+    return add_contract_columns(dataset, roi_labels=None if transpose else header_roi_labels(read_files))
 
 
 def header_roi_labels(files: Sequence[Path]) -> list[str] | None:
@@ -373,17 +379,14 @@ def import_abide_pcp(
         shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
         warnings.warn(f"skipping {len(skipped)} of {len(files)} ABIDE files whose FILE_ID is not in the phenotype "
                       f"table: {shown}", RuntimeWarning, stacklevel=2)
-    records, arrays, num_rois, first = [], [], None, None
+    records, arrays, counts = [], [], []
     for path in progress_bar(files, progress, "reading ABIDE"):
         file_id = path.name[: -len(suffix)]
         row = by_file.get(file_id)
         if row is None:
             continue
         array = read_timeseries_file(path)
-        if num_rois is not None and array.shape[1] != num_rois:
-            raise ValueError(f"expected {num_rois} ROIs (as in the first file {first.name}), got {array.shape[1]} "
-                             f"in {path}")
-        num_rois, first = array.shape[1], first or path
+        counts.append((path, array.shape[1]))
         record = {
             "subject_id": str(clean_value(table["SUB_ID"].iloc[row])),
             "scan_id": file_id,
@@ -405,6 +408,7 @@ def import_abide_pcp(
         arrays.append(array)
     if not records:
         raise ValueError(f"expected ABIDE files with a FILE_ID in the phenotype table under {root}, got none")
+    check_roi_counts(counts)  # the odd files named, not the first file's followers
     columns = [spec.get("column", code) for code, spec in mapping.items()] + list(keep_columns)
     dataset = build_dataset(records, arrays, columns, extra={"file_id": "string"})
     return add_contract_columns(dataset, atlas=atlas, roi_labels=header_roi_labels(files[:1]))

@@ -35,6 +35,7 @@ from .columns import (
 )
 from .identity import add_scan_ids
 from .schema import connectome_column
+from .value_checks import check_categorical_classes
 
 
 def _check_dataset_names(datasets: Mapping, rename: bool) -> None:
@@ -229,9 +230,12 @@ def union_vocabulary(
         if column not in all_columns and not declared:
             raise ValueError(missing_column_message("BEI", column, all_columns, "any dataset"))
     columns: dict[str, list] = {c: [] for c in requested}
+    subjects: list[str] = []  # aligned with the pooled values: integer "classes" are counted per subject
     empty: dict[str, list[str]] = {}
     classes: dict[str, dict[str, set[str]]] = {c: {} for c in categorical}
     for name, dataset in datasets.items():
+        ids = dataset["subject_id"] if "subject_id" in dataset.column_names else range(len(dataset))
+        subjects.extend(f"{name}/{s}" for s in ids)
         for column, values in columns.items():
             found = list(dataset[column]) if column in dataset.column_names else [None] * len(dataset)
             constant = pseudo_labels.get(name, {}).get(column)
@@ -243,6 +247,8 @@ def union_vocabulary(
                 classes[column][str(name)] = {class_name(v) for v in found if not is_missing(v)}
             values.extend(found)
     _warn_unlabelled(empty)
+    for column in categorical:  # an age given as categorical: one class per subject
+        check_categorical_classes(column, columns[column], subjects)
     for column, by_dataset in classes.items():
         _warn_similar(column, by_dataset)
     present = [c for c in categorical if any(not is_missing(v) for v in columns[c])]

@@ -138,15 +138,29 @@ def _write_dataset(dataset, staging: Path, folder: Path, name, description, max_
 def load_published(folder: str | os.PathLike, *, fresh: bool = True, **kwargs):
     """``datasets.load_dataset(folder)``: the published DatasetDict.
 
-    ``datasets`` caches a local folder by its name and file names, so a folder republished in
-    place can come back stale; ``fresh=True`` (default) re-reads the parquet files
-    (``download_mode="force_redownload"``). Extra keyword arguments go to ``load_dataset``.
+    ``datasets`` caches a local folder by its name and file names: two folders of one name (``a/dataset``,
+    ``b/dataset``) would share one cache entry and read back each other's rows. Each folder gets its own cache
+    (:func:`local_cache_dir`, unless ``cache_dir`` is given), and ``fresh=True`` (default) re-reads the parquet files
+    (``download_mode="force_redownload"``, the split sizes of an earlier read not enforced), so a folder republished
+    in place never comes back stale. Extra keyword arguments go to ``load_dataset``.
     """
     from datasets import load_dataset
 
+    kwargs.setdefault("cache_dir", local_cache_dir(folder))
     if fresh:
         kwargs.setdefault("download_mode", "force_redownload")
+        kwargs.setdefault("verification_mode", "no_checks")
     return load_dataset(str(folder), **kwargs)
+
+
+def local_cache_dir(folder: str | os.PathLike) -> str:
+    """The ``datasets`` cache folder of one local dataset folder: keyed by its absolute path, not its name."""
+    import hashlib
+
+    from datasets import config
+
+    key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+    return os.path.join(str(config.HF_DATASETS_CACHE), "lcm_hf_local", key)
 
 
 def load_connectome_dataset(path: str | os.PathLike, split: str = "train"):
@@ -169,8 +183,8 @@ def load_connectome_dataset(path: str | os.PathLike, split: str = "train"):
     path = Path(path)
     if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
         loaded = datasets.load_from_disk(str(path))
-    elif path.is_dir():
-        loaded = datasets.load_dataset(str(path), split=split)
+    elif path.is_dir():  # by path, not by name (two folders named "dataset" are two datasets)
+        loaded = load_published(path, split=split)
     else:
         loaded = datasets.load_dataset("parquet", data_files=str(path), split="train")
     if isinstance(loaded, datasets.DatasetDict):
@@ -178,4 +192,4 @@ def load_connectome_dataset(path: str | os.PathLike, split: str = "train"):
     return loaded
 
 
-__all__ = ["load_connectome_dataset", "load_published", "publish_dataset"]
+__all__ = ["load_connectome_dataset", "load_published", "local_cache_dir", "publish_dataset"]

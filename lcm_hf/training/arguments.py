@@ -354,6 +354,42 @@ class FinetuneTrainingArguments(LcmTrainingArguments):
     per_device_train_batch_size: int = 16
 
 
+POSITIVE_COUNTS = (
+    ("window_size", "a positive number of TRs"),
+    ("window_stride", "a positive number of TRs"),
+    ("per_device_train_batch_size", "a positive number of windows"),
+    ("per_device_eval_batch_size", "a positive number of windows"),
+    ("bootstrap_resamples", "a positive number of resamples"),
+    ("lora_r", "a positive rank"),
+)
+"""Options that must be a positive count when given (None: the option's default behaviour)."""
+
+
+def check_counts(parsed: tuple) -> tuple:
+    """Refuse counts that cannot work, by flag (``--window_size: expected a positive number of TRs, got -40``), before
+    any data is read: the :data:`POSITIVE_COUNTS`, ``--num_train_epochs`` (unless ``--max_steps`` > 0), ``--max_steps``
+    when given (> 0; -1 = by epochs), ``--momentum_epochs`` / ``--momentum_steps`` (>= 0)."""
+    def value(name):
+        return next((getattr(args, name) for args in parsed if hasattr(args, name)), None)
+
+    for name, expected in POSITIVE_COUNTS:
+        given = value(name)
+        if given is not None and given < 1:
+            raise ValueError(f"--{name}: expected {expected}, got {given:g}")
+    max_steps = value("max_steps")
+    if max_steps is not None and (max_steps == 0 or max_steps < -1):
+        raise ValueError(f"--max_steps: expected a positive number of optimizer steps (or -1: train by "
+                         f"--num_train_epochs), got {max_steps}")
+    epochs = value("num_train_epochs")
+    if epochs is not None and epochs <= 0 and not (max_steps or 0) > 0:
+        raise ValueError(f"--num_train_epochs: expected a positive number of epochs (or --max_steps N), got {epochs:g}")
+    for name in ("momentum_epochs", "momentum_steps"):
+        given = value(name)
+        if given is not None and given < 0:
+            raise ValueError(f"--{name}: expected a count >= 0, got {given}")
+    return parsed
+
+
 def build_parser(dataclass_types, prog: str | None = None) -> HfArgumentParser:
     """The `HfArgumentParser` of a training script: one-line usage errors, ``--version``, the ``--debug`` epilog."""
     from ..console import DEBUG_ENV, one_line_errors, package_version
@@ -377,9 +413,9 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
         with open(argv[0]) as handle:
             explicit = set(yaml.safe_load(handle) or {})
         read = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
-        return apply_training_recipe(read(os.path.abspath(argv[0])), explicit)
+        return check_counts(apply_training_recipe(read(os.path.abspath(argv[0])), explicit))
     explicit = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--")}
-    return apply_training_recipe(parser.parse_args_into_dataclasses(args=argv), explicit)
+    return check_counts(apply_training_recipe(parser.parse_args_into_dataclasses(args=argv), explicit))
 
 
 # The options of each training script (`training/<script>`), in the order they are parsed.
@@ -398,5 +434,7 @@ __all__ = [
     "LcmTrainingArguments",
     "SCRIPT_ARGUMENTS",
     "build_parser",
+    "POSITIVE_COUNTS",
+    "check_counts",
     "parse_arguments",
 ]

@@ -164,13 +164,34 @@ def checkpoint_to_resume(resume_from_checkpoint, output_dir: str | os.PathLike) 
                 f"resume_from_checkpoint=True: expected a complete checkpoint-<step> folder in {output_dir}, got none"
             )
         (logger.warning if skipped else logger.info)(f"resuming from {found}, the newest complete checkpoint")
+        announce_resume(found, "the newest complete checkpoint")
         return found
     path = os.fspath(resume_from_checkpoint)
     problem = checkpoint_problem(path)
     if problem is not None:
         raise ValueError(f"resume_from_checkpoint: expected a complete checkpoint folder, got {path!r} ({problem})")
     logger.info(f"resuming from {path}")
+    announce_resume(path)
     return path
+
+
+def checkpoint_step(folder: str | os.PathLike) -> int | None:
+    """The optimizer step a checkpoint was saved at (its ``trainer_state.json`` ``global_step``), or None."""
+    try:
+        with open(os.path.join(os.fspath(folder), TRAINER_STATE_NAME), encoding="utf-8") as handle:
+            return int(json.load(handle)["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def announce_resume(folder: str | os.PathLike, why: str = "") -> str:
+    """Print (on the main process) one line saying which checkpoint a run resumes from and at which step; returns it."""
+    step = checkpoint_step(folder)
+    line = (f"resuming from {os.fspath(folder)}{f' ({why})' if why else ''}: training continues at step "
+            f"{step if step is not None else '?'}; the summary counts only the steps trained now")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(line, flush=True)
+    return line
 
 
 def save_checkpoint_staged(trainer, model, trial, save) -> None:
@@ -220,7 +241,9 @@ def save_checkpoint_staged(trainer, model, trial, save) -> None:
 
 
 __all__ = [
+    "announce_resume",
     "checkpoint_problem",
+    "checkpoint_step",
     "checkpoint_to_resume",
     "save_checkpoint_staged",
     "checkpoints",

@@ -120,10 +120,23 @@ def quiet_libraries() -> None:
             handler.addFilter(_DropNoise())
 
 
+def check_run_output(training_args, data_args, finetune_args=None) -> None:
+    """Refuse an ``--output_dir`` that would write over the run's inputs (a ``--dataset_dirs`` folder, the
+    ``--model_name_or_path`` finetuned, a folder holding or inside one), a dataset folder, or an unwritable place
+    (`lcm_hf.atomic.check_training_output`), before any data is read."""
+    from ..atomic import check_training_output
+
+    inputs = list(getattr(data_args, "dataset_dirs", None) or [])
+    if finetune_args is not None:
+        inputs.append(getattr(finetune_args, "model_name_or_path", None))
+    check_training_output(training_args.output_dir, inputs=inputs, flag="--output_dir")
+
+
 def prepare_run(training_args, data_args, finetune_args=None) -> int:
-    """Everything a training script checks and sets before reading data: flag conflicts, the launch, threads,
-    no ``pin_memory`` without an accelerator. Returns the torch thread count."""
+    """Everything a training script checks and sets before reading data: flag conflicts, the output folder, the
+    launch, threads, no ``pin_memory`` without an accelerator. Returns the torch thread count."""
     check_flag_conflicts(data_args, finetune_args)
+    check_run_output(training_args, data_args, finetune_args)
     check_launch(training_args)
     threads = configure_threads(getattr(training_args, "num_threads", None), announce=training_args.should_log)
     quiet_libraries()
@@ -176,6 +189,7 @@ __all__ = [
     "CPU_LAUNCH_HINT",
     "check_flag_conflicts",
     "check_launch",
+    "check_run_output",
     "configure_threads",
     "prepare_run",
     "quiet_libraries",

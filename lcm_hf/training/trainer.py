@@ -234,6 +234,7 @@ class LcmProgressCallback(ProgressCallback):
             name = os.path.basename(os.path.normpath(args.output_dir)) if args.output_dir else "training"
             self.training_bar = tqdm(total=state.max_steps, dynamic_ncols=True, desc=name, leave=True)
         self.current_step = 0
+        self.first_step = state.global_step  # > 0 when resumed: the summary counts only the steps trained now
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.training_bar is not None:
@@ -276,7 +277,9 @@ class LcmProgressCallback(ProgressCallback):
             if not self.every_evaluation and self.last_evaluation:
                 self._write(f"last evaluation: {self.last_evaluation}")
             loss = logs.get("train_loss")
-            self._write(f"trained {state.global_step} steps in {logs['train_runtime']:.1f} s"
+            first = getattr(self, "first_step", 0)
+            resumed = f" (resumed at step {first}, now at step {state.global_step})" if first else ""
+            self._write(f"trained {state.global_step - first} steps{resumed} in {logs['train_runtime']:.1f} s"
                         + (f", mean loss {loss:.4g}" if isinstance(loss, (int, float)) else ""))
         elif self.training_bar is not None:
             self.train_postfix = ", ".join(
