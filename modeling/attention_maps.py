@@ -18,8 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 
 def parse_args(argv=None):
     from lcm_hf.console import ArgumentParser, add_console_arguments
@@ -48,7 +46,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from lcm_hf import LcmForBeiPrediction  # after parsing: --help / --version need no torch
+    import numpy as np  # after parsing: --help / --version need neither numpy nor torch
+
+    from lcm_hf import LcmForBeiPrediction
     from lcm_hf.analysis.attention import collect_cross_attention, encode_connectome_dataset, top_rois
     from lcm_hf.analysis.plots import read_roi_table, write_attention_report
     from lcm_hf.data import load_connectome_dataset

@@ -329,7 +329,8 @@ class LcmTrainingArguments(TrainingArguments):
         hint = ("pass --save_strategy epoch --eval_strategy epoch, or --save_strategy steps --eval_strategy steps "
                 "with --save_steps a multiple of --eval_steps")
         if "no" in (save, evaluate):
-            problem = f"--save_strategy {save} and --eval_strategy {evaluate}: model selection needs both"
+            problem = (f"--save_strategy {save} and --eval_strategy {evaluate}: model selection needs evaluations, "
+                       "with a checkpoint at each")
         elif save != evaluate:
             problem = (f"--save_strategy {save} and --eval_strategy {evaluate}: model selection needs a checkpoint at "
                        "every evaluation")
