@@ -321,7 +321,13 @@ def edge_values(table, columns: Sequence[str], where: str) -> np.ndarray:
     """The (rows, K) float64 values of the edge columns; a ValueError names the first non-numeric or empty cell."""
     import pandas as pd
 
-    values = np.empty((len(table), len(columns)), dtype=np.float64)
+    try:  # the usual table: every edge a number (one conversion of the whole block)
+        values = table[list(columns)].to_numpy(dtype=np.float64)
+        if np.isfinite(values).all():
+            return values
+    except (TypeError, ValueError):
+        pass
+    values = np.empty((len(table), len(columns)), dtype=np.float64)  # find the first bad cell, column by column
     for k, column in enumerate(columns):
         raw = table[column]
         numeric = pd.to_numeric(raw, errors="coerce")
