@@ -363,7 +363,7 @@ CASES = [
     P("batch_size_zero", ["--per_device_train_batch_size", "0"],
       r"--per_device_train_batch_size: expected a positive number of windows, got 0"),
     P("eval_batch_size_negative", ["--per_device_eval_batch_size", "-2"], r"--per_device_eval_batch_size: expected"),
-    P("momentum_epochs_negative", ["--momentum_epochs", "-1"], r"--momentum_epochs: expected a count >= 0, got -1"),
+    P("momentum_epochs_negative", ["--momentum_epochs", "-1"], r"--momentum_epochs: expected an integer >= 0, got -1"),
     P("bootstrap_resamples_zero", ["--bootstrap_resamples", "0"], r"--bootstrap_resamples: expected a positive"),
     # --- training outputs never over inputs ---------------------------------------------------------------------
     P("output_dir_is_the_dataset", ["--output_dir", "{dataset}"],

@@ -315,7 +315,6 @@ class LcmTrainingArguments(TrainingArguments):
         self._reconcile_model_selection()
         super().__post_init__()
 
-
     def _reconcile_model_selection(self) -> None:
         """``load_best_model_at_end`` needs a checkpoint at every evaluation (transformers refuses it otherwise, with
         no hint). Where the save and eval strategies do not give that, the last model is kept instead, said in one
@@ -369,7 +368,8 @@ POSITIVE_COUNTS = (
 def check_counts(parsed: tuple) -> tuple:
     """Refuse counts that cannot work, by flag (``--window_size: expected a positive number of TRs, got -40``), before
     any data is read: the :data:`POSITIVE_COUNTS`, ``--num_train_epochs`` (unless ``--max_steps`` > 0), ``--max_steps``
-    when given (> 0; -1 = by epochs), ``--momentum_epochs`` / ``--momentum_steps`` (>= 0)."""
+    when given (> 0; -1 = by epochs). (``--momentum_epochs`` / ``--momentum_steps`` are checked by
+    ``LcmTrainingArguments.__post_init__``, for the Python API too.)"""
     def value(name):
         return next((getattr(args, name) for args in parsed if hasattr(args, name)), None)
 
@@ -384,10 +384,6 @@ def check_counts(parsed: tuple) -> tuple:
     epochs = value("num_train_epochs")
     if epochs is not None and epochs <= 0 and not (max_steps or 0) > 0:
         raise ValueError(f"--num_train_epochs: expected a positive number of epochs (or --max_steps N), got {epochs:g}")
-    for name in ("momentum_epochs", "momentum_steps"):
-        given = value(name)
-        if given is not None and given < 0:
-            raise ValueError(f"--{name}: expected a count >= 0, got {given}")
     return parsed
 
 
