@@ -132,9 +132,10 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
 
 
 def fold_training_args(training_args, index: int):
-    """A copy of the training arguments writing into ``<output_dir>/fold-<index>``."""
+    """A copy of the training arguments writing into ``<output_dir>/fold-<index>`` (and ``cv_fold = index``)."""
     args = copy.deepcopy(training_args)
     args.output_dir = os.path.join(training_args.output_dir, f"fold-{index}")
+    args.cv_fold = index  # the fold's report.md then draws no verdict (cv_report.md does, across folds)
     return args
 
 

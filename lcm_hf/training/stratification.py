@@ -70,14 +70,16 @@ def too_few_lines(counts: dict, split: str = "test", minimum: int = MIN_CLASS_SU
     for bei, splits in counts.items():
         classes = splits.get(split) or {}
         if len(classes) < 2:
-            lines.append(f"**{bei}: the {split} split holds one class only ({classes or 'none'}): not scored.**")
+            held = ", ".join(f"{c} {n}" for c, n in classes.items()) or "no subjects"
+            lines += [f"**{bei}: the {split} split holds one class only ({held}): not scored.**", ""]
             continue
         short = too_few(classes, minimum)
         if short:
-            lines.append(
+            lines += [
                 f"**{bei}: the {split} split has too few subjects of " + ", ".join(f"{c} ({n})" for c, n in short.items())
-                + f" to score (fewer than {minimum} of a class): values are shown without intervals or verdicts.**")
-    return lines + ([""] if lines else [])
+                + f" to score (fewer than {minimum} of a class): values are shown without intervals or verdicts.**",
+                ""]
+    return lines
 
 
 __all__ = ["MIN_CLASS_SUBJECTS", "class_count_lines", "split_class_counts", "stratify_columns", "too_few",
