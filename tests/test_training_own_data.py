@@ -77,7 +77,7 @@ def test_a_starting_model_that_saw_the_test_subjects_is_refused_or_reported_opti
     refused with the count and the way out, or, with --allow_subject_overlap, runs with every report marked."""
     import hashlib
 
-    dataset = build(tmp_path, "cohort", n_subjects=16)
+    dataset = build(tmp_path, "leak_cohort", n_subjects=16)
     pretrained = tmp_path / "pretrained"
     results = pretrain([dataset], pretrained, "--window_size", "40")
     # 2 validation subjects: the small-cohort policy trains on them too, without selection or calibration
@@ -89,9 +89,9 @@ def test_a_starting_model_that_saw_the_test_subjects_is_refused_or_reported_opti
     everyone = set(load_published(dataset)["train"]["subject_id"])
     pretrain_test = set(results["test_dataset"]["subject_id"])
     record = json.loads((pretrained / "config.json").read_text())["training_subjects"]
-    digest = lambda s: hashlib.sha256(f"cohort/{s}".encode()).hexdigest()[:16]  # noqa: E731
-    assert record["datasets"]["cohort"]["train"] == sorted(digest(s) for s in everyone - pretrain_test)
-    assert record["datasets"]["cohort"]["validation"] == []
+    digest = lambda s: hashlib.sha256(f"leak_cohort/{s}".encode()).hexdigest()[:16]  # noqa: E731
+    assert record["datasets"]["leak_cohort"]["train"] == sorted(digest(s) for s in everyone - pretrain_test)
+    assert record["datasets"]["leak_cohort"]["validation"] == []
 
     finetune = load_script("training/finetune.py")
     common = ["--model_name_or_path", str(pretrained), "--dataset_dirs", str(dataset), "--window_size", "40",
@@ -111,7 +111,7 @@ def test_a_starting_model_that_saw_the_test_subjects_is_refused_or_reported_opti
     assert forced["optimistic"] == sentence and sentence in (tmp_path / "forced" / "report.md").read_text()
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["optimistic"] == sentence
     finetuned = json.loads((tmp_path / "forced" / "config.json").read_text())["training_subjects"]
-    assert set(record["datasets"]["cohort"]["train"]) <= set(finetuned["datasets"]["cohort"]["train"])
+    assert set(record["datasets"]["leak_cohort"]["train"]) <= set(finetuned["datasets"]["leak_cohort"]["train"])
 
     # The same split as pretraining (--split_seed 0, the same first categorical column): nothing seen, no mark.
     clean = finetune.main([*common[:-len(TINY_TRAINING) - 2], *TINY_TRAINING, "--output_dir", str(tmp_path / "ok")])

@@ -18,8 +18,11 @@ it as published splits) into ``<output_dir>/fold-<k>``, writing its own ``result
 folds pooled (every subject scored once, by the fold that did not train on it) with bootstrap intervals over all
 subjects, LCM vs baseline vs chance and the paired difference; the per-fold numbers; and their mean +/- sd.
 
-A finetuning CV reuses one pretrained model in every fold: if it was pretrained on these subjects, the folds are
-not independent of it.
+A finetuning CV reuses one pretrained model in every fold: each fold checks its test subjects against the ones
+whose labels that model saw (:mod:`lcm_hf.training.subjects`) and refuses an overlap, unless
+``--allow_subject_overlap`` (then ``cv_report.md`` says "optimistic: the starting model saw N of M test subjects").
+The verdicts of ``cv_report.md`` come from the per-fold values (:mod:`lcm_hf.training.cv_report`), not from the
+pooled predictions.
 """
 
 from __future__ import annotations
