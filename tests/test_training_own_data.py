@@ -9,7 +9,7 @@ import json
 import pytest
 from own_data import TINY_MODEL, TINY_TRAINING, load_script, write_cohort
 
-from lcm_hf.data import load_published
+from lcm_hf.data import class_counts, load_published
 
 
 def build(tmp_path, name, *flags, source=None, **cohort):
@@ -41,6 +41,9 @@ def test_published_splits_are_used_as_given(tmp_path):
     dataset = build(tmp_path, "split", "--test-size", "0.25", "--validation-size", "0.25", n_subjects=16)
     published = load_published(dataset)
     assert set(published) == {"train", "validation", "test"}
+    # stratified by default on the first categorical phenotype column (sex: 8 F, 8 M), issue 18
+    counts = {split: class_counts(published[split], "sex") for split in published}
+    assert counts == {"train": {"F": 4, "M": 4}, "validation": {"F": 2, "M": 2}, "test": {"F": 2, "M": 2}}
     results = pretrain([dataset], tmp_path / "run", "--window_size", "40")
     assert set(results["test_dataset"]["subject_id"]) == set(published["test"]["subject_id"])
     windows_per_scan = 80 // 40
