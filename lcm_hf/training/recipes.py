@@ -73,9 +73,11 @@ def _trainer(model, training_args, splits, selection_metric="balanced_accuracy")
     )
 
 
-def _finish(trainer, splits, processor, extra: dict, data_args=None, previous_subjects=None) -> dict:
+def _finish(trainer, splits, processor, extra: dict, data_args=None, previous_subjects=None,
+            train_subjects=None) -> dict:
     """Calibrate on validation, record the subjects whose labels the model saw (``config.training_subjects``, with
-    the starting model's ``previous_subjects``), save the model + processor, score the test split, write
+    the starting model's ``previous_subjects``; ``train_subjects`` ``{dataset: ids}`` for a streamed ``train``
+    split, given as None), save the model + processor, score the test split, write
     `results.json` (into ``trainer.args.output_dir``; ``split_sizes`` counts the splits given, a ``None`` one
     skipped)."""
     from .calibration import calibrate_trainer
@@ -91,7 +93,7 @@ def _finish(trainer, splits, processor, extra: dict, data_args=None, previous_su
         config.set_temperatures(None)
     if getattr(trainer.args, "calibrate", False) and splits.get("validation") is not None:
         extra["calibration"] = calibrate_trainer(trainer, splits["validation"], output_dir)
-    config.training_subjects = training_record(splits, previous_subjects)
+    config.training_subjects = training_record(splits, previous_subjects, train_subjects)
     extra["training_subjects"] = {name: {role: len(hashes) for role, hashes in roles.items()}
                                   for name, roles in config.training_subjects["datasets"].items()}
     extra["cv_fold"] = getattr(trainer.args, "cv_fold", None)

@@ -50,9 +50,11 @@ def split_subjects(split) -> dict[str, set[str]]:
     return out
 
 
-def training_record(splits: dict, previous: dict | None = None) -> dict:
+def training_record(splits: dict, previous: dict | None = None, train_subjects: dict | None = None) -> dict:
     """``config.training_subjects`` of a model trained on ``splits["train"]`` and selected on
     ``splits["validation"]`` (None: none), merged with the starting model's record ``previous``.
+    ``train_subjects`` (``{dataset: subject ids}``) names training subjects given otherwise (a streamed
+    ``train`` split, which is None here).
 
     Returns
     -------
@@ -66,6 +68,9 @@ def training_record(splits: dict, previous: dict | None = None) -> dict:
     for role in ROLES:
         for name, hashes in split_subjects(splits.get(role)).items():
             merged.setdefault(name, {r: set() for r in ROLES})[role].update(hashes)
+    for name, subjects in (train_subjects or {}).items():
+        merged.setdefault(str(name), {r: set() for r in ROLES})["train"].update(
+            subject_hash(str(name), str(s)) for s in subjects)
     return {"id": RECORD_ID,
             "datasets": {name: {role: sorted(roles[role]) for role in ROLES} for name, roles in sorted(merged.items())}}
 
