@@ -141,7 +141,7 @@ def test_finetune_cv_report_has_lcm_baseline_chance_and_matches_scikit_learn(tmp
     assert auc["lcm"]["ci"] == [None, None] and auc["difference"]["ci"] == [None, None]
     assert auc["verdict"] == auc["verdict_chance"] == "too few test subjects to tell" and auc["verdict_from"] == "folds"
     assert cv["verdicts"]["parkinson"]["roc_auc"]["verdict"] == "too few test subjects to tell"
-    assert "fold mean ± sd" in report and "control 2" in report
+    assert "fold mean ± sd" in report and "control 2" in report and "parkinson PD 8, control 4" in report
     for k in range(2):
         assert (output / f"fold-{k}" / "report.md").is_file() and (output / f"fold-{k}" / "results.json").is_file()
     assert len(cv["mean_sd"]["parkinson"]["roc_auc"]["baseline"]["folds"]) == 2

@@ -50,11 +50,11 @@ def fold_interval(values: list[float | None], folds: int) -> dict:
     return out
 
 
-def _pooled_test_counts(fold_results: list[dict]) -> dict[str, dict[str, int]]:
-    """``{bei: {class: test subjects}}`` summed over folds (every subject is tested by one fold)."""
+def pooled_test_counts(fold_counts: list[dict]) -> dict[str, dict[str, int]]:
+    """``{bei: {class: test subjects}}`` summed over the folds' ``class_counts`` (each subject is tested once)."""
     total: dict = {}
-    for result in fold_results:
-        for bei, splits in ((result.get("evaluation") or {}).get("class_counts") or {}).items():
+    for counts in fold_counts:
+        for bei, splits in (counts or {}).items():
             for name, n in (splits.get("test") or {}).items():
                 total.setdefault(bei, {})[name] = total.setdefault(bei, {}).get(name, 0) + n
     return total
@@ -144,7 +144,8 @@ def summarise(description: dict, levels: dict, pooled: list | None, fold_results
             test_metrics[key] = {"mean": float(np.mean(finite)),
                                  "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None}
     table = mean_sd(fold_rows)
-    verdicts = fold_verdicts(table, len(fold_results), _pooled_test_counts(fold_results))
+    verdicts = fold_verdicts(table, len(fold_results), pooled_test_counts(
+        [(r.get("evaluation") or {}).get("class_counts") for r in fold_results]))
     for row in pooled or []:  # the pooled rows carry the across-fold verdicts, not a pooled bootstrap's
         for metric, entry in row["metrics"].items():
             across = verdicts.get(row["bei"], {}).get(metric)
@@ -233,6 +234,11 @@ def markdown(cv: dict) -> str:
         + "; ".join(f"fold {i}: {s['train']} / {s['validation']} / {s['test']}" for i, s in enumerate(d["subjects"]))
         + ".",
     ]
+    pooled_counts = pooled_test_counts([fold.get("class_counts") for fold in cv["folds"]])
+    if pooled_counts:
+        lines.append("Test subjects per class, all folds: " + "; ".join(
+            f"{bei} " + ", ".join(f"{name} {n}" for name, n in classes.items())
+            for bei, classes in pooled_counts.items()) + ".")
     held = {k: v for k, v in d["held_out_test_rows"].items() if v}
     if held:
         lines.append(f"Published test splits are left out of the folds (rows): {held}; score them with a run "
@@ -306,4 +312,4 @@ def write_cv_report(output_dir: str, cv: dict) -> tuple[str, str]:
 
 
 __all__ = ["VERDICT_METHOD", "cv_summary", "fold_interval", "fold_verdicts", "markdown", "mean_sd", "optimistic_sentence",
-           "summarise", "verdict_lines", "write_cv_report"]
+           "pooled_test_counts", "summarise", "verdict_lines", "write_cv_report"]
