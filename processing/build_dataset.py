@@ -44,7 +44,8 @@ windows by the LcmProcessor's rule (one row per full window, a shorter tail drop
 scan_id kept; series shorter than a window are reported and handled by --short-series drop|pad; a padded
 window's FC ignores the padding),
 --connectivity stores Pearson FC instead of time series, --test-size/--validation-size make
-subject-grouped splits; a 'split' column of the phenotype table (--split-column) is used as given.
+subject-grouped splits, stratified by --stratify-by (default: the first categorical phenotype
+column, said in one line); a 'split' column of the phenotype table (--split-column) is used as given.
 
 Example::
 
@@ -122,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fisher-z", action="store_true", help="Fisher z-transform the stored FC")
     parser.add_argument("--test-size", type=float, default=0.0, help="fraction of subjects in a test split")
     parser.add_argument("--validation-size", type=float, default=0.0, help="fraction of subjects in a validation split")
-    parser.add_argument("--stratify-by", help="column to stratify the splits on")
+    parser.add_argument("--stratify-by",
+                        help="column to stratify the splits on (default: the first categorical phenotype column, "
+                             "e.g. sex or diagnosis, said in one line; '' for none)")
     parser.add_argument("--split-column", default="split",
                         help="phenotype column of split names used as given (default 'split' when present; '' off)")
     parser.add_argument("--seed", type=int, default=0)
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     from lcm_hf.atomic import check_output_folder
     from lcm_hf.data import (
         add_connectivity,
+        class_counts,
+        default_stratify_column,
         expand_windows,
         grouped_split,
         import_abide_pcp,
@@ -263,8 +268,17 @@ def main(argv: list[str] | None = None) -> int:
         dataset = split_by_column(dataset, args.split_column)
         print(f"splits from column {args.split_column!r}: {', '.join(dataset)}", file=sys.stderr)
     elif args.test_size > 0:
-        dataset = grouped_split(dataset, args.test_size, args.validation_size, stratify_by=args.stratify_by,
+        stratify = args.stratify_by
+        if stratify is None:
+            stratify = default_stratify_column(dataset)
+            print(f"splits stratified by {stratify!r} (the first categorical phenotype column; --stratify-by "
+                  "COLUMN for another, --stratify-by '' for none)" if stratify else
+                  "splits not stratified (no categorical phenotype column; --stratify-by COLUMN)", file=sys.stderr)
+        dataset = grouped_split(dataset, args.test_size, args.validation_size, stratify_by=stratify or None,
                                 seed=args.seed)
+        if stratify:
+            print("subjects per class of " + repr(stratify) + ": " + "; ".join(
+                f"{name} {class_counts(part, stratify)}" for name, part in dataset.items()), file=sys.stderr)
     else:
         dataset = DatasetDict({"train": dataset})
     folder = publish_dataset(dataset, args.output, name=args.name, description=args.description,

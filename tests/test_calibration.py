@@ -235,3 +235,25 @@ def test_finetuning_without_calibration_drops_the_pretrained_temperatures(tmp_pa
     saved = json.loads((tmp_path / "finetuned" / "config.json").read_text())
     assert [bei["name"] for bei in saved["beis"]] == ["sex", "diagnosis"]
     assert saved["temperatures"] is None
+
+
+def test_a_temperature_at_a_search_bound_is_dropped_with_a_warning(caplog):
+    """Validation windows separated perfectly: the NLL keeps falling as T -> 0, the search ends at its bound
+    0.01; such a temperature would turn every score into 0 or 1, so it is not saved (issue 18)."""
+    from lcm_hf.training.calibration import TEMPERATURE_BOUNDS, at_bound
+    from lcm_hf.training.report import notice_lines
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 40)
+    separated = np.stack([np.where(labels == 0, 1.0, -1.0), np.where(labels == 1, 1.0, -1.0)], axis=1)
+    assert fit_temperature(separated, labels) == pytest.approx(TEMPERATURE_BOUNDS[0], rel=1e-3)
+    logits, site = overconfident(n=300)  # a BEI with an interior optimum keeps its temperature
+    full = np.concatenate([separated.repeat(8, axis=0)[:300], logits, np.zeros((300, 1))], axis=1)
+    targets = np.stack([labels.repeat(8)[:300], site, np.full(300, np.nan)], axis=1).astype(float)
+    with caplog.at_level("WARNING", logger="lcm_hf.training.calibration"):
+        result = fit_temperatures(full, targets, BEIS)
+    assert set(result["temperatures"]) == {"site"} and not at_bound(result["temperatures"]["site"])
+    assert list(result["dropped_at_bound"]) == ["sex"] and at_bound(result["dropped_at_bound"]["sex"])
+    assert "calibration sex: the fitted temperature 0.01" in caplog.text and "not saved" in caplog.text
+    line = notice_lines({"calibration": {"dropped_at_bound": result["dropped_at_bound"]}})[0]
+    assert line.startswith("No temperature saved for sex (fitted T = 0.01") and "at the search bound" in line

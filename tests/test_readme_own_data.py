@@ -43,3 +43,13 @@ def test_readme_own_data_block_runs_as_written(tmp_path):
     assert (tmp_path / "runs/my_cv/cv_report.md").is_file()
     prediction = json.loads(process.stdout.strip().splitlines()[-1])
     assert set(prediction["predictions"]) == {"sex", "age", "diagnosis"}
+    # The cohort's sex and age carry no signal in the series (only diagnosis does): the leak-free road reports
+    # neither as beating chance (the old road, a CV of a finetune from a model pretrained on the same subjects,
+    # said "LCM beats chance" for age; issue 18).
+    cv = json.loads((tmp_path / "runs/my_cv/cv_results.json").read_text())
+    verdicts = {(row["bei"], metric): entry["verdict_chance"] for row in cv["pooled"]
+                for metric, entry in row["metrics"].items()}
+    assert {bei for bei, _ in verdicts} == {"sex", "diagnosis", "age"}
+    assert all("beats" not in verdict for (bei, _), verdict in verdicts.items() if bei in ("sex", "age")), verdicts
+    finetuned = json.loads((tmp_path / "runs/my_finetune/results.json").read_text())
+    assert finetuned["subject_overlap"]["test"][0] == 0 and finetuned["optimistic"] is None

@@ -33,7 +33,7 @@ CLI = [
     "--num_train_epochs", "2", "--momentum_epochs", "1", "--per_device_train_batch_size", "8",
     "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2",
     "--save_total_limit", "100", "--seed", "0", "--use_cpu", "--report_to", "none", "--disable_tqdm", "true",
-    "--num_threads", "1",
+    "--num_threads", "1", "--small_cohort_policy", "off",  # evaluations and selection on 5 validation subjects
 ]
 
 

@@ -102,6 +102,20 @@ def test_streaming_resume_equals_uninterrupted(tmp_path, published):
     for name, tensor in weights[0].items():
         torch.testing.assert_close(weights[1][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
 
+    # The streamed training subjects are recorded with the model (hashed), held-out ones are not (issue 18).
+    import os
+
+    from lcm_hf.data import load_published
+    from lcm_hf.training.subjects import subject_hash
+
+    record = json.loads((tmp_path / "full" / "config.json").read_text())["training_subjects"]["datasets"]
+    for path in published:
+        name = os.path.basename(path)
+        subjects = set(load_published(path)["train"]["subject_id"])
+        trained = {s for s in subjects if holdout_split(name, s, 0.2, 0.2, 0) == "train"}
+        assert 0 < len(trained) < len(subjects)
+        assert record[name]["train"] == sorted(subject_hash(name, s) for s in trained)
+
 
 def test_shard_split_warns_when_the_world_size_does_not_divide_the_shards(published):
     from lcm_hf.training.streaming import StreamSources

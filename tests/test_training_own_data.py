@@ -9,7 +9,7 @@ import json
 import pytest
 from own_data import TINY_MODEL, TINY_TRAINING, load_script, write_cohort
 
-from lcm_hf.data import load_published
+from lcm_hf.data import class_counts, load_published
 
 
 def build(tmp_path, name, *flags, source=None, **cohort):
@@ -41,10 +41,15 @@ def test_published_splits_are_used_as_given(tmp_path):
     dataset = build(tmp_path, "split", "--test-size", "0.25", "--validation-size", "0.25", n_subjects=16)
     published = load_published(dataset)
     assert set(published) == {"train", "validation", "test"}
+    # stratified by default on the first categorical phenotype column (sex: 8 F, 8 M), issue 18
+    counts = {split: class_counts(published[split], "sex") for split in published}
+    assert counts == {"train": {"F": 4, "M": 4}, "validation": {"F": 2, "M": 2}, "test": {"F": 2, "M": 2}}
     results = pretrain([dataset], tmp_path / "run", "--window_size", "40")
     assert set(results["test_dataset"]["subject_id"]) == set(published["test"]["subject_id"])
     windows_per_scan = 80 // 40
-    assert results["split_sizes"] == {split: windows_per_scan * len(published[split]) for split in published}
+    # 4 validation subjects are too few to choose on: the small-cohort policy trains on them too (issue 18)
+    assert results["split_sizes"] == {"train": windows_per_scan * (len(published["train"]) + len(published["validation"])),
+                                      "test": windows_per_scan * len(published["test"])}
 
 
 def test_two_dataset_folders_with_one_name_stay_two_datasets(tmp_path):
@@ -129,3 +134,49 @@ def test_model_selection_follows_the_strategies(tmp_path, flags, kept):
     assert args.load_best_model_at_end is kept
     said = [str(w.message) for w in caught if "load_best_model_at_end off" in str(w.message)]
     assert len(said) == (0 if kept else 1), said
+
+
+def test_a_starting_model_that_saw_the_test_subjects_is_refused_or_reported_optimistic(tmp_path, capsys):
+    """Issue 18: the model records (hashed) whose labels it saw; a finetune whose test subjects are among them is
+    refused with the count and the way out, or, with --allow_subject_overlap, runs with every report marked."""
+    import hashlib
+
+    dataset = build(tmp_path, "leak_cohort", n_subjects=16)
+    pretrained = tmp_path / "pretrained"
+    results = pretrain([dataset], pretrained, "--window_size", "40")
+    # 2 validation subjects: the small-cohort policy trains on them too, without selection or calibration
+    assert results["small_cohort_policy"].startswith("Small cohort (2 validation subjects, fewer than 20")
+    assert results["small_cohort_policy"] in capsys.readouterr().out
+    assert results["model_selection"]["kept"] == "last" and "calibration" not in results
+    assert results["small_cohort_policy"] in (pretrained / "report.md").read_text()
+
+    everyone = set(load_published(dataset)["train"]["subject_id"])
+    pretrain_test = set(results["test_dataset"]["subject_id"])
+    record = json.loads((pretrained / "config.json").read_text())["training_subjects"]
+    digest = lambda s: hashlib.sha256(f"leak_cohort/{s}".encode()).hexdigest()[:16]  # noqa: E731
+    assert record["datasets"]["leak_cohort"]["train"] == sorted(digest(s) for s in everyone - pretrain_test)
+    assert record["datasets"]["leak_cohort"]["validation"] == []
+
+    finetune = load_script("training/finetune.py")
+    common = ["--model_name_or_path", str(pretrained), "--dataset_dirs", str(dataset), "--window_size", "40",
+              "--categorical_columns", "sex", "--new_beis", "diagnosis", "--split_seed", "1", *TINY_TRAINING]
+    with pytest.raises(ValueError, match=r"^the starting model \(--model_name_or_path\) saw the labels of (\d+) of "
+                                         r"(\d+) test subjects: .*pass --allow_subject_overlap") as refused:
+        finetune.main([*common, "--output_dir", str(tmp_path / "leaky")])
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ValueError, match="saw the labels of"):  # every fold of a CV is checked too
+        finetune.main([*common, "--cv_folds", "2", "--output_dir", str(tmp_path / "leaky_cv")])
+
+    forced = finetune.main([*common, "--allow_subject_overlap", "--output_dir", str(tmp_path / "forced")])
+    test = set(forced["test_dataset"]["subject_id"])
+    seen = len(test - pretrain_test)
+    assert seen > 0 and f"saw the labels of {seen} of {len(test)} test subjects" in str(refused.value)
+    sentence = f"optimistic: the starting model saw {seen} of {len(test)} test subjects"
+    assert forced["optimistic"] == sentence and sentence in (tmp_path / "forced" / "report.md").read_text()
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["optimistic"] == sentence
+    finetuned = json.loads((tmp_path / "forced" / "config.json").read_text())["training_subjects"]
+    assert set(record["datasets"]["leak_cohort"]["train"]) <= set(finetuned["datasets"]["leak_cohort"]["train"])
+
+    # The same split as pretraining (--split_seed 0, the same first categorical column): nothing seen, no mark.
+    clean = finetune.main([*common[:-len(TINY_TRAINING) - 2], *TINY_TRAINING, "--output_dir", str(tmp_path / "ok")])
+    assert clean["subject_overlap"]["test"] == [0, len(pretrain_test)] and clean["optimistic"] is None

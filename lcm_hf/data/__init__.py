@@ -53,7 +53,14 @@ from .nifti import make_kmeans_atlas, make_synthetic_bold, nifti_to_timeseries
 from .publishing import load_connectome_dataset, load_published, publish_dataset
 from .readers import parse_bids_name, read_phenotypes, read_timeseries_file
 from .schema import connectome_column, connectome_features, num_rois_of, validate_connectome_dataset
-from .splits import check_no_leakage, grouped_kfold, grouped_split, split_by_column
+from .splits import (
+    check_no_leakage,
+    class_counts,
+    default_stratify_column,
+    grouped_kfold,
+    grouped_split,
+    split_by_column,
+)
 from .transforms import add_connectivity, add_labels, expand_windows
 
 __all__ = [
@@ -65,8 +72,10 @@ __all__ = [
     "add_scan_ids",
     "apply_class_aliases",
     "check_no_leakage",
+    "class_counts",
     "connectome_column",
     "connectome_features",
+    "default_stratify_column",
     "expand_windows",
     "file_identity",
     "grouped_kfold",

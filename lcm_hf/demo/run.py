@@ -68,6 +68,7 @@ def _training_args(settings: DemoSettings, output_dir: str, epochs: int, batch_s
         seed=settings.seed,
         use_cpu=True,
         dataloader_num_workers=0,
+        small_cohort_policy="off",  # the demo shows selection, best_layer and calibration at work, even in --quick
     )
 
 

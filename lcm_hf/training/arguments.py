@@ -207,6 +207,14 @@ class LcmFinetuneArguments:
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (with --use_lora)."})
     lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 * lora_r)."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
+    allow_subject_overlap: bool = field(
+        default=False,
+        metadata={
+            "help": "Finetune even when the starting model saw the labels of this run's test subjects (or trained "
+            "on its validation subjects; config.training_subjects): every report is then marked 'optimistic: the "
+            "starting model saw N of M test subjects'. Refused by default (lcm_hf.training.subjects)."
+        },
+    )
 
 
 
@@ -304,6 +312,14 @@ class LcmTrainingArguments(TrainingArguments):
         metadata={
             "help": "Fit a temperature per categorical BEI on the validation windows after training "
             "(lcm_hf.training.calibration); stored as config.temperatures, applied by post_process."
+        },
+    )
+    small_cohort_policy: str = field(
+        default="auto",
+        metadata={
+            "help": "auto: with fewer validation subjects than lcm_hf.training.small_cohort.MIN_VALIDATION_SUBJECTS, "
+            "train the fixed budget on training + validation subjects with no best-epoch selection, early stopping "
+            "or temperature (said in one line); on: always; off: never (choose on validation however small)."
         },
     )
 

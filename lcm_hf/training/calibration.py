@@ -24,7 +24,16 @@ from .metrics import group_mean, softmax
 logger = logging.getLogger(__name__)
 
 ECE_BINS = 15
-_LOG_BETA_BOUNDS = (-math.log(100.0), math.log(100.0))  # T in [0.01, 100]
+TEMPERATURE_BOUNDS = (0.01, 100.0)
+"""The search interval of :func:`fit_temperature`. A fit that ends at either end did not find an optimum (the
+validation windows are separated perfectly, or not at all): :func:`fit_temperatures` drops it with a warning."""
+_LOG_BETA_BOUNDS = (-math.log(TEMPERATURE_BOUNDS[1]), -math.log(TEMPERATURE_BOUNDS[0]))  # beta = 1 / T
+
+
+def at_bound(temperature: float, rtol: float = 1e-3) -> bool:
+    """Whether a fitted temperature sits at an end of :data:`TEMPERATURE_BOUNDS` (within ``rtol``)."""
+    low, high = TEMPERATURE_BOUNDS
+    return temperature <= low * (1 + rtol) or temperature >= high * (1 - rtol)
 
 
 def _nll(logits: np.ndarray, labels: np.ndarray, beta: float) -> float:
@@ -115,14 +124,16 @@ def fit_temperatures(logits: np.ndarray, labels: np.ndarray, beis: list[dict], s
     -------
     dict
         ``{"temperatures": {bei: T}, "ece": {bei: {"window": {"before", "after"}, "subject": {...}}},
-        "reliability": {bei: {level: {"before": bins, "after": bins}}}, "windows": {bei: n}}``. BEIs whose
-        validation labels hold fewer than 2 classes get no temperature.
+        "reliability": {bei: {level: {"before": bins, "after": bins}}}, "windows": {bei: n},
+        "dropped_at_bound": {bei: T}}``. BEIs whose validation labels hold fewer than 2 classes get no
+        temperature, nor do those whose fit ends at a search bound (:func:`at_bound`: warned and listed in
+        ``dropped_at_bound``, never saved).
     """
     from ..configuration_lcm import bei_token_slices
 
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
-    result = {"temperatures": {}, "ece": {}, "reliability": {}, "windows": {}}
+    result = {"temperatures": {}, "ece": {}, "reliability": {}, "windows": {}, "dropped_at_bound": {}}
     for index, (bei, token_slice) in enumerate(zip(beis, bei_token_slices(beis))):
         known = ~np.isnan(labels[:, index])
         if bei["kind"] != "categorical" or len(np.unique(labels[known, index])) < 2:
@@ -132,6 +143,13 @@ def fit_temperatures(logits: np.ndarray, labels: np.ndarray, beis: list[dict], s
         temperature = fit_temperature(bei_logits, targets)
         groups = None if subject_ids is None else np.asarray([str(s) for s in subject_ids])[known]
         name = bei["name"]
+        if at_bound(temperature):
+            logger.warning(
+                f"calibration {name}: the fitted temperature {temperature:.6g} is at the search bound "
+                f"{list(TEMPERATURE_BOUNDS)} ({int(known.sum())} validation windows cannot calibrate it): not saved, "
+                "scores stay the uncalibrated softmax")
+            result["dropped_at_bound"][name] = temperature
+            continue
         result["temperatures"][name] = temperature
         result["windows"][name] = int(known.sum())
         result["ece"][name], result["reliability"][name] = {}, {}
@@ -217,12 +235,15 @@ def calibrate_trainer(trainer, dataset, output_dir: str | None = None) -> dict:
         "temperatures": result["temperatures"],
         "ece": result["ece"],
         "windows": result["windows"],
+        "dropped_at_bound": result["dropped_at_bound"],
         "figure": figure,
     }
 
 
 __all__ = [
     "ECE_BINS",
+    "TEMPERATURE_BOUNDS",
+    "at_bound",
     "calibrate_trainer",
     "expected_calibration_error",
     "fit_temperature",

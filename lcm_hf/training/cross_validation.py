@@ -8,7 +8,8 @@ What is folded (per dataset, then fold k of every dataset is trained together):
   ``--cv_folds``).
 
 Fold k: its test subjects are the k-th of K groups (``grouped_kfold``: grouped by ``--group_by``, shuffled with
-``--split_seed``, stratified on ``--stratify_column`` when given, the columns joined into one stratum); its
+``--split_seed``, stratified on ``--stratify_column``, by default on the first categorical target
+(:func:`lcm_hf.training.stratification.stratify_columns`), the columns joined into one stratum); its
 validation split is ``--validation_fraction`` of the remaining groups (grouped and stratified the same way,
 seed ``split_seed + k``); the rest trains. Each fold runs the recipe unchanged (the fold's splits are handed to
 it as published splits) into ``<output_dir>/fold-<k>``, writing its own ``results.json`` and ``report.md``.
@@ -17,8 +18,11 @@ it as published splits) into ``<output_dir>/fold-<k>``, writing its own ``result
 folds pooled (every subject scored once, by the fold that did not train on it) with bootstrap intervals over all
 subjects, LCM vs baseline vs chance and the paired difference; the per-fold numbers; and their mean +/- sd.
 
-A finetuning CV reuses one pretrained model in every fold: if it was pretrained on these subjects, the folds are
-not independent of it.
+A finetuning CV reuses one pretrained model in every fold: each fold checks its test subjects against the ones
+whose labels that model saw (:mod:`lcm_hf.training.subjects`) and refuses an overlap, unless
+``--allow_subject_overlap`` (then ``cv_report.md`` says "optimistic: the starting model saw N of M test subjects").
+The verdicts of ``cv_report.md`` come from the per-fold values (:mod:`lcm_hf.training.cv_report`), not from the
+pooled predictions.
 """
 
 from __future__ import annotations
@@ -72,7 +76,8 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
     Returns
     -------
     (folds, description)
-        ``description``: ``group_by``, ``seed``, ``stratified_by``, ``held_out_test_rows`` per dataset and
+        ``description``: ``group_by``, ``seed``, ``stratified_by`` (and ``stratify_default``: whether those are
+        the default first categorical target), ``held_out_test_rows`` per dataset and
         ``subjects`` per fold and split.
 
     Raises
@@ -84,6 +89,7 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
 
     from ..data import grouped_kfold, grouped_split
     from .recipes import as_dataset_dicts
+    from .stratification import stratify_columns
 
     k = data_args.cv_folds
     if not isinstance(k, int) or k < 2:
@@ -92,13 +98,14 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
         raise ValueError(f"--validation_fraction: expected a fraction in (0, 1), got {data_args.validation_fraction}")
     group_by = getattr(data_args, "group_by", "subject_id")
     seed = data_args.split_seed
+    columns, defaulted = stratify_columns(data_args)
     folds = [dict() for _ in range(k)]
     held_out, stratified = {}, {}
     for name, dataset_dict in as_dataset_dicts(datasets).items():
         pool, held_out[name] = _pool(dataset_dict)
         if held_out[name]:
             logger.warning(f"--cv_folds: the published test split of {name!r} ({held_out[name]} rows) is left out")
-        stratified[name] = [c for c in data_args.stratify_column or [] if c in pool.column_names]
+        stratified[name] = [c for c in columns if c in pool.column_names]
         pool, stratum = _with_stratum(pool, stratified[name])
         for index, fold in enumerate(grouped_kfold(pool, k, group_by=group_by, stratify_by=stratum, seed=seed)):
             train = fold["train"]
@@ -117,6 +124,7 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
         "group_by": group_by,
         "seed": seed,
         "stratified_by": stratified,
+        "stratify_default": defaulted,
         "held_out_test_rows": held_out,
         "subjects": [
             {split: sum(len(set(dd[split]["subject_id"])) for dd in fold.values()) for split in ("train", "validation", "test")}
@@ -127,9 +135,10 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
 
 
 def fold_training_args(training_args, index: int):
-    """A copy of the training arguments writing into ``<output_dir>/fold-<index>``."""
+    """A copy of the training arguments writing into ``<output_dir>/fold-<index>`` (and ``cv_fold = index``)."""
     args = copy.deepcopy(training_args)
     args.output_dir = os.path.join(training_args.output_dir, f"fold-{index}")
+    args.cv_fold = index  # the fold's report.md then draws no verdict (cv_report.md does, across folds)
     return args
 
 

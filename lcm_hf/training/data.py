@@ -108,7 +108,8 @@ def subject_splits(dataset_dict, data_args) -> dict:
 
     The published splits as given when the folder holds more than ``train``; else the rows' ``split`` column
     (values train / validation / test) when present; else a subject-grouped split of ``train``
-    (``--validation_fraction``, ``--test_fraction``, ``--stratify_column``, ``--split_seed``).
+    (``--validation_fraction``, ``--test_fraction``, ``--split_seed``), stratified on ``--stratify_column`` or by
+    default the first categorical target (:func:`lcm_hf.training.stratification.stratify_columns`).
     """
     from ..data import grouped_split, split_by_column
 
@@ -128,7 +129,9 @@ def subject_splits(dataset_dict, data_args) -> dict:
                 f"--{flag}: expected a fraction in (0, 1) (a validation split selects readout layers and the "
                 f"checkpoint, a test split scores the model), got {value}"
             )
-    stratify = [column for column in data_args.stratify_column or [] if column in train.column_names]
+    from .stratification import stratify_columns
+
+    stratify = [column for column in stratify_columns(data_args)[0] if column in train.column_names]
     return dict(
         grouped_split(
             train,

@@ -124,6 +124,10 @@ def bootstrap_indices(sample_subjects: np.ndarray, n_resamples: int, seed: int):
 MIN_SUBJECTS = 10
 """Fewer test subjects give no interval (a bootstrap over a handful of subjects is too coarse to trust)."""
 
+MIN_CLASS_SUBJECTS = 5
+"""Fewer test subjects of a class give no interval and no verdict for that categorical BEI (an AUC or a
+balanced accuracy over 1-4 subjects of a class moves by 0.2 or more with one subject)."""
+
 
 def bootstrap_counts(sample_subjects: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
     """(n_resamples, n_samples) multiplicity of every sample in each resample of :func:`bootstrap_indices`
@@ -301,7 +305,8 @@ def compare(predictions: HeldOutPredictions, beis: list[dict], levels: dict[str,
         One per scored BEI: ``bei``, ``kind``, ``level``, ``samples``, ``subjects`` and ``metrics``:
         ``{metric: {"lcm", "baseline", "chance", "difference", "lcm_minus_chance": {"value", "ci"},
         "verdict", "verdict_chance"}}`` (``ci`` a 95% percentile interval, None with fewer than
-        ``MIN_SUBJECTS`` test subjects: the verdict is then "too few test subjects to tell").
+        ``MIN_SUBJECTS`` test subjects, or fewer than ``MIN_CLASS_SUBJECTS`` of a class of a categorical BEI:
+        the verdict is then "too few test subjects to tell").
     """
     from ..configuration_lcm import bei_token_slices
 
@@ -324,6 +329,9 @@ def compare(predictions: HeldOutPredictions, beis: list[dict], levels: dict[str,
         metrics = CATEGORICAL_METRICS if bei["kind"] == "categorical" else CONTINUOUS_METRICS
         point = {m: _scores(m, values, sample_targets, chance) for m in metrics}
         enough = np.unique(sample_subjects).size >= MIN_SUBJECTS
+        if bei["kind"] == "categorical":  # and enough subjects of every class
+            per_class = [np.unique(sample_subjects[sample_targets == c]).size for c in np.unique(sample_targets)]
+            enough = enough and min(per_class) >= MIN_CLASS_SUBJECTS
         counts = bootstrap_counts(sample_subjects, n_resamples if enough else 0, seed)
         draws = {m: _resampled_scores(m, values, sample_targets, chance, counts) for m in metrics}
         rows.append({
@@ -376,6 +384,8 @@ def _summary(metric: str, point: list[float], draws: list[list[float]], has_base
 __all__ = [
     "EVAL_LEVELS",
     "HeldOutPredictions",
+    "MIN_CLASS_SUBJECTS",
+    "MIN_SUBJECTS",
     "balanced_accuracy",
     "bootstrap_counts",
     "bootstrap_indices",

@@ -9,7 +9,10 @@ the model size for `finetune.py`, which keeps the pretrained model's size) are i
   also shows its limits: it stays below FC + logistic regression there): the 64 x 3 model (dropout 0.1,
   weight decay 0.01), batch 16, 2 momentum epochs, up to 30 epochs with early stopping (patience 8) on the subject-level
   validation ROC-AUC, the best stage-2 epoch kept. The smaller, more regularised candidate (32 x 2,
-  dropout 0.3, weight decay 0.05) and random-offset crops were not better on inner validation.
+  dropout 0.3, weight decay 0.05) and random-offset crops were not better on inner validation. With fewer
+  validation subjects than ``lcm_hf.training.small_cohort.MIN_VALIDATION_SUBJECTS`` the size-aware policy
+  (``--small_cohort_policy auto``) replaces that selection and early stopping by the fixed budget on training +
+  validation subjects, as the study found selection on 6-19 validation subjects lowered test AUC.
 """
 
 from __future__ import annotations

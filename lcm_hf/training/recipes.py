@@ -31,6 +31,7 @@ from .data import (
     split_parts,
     training_processor,
 )
+from .small_cohort import apply_small_cohort_policy
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +73,30 @@ def _trainer(model, training_args, splits, selection_metric="balanced_accuracy")
     )
 
 
-def _finish(trainer, splits, processor, extra: dict, data_args=None) -> dict:
-    """Calibrate on validation, save the model + processor, score the test split, write `results.json`
-    (into ``trainer.args.output_dir``; ``split_sizes`` counts the splits given, a ``None`` one skipped)."""
+def _finish(trainer, splits, processor, extra: dict, data_args=None, previous_subjects=None,
+            train_subjects=None) -> dict:
+    """Calibrate on validation, record the subjects whose labels the model saw (``config.training_subjects``, with
+    the starting model's ``previous_subjects``; ``train_subjects`` ``{dataset: ids}`` for a streamed ``train``
+    split, given as None), save the model + processor, score the test split, write
+    `results.json` (into ``trainer.args.output_dir``; ``split_sizes`` counts the splits given, a ``None`` one
+    skipped)."""
     from .calibration import calibrate_trainer
     from .selection import selection_summary
+    from .subjects import training_record
+    from .trainer import _unwrap
 
     output_dir = trainer.args.output_dir
     sizes = {k: len(v) for k, v in splits.items() if v is not None}
     extra = {"model_selection": selection_summary(trainer), "split_sizes": sizes, **extra}
+    config = _unwrap(trainer.model).config
+    if extra.get("small_cohort_policy"):  # no temperature: none fitted here, a starting model's fit other logits
+        config.set_temperatures(None)
     if getattr(trainer.args, "calibrate", False) and splits.get("validation") is not None:
         extra["calibration"] = calibrate_trainer(trainer, splits["validation"], output_dir)
+    config.training_subjects = training_record(splits, previous_subjects, train_subjects)
+    extra["training_subjects"] = {name: {role: len(hashes) for role, hashes in roles.items()}
+                                  for name, roles in config.training_subjects["datasets"].items()}
+    extra["cv_fold"] = getattr(trainer.args, "cv_fold", None)
     prediction = trainer.predict(splits["test"], metric_key_prefix="test")
     if trainer.args.should_save:
         if hasattr(trainer.model, "peft_config"):  # LoRA: the adapter + finetuned BEIs, not the whole model
@@ -206,6 +220,7 @@ def pretrain(
     )
     processor = training_processor(parts, vocabulary, data_args)  # windows + FC of every split (group kinds fitted)
     splits = build_splits(parts, vocabulary, data_args, pseudo, processor)
+    splits, training_args, policy = apply_small_cohort_policy(splits, training_args)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
     model = pretrain_model(num_rois, vocabulary, model_args, training_args.seed)
     trainer = _trainer(model, training_args, splits, selection_metric=model_args.readout_selection_metric)
@@ -217,6 +232,7 @@ def pretrain(
         {
             "datasets": list(datasets),
             "data_args": asdict(data_args),
+            "small_cohort_policy": policy,
         },
         data_args=data_args,
     )
@@ -317,6 +333,7 @@ def finetune(
     from ..modeling_lcm import LcmForBeiPrediction
     from ..processing_lcm import LcmProcessor
     from .adapters import freeze_for_linear_probe
+    from .subjects import check_subject_overlap, optimistic_sentence
 
     if finetune_args.mode not in FINETUNE_MODES:
         raise ValueError(f"--mode: expected one of {list(FINETUNE_MODES)}, got {finetune_args.mode!r}")
@@ -330,8 +347,12 @@ def finetune(
     vocabulary, splits, processor = prepared or prepare_finetuning_data(
         datasets, data_args, finetune_args.model_name_or_path, finetune_args.new_beis
     )
-    splits = dict(splits)
+    splits, training_args, policy = apply_small_cohort_policy(dict(splits), training_args)
     new_names = [name for name in vocabulary.names if name not in old_vocabulary.names]
+    previous = None if finetune_args.mode == "scratch" else getattr(pretrained.config, "training_subjects", None)
+    overlap = None  # scratch: the starting model's weights (and what they saw) are not used
+    if finetune_args.mode != "scratch":
+        overlap = check_subject_overlap(previous, splits, getattr(finetune_args, "allow_subject_overlap", False))
 
     if finetune_args.confident_pseudo_label_threshold is not None and finetune_args.mode == "semi_supervised":
         missing = [n for n in old_vocabulary.names if old_vocabulary[n]["kind"] == "categorical"]
@@ -380,8 +401,12 @@ def finetune(
             "lora": _lora_summary(model) if finetune_args.use_lora else None,
             "new_beis": new_names,
             "trainable": trainable,
+            "small_cohort_policy": policy,
+            "subject_overlap": overlap,
+            "optimistic": optimistic_sentence(overlap),
         },
         data_args=data_args,
+        previous_subjects=previous,
     )
 
 

@@ -17,7 +17,14 @@ import os
 
 import numpy as np
 
-from .evaluation import MIN_SUBJECTS, HeldOutPredictions, compare, resolve_levels, unscored_beis
+from .evaluation import (
+    MIN_CLASS_SUBJECTS,
+    MIN_SUBJECTS,
+    HeldOutPredictions,
+    compare,
+    resolve_levels,
+    unscored_beis,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,7 @@ def split_levels(splits: dict, beis: list[dict], eval_level: str = "auto") -> di
     """:func:`~lcm_hf.training.evaluation.resolve_levels` over all rows of all splits (so every fold and split
     of one dataset gets the same level)."""
     labels, subjects, scans = [], [], []
-    for split in splits.values():
+    for split in (split for split in splits.values() if split is not None):
         labels.append(_labels(split))
         subject, scan = _identity(split)
         subjects.append(subject)
@@ -70,9 +77,11 @@ def evaluate_run(beis: list[dict], splits: dict, lcm_logits: np.ndarray, data_ar
     -------
     (evaluation, HeldOutPredictions)
         ``evaluation`` (JSON-able): ``levels``, ``comparison`` (rows of
-        :func:`~lcm_hf.training.evaluation.compare`), ``baseline`` (chosen strengths), ``bootstrap``.
+        :func:`~lcm_hf.training.evaluation.compare`), ``class_counts`` (subjects per class and split of each
+        categorical BEI), ``baseline`` (chosen strengths), ``bootstrap``.
     """
     from .baseline import fit_baseline
+    from .stratification import split_class_counts
 
     seed = getattr(data_args, "split_seed", seed)
     levels = split_levels(splits, beis, getattr(data_args, "eval_level", "auto"))
@@ -108,6 +117,7 @@ def evaluate_run(beis: list[dict], splits: dict, lcm_logits: np.ndarray, data_ar
         "eval_level": getattr(data_args, "eval_level", "auto"),
         "comparison": compare(predictions, beis, levels, resamples, seed),
         "unscored": unscored_beis(predictions.labels, beis),
+        "class_counts": split_class_counts(splits, beis),
         "baseline": None if baseline is None else {
             "model": "standardised FC upper triangle + logistic regression (ridge for continuous BEIs)",
             "strengths": baseline.strengths,
@@ -183,34 +193,44 @@ def _with_ci(entry) -> str:
     return f"{_fmt(entry.get('value'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
-def comparison_lines(rows: list[dict], value_key=None) -> list[str]:
-    """A markdown table of :func:`~lcm_hf.training.evaluation.compare` rows (one line per BEI and metric)."""
-    lines = [
-        "| BEI | level (samples, subjects) | metric | LCM [95% CI] | baseline [95% CI] | chance | "
-        "LCM - baseline [95% CI] | LCM vs baseline | LCM vs chance |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+def comparison_lines(rows: list[dict], verdicts: bool = True, intervals: bool = True) -> list[str]:
+    """A markdown table of :func:`~lcm_hf.training.evaluation.compare` rows (one line per BEI and metric);
+    ``verdicts=False`` / ``intervals=False`` leave out the verdict columns / the intervals (a CV fold's table)."""
+    show = _with_ci if intervals else (lambda entry: _fmt((entry or {}).get("value")))
+    ci = " [95% CI]" if intervals else ""
+    header = (f"| BEI | level (samples, subjects) | metric | LCM{ci} | baseline{ci} | chance | LCM - baseline{ci} |"
+              + (" LCM vs baseline | LCM vs chance |" if verdicts else ""))
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         for metric, entry in row["metrics"].items():
             arrow = "" if entry.get("higher_is_better", True) else " (lower is better)"
-            lines.append(
+            line = (
                 f"| {row['bei']} | {row['level']} ({row['samples']}, {row['subjects']}) | "
-                f"{METRIC_NAMES.get(metric, metric)}{arrow} | {_with_ci(entry['lcm'])} | "
-                f"{_with_ci(entry.get('baseline'))} | {_fmt(entry['chance']['value'])} | "
-                f"{_with_ci(entry.get('difference'))} | {entry.get('verdict', 'no baseline')} | "
-                f"{entry['verdict_chance']} |"
+                f"{METRIC_NAMES.get(metric, metric)}{arrow} | {show(entry['lcm'])} | "
+                f"{show(entry.get('baseline'))} | {_fmt(entry['chance']['value'])} | "
+                f"{show(entry.get('difference'))} |"
             )
+            if verdicts:
+                line += f" {entry.get('verdict', 'no baseline')} | {entry['verdict_chance']} |"
+            lines.append(line)
     return lines
 
 
 def level_sentence(levels: dict[str, str], eval_level: str = "auto") -> str:
-    """Which level each BEI was scored at, and why."""
+    """Which level each BEI was scored at, and why (the reason matches the levels chosen)."""
     if not levels:
         return "No BEI could be scored."
     scan = sorted(name for name, level in levels.items() if level == "scan")
     subject = sorted(name for name, level in levels.items() if level == "subject")
-    why = ("chosen automatically: scan level for labels that vary within a subject" if eval_level == "auto"
-           else f"--eval_level {eval_level}")
+    if eval_level != "auto":
+        why = f"--eval_level {eval_level}"
+    elif scan and subject:
+        why = (f"chosen automatically: {', '.join(scan)} vary within a subject, so they are scored per scan; the "
+               "others are constant within each subject")
+    elif scan:
+        why = "chosen automatically: these labels vary within a subject"
+    else:
+        why = "chosen automatically: these labels are constant within each subject"
     parts = []
     if subject:
         parts.append(f"one prediction per subject (its windows averaged) for {', '.join(subject)}")
@@ -233,7 +253,8 @@ def explanation_lines() -> list[str]:
         "\"Beats\" is written only when the interval of the difference excludes 0; otherwise the report says "
         "\"no detectable difference\", which is not evidence that the two are equal. Chance: balanced accuracy "
         "1/C, ROC-AUC 0.5, Pearson r 0, MAE of predicting the training mean. With fewer than "
-        f"{MIN_SUBJECTS} test subjects no interval is given and no verdict is drawn.",
+        f"{MIN_SUBJECTS} test subjects, or fewer than {MIN_CLASS_SUBJECTS} of a class, no interval is given and no "
+        "verdict is drawn.",
     ]
 
 
@@ -252,10 +273,28 @@ def schedule_sentences(schedule: dict | None) -> list[str]:
     return ["", line + "."]
 
 
+def notice_lines(results: dict) -> list[str]:
+    """The lines a reader must see first: scores made optimistic by a starting model that saw test subjects
+    (``--allow_subject_overlap``), the small-cohort policy, temperatures dropped at an optimiser bound."""
+    lines = []
+    if results.get("optimistic"):
+        lines.append(f"**{results['optimistic']}** (--allow_subject_overlap): every score below is optimistic.")
+    if results.get("small_cohort_policy"):
+        lines.append(results["small_cohort_policy"])
+    dropped = (results.get("calibration") or {}).get("dropped_at_bound") or {}
+    if dropped:
+        lines.append("No temperature saved for " + ", ".join(f"{name} (fitted T = {t:.4g}, at the search bound)"
+                                                             for name, t in dropped.items())
+                     + ": the validation split cannot calibrate it; scores are the uncalibrated softmax.")
+    return lines + ([""] if lines else [])
+
+
 def write_run_report(output_dir: str, results: dict, title: str = "LCM run report") -> str:
     """Write ``report.md`` in ``output_dir`` from a recipe's results (``evaluation``, ``log_history``...)."""
+    from .stratification import class_count_lines, too_few_lines
+
     evaluation = results.get("evaluation") or {}
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", ""] + notice_lines(results)
     lines += history_sentences(
         results.get("log_history") or [], results.get("best_model_checkpoint"), bool(results.get("kept_best")),
         (results.get("model_selection") or {}).get("metric"),
@@ -266,7 +305,14 @@ def write_run_report(output_dir: str, results: dict, title: str = "LCM run repor
         scored = {row["bei"]: row["level"] for row in evaluation["comparison"]}
         lines += ["## Test split: LCM vs baseline vs chance", "",
                   level_sentence(scored, evaluation.get("eval_level", "auto")), ""]
-        lines += comparison_lines(evaluation["comparison"]) + [""] + explanation_lines() + [""]
+        counts = evaluation.get("class_counts") or {}
+        lines += class_count_lines(counts) + too_few_lines(counts)
+        if results.get("cv_fold") is None:
+            lines += comparison_lines(evaluation["comparison"]) + [""] + explanation_lines() + [""]
+        else:  # one fold's handful of test subjects decides nothing: the verdicts are across folds
+            lines += comparison_lines(evaluation["comparison"], verdicts=False) + [""]
+            lines += [f"Fold {results['cv_fold']} of a cross-validation: no verdict from one fold's test subjects; "
+                      "the verdicts, across folds, are in `../cv_report.md`.", ""]
         lines += unscored_lines(evaluation.get("unscored") or {})
     lines += ["All metrics (per layer, per dataset, window/scan/subject level) are in `results.json`.", ""]
     from ..atomic import atomic_write_text
@@ -282,6 +328,7 @@ __all__ = [
     "history_sentences",
     "level_sentence",
     "schedule_sentences",
+    "notice_lines",
     "split_levels",
     "unscored_lines",
     "write_run_report",

@@ -178,7 +178,8 @@ def run_recipe(datasets, data_args, training_args, train, resume=None, headline=
 
         def summary(results):
             test = {k: v for k, v in results["test_metrics"].items() if "/layer_" not in k and "dataset/" not in k}
-            return {**(headline(results) if headline else {}), "schedule": results.get("schedule"), "test": test}
+            marked = {"optimistic": results["optimistic"]} if results.get("optimistic") else {}
+            return {**(headline(results) if headline else {}), "schedule": results.get("schedule"), **marked, "test": test}
 
     if training_args.should_log:
         print(json.dumps(summary(results), default=str))

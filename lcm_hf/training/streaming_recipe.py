@@ -194,7 +194,16 @@ def pretrain_streaming(dataset_dirs: list[str], data_args, model_args, training_
             },
             "data_args": asdict(data_args),
         },
+        train_subjects=_streamed_subjects(sources, held_out),
     )
+
+
+def _streamed_subjects(sources, held_out: dict) -> dict[str, set]:
+    """``{dataset: subject ids}`` that trained: every subject of the folders but the held-out ones."""
+    held = {(str(d), str(s)) for split in held_out.values() if split is not None
+            for d, s in zip(split["dataset"], split["subject_id"])}
+    return {name: {str(s) for s in table["subject_id"]} - {s for d, s in held if d == name}
+            for name, table in sources.phenotypes(["subject_id"]).items()}
 
 
 __all__ = ["STREAM_STATE_NAME", "StreamingLcmTrainer", "pretrain_streaming", "streaming_schedule"]

@@ -1,0 +1,96 @@
+"""The size-aware training policy: with too few validation subjects to choose reliably, no choosing.
+
+Best-epoch selection, early stopping and temperature scaling all fit something to the validation split. On a
+handful of subjects that fit is noise: ``benchmarks/RESULTS_small_cohort.md`` found that keeping the best
+validation epoch on 6-19 validation subjects lowered test ROC-AUC on all three cohorts it studied, and fitted
+temperatures hit their search bounds. So, with fewer than :data:`MIN_VALIDATION_SUBJECTS` validation subjects
+(``--small_cohort_policy auto``, the default; ``on`` always, ``off`` never), :func:`apply_small_cohort_policy`
+makes a run
+
+- train its fixed budget (``--num_train_epochs`` or ``--max_steps``) on the training **and** validation subjects,
+- with no evaluation during training, no best-epoch selection (the last step is kept), no early stopping,
+- and no temperature (none fitted on that split; a starting model's are dropped, as they belong to other logits),
+
+and say so in one line (printed, and at the top of ``report.md`` / ``cv_report.md``). With ``best_layer`` readout
+no layer is selected either: each BEI reads the mean over layers.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+
+logger = logging.getLogger(__name__)
+
+MIN_VALIDATION_SUBJECTS = 20
+"""Validation subjects below which a run does not select, stop early or calibrate on validation.
+
+Provisional: 20 is the smallest value the evidence so far allows (``benchmarks/RESULTS_small_cohort.md``: selection
+on 6-19 validation subjects lowered test AUC on every cohort studied); the nested study of issue 18 (item 5:
+``benchmarks/bench_small_cohort.py`` on development sets only) still has to set it."""
+
+POLICIES = ("auto", "on", "off")
+
+
+def validation_subjects(splits: dict) -> int:
+    """Distinct ``dataset::subject_id`` of ``splits["validation"]`` (0 when it is None or empty)."""
+    validation = splits.get("validation")
+    if validation is None or len(validation) == 0:
+        return 0
+    names = validation["dataset"] if "dataset" in validation.column_names else [""] * len(validation)
+    return len(set(zip(names, validation["subject_id"])))
+
+
+def uses_small_cohort_policy(splits: dict, training_args) -> bool:
+    """Whether the run trains without choosing on validation (``--small_cohort_policy``, default ``auto``)."""
+    policy = getattr(training_args, "small_cohort_policy", "auto") or "auto"
+    if policy not in POLICIES:
+        raise ValueError(f"--small_cohort_policy: expected one of {list(POLICIES)}, got {policy!r}")
+    if policy == "off":
+        return False
+    return policy == "on" or validation_subjects(splits) < MIN_VALIDATION_SUBJECTS
+
+
+def _optimizer_steps(training_args, windows: int) -> int:
+    if getattr(training_args, "max_steps", -1) and training_args.max_steps > 0:
+        return int(training_args.max_steps)
+    per_step = (training_args.per_device_train_batch_size * max(training_args.gradient_accumulation_steps, 1)
+                * max(getattr(training_args, "world_size", 1), 1))
+    return int(math.ceil(training_args.num_train_epochs * math.ceil(windows / per_step)))
+
+
+def apply_small_cohort_policy(splits: dict, training_args) -> tuple[dict, object, str | None]:
+    """(splits, training arguments, sentence) of the run: unchanged with enough validation subjects, else the
+    validation rows joined to ``train`` (``validation`` None) and a copy of the arguments with no evaluation,
+    selection, early stopping or calibration, and the one-line sentence saying so."""
+    if not uses_small_cohort_policy(splits, training_args):
+        return splits, training_args, None
+    from datasets import concatenate_datasets
+
+    from .data import model_format
+
+    n_validation = validation_subjects(splits)
+    n_train = validation_subjects({"validation": splits["train"]})
+    parts = [splits["train"]] + ([splits["validation"]] if n_validation else [])
+    splits = {**splits, "train": model_format(concatenate_datasets(parts)), "validation": None}
+    args = copy.deepcopy(training_args)
+    args.eval_strategy = "no"
+    args.load_best_model_at_end = False
+    args.early_stopping_patience = None
+    args.calibrate = False
+    epochs = (f"{args.max_steps} steps" if getattr(args, "max_steps", -1) and args.max_steps > 0
+              else f"{args.num_train_epochs:g} epoch" + ("" if args.num_train_epochs == 1 else "s"))
+    why = ("--small_cohort_policy on" if getattr(training_args, "small_cohort_policy", "auto") == "on" else
+           f"{n_validation} validation subjects, fewer than {MIN_VALIDATION_SUBJECTS}: too few to choose reliably")
+    sentence = (f"Small cohort ({why}): trained a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} "
+                f"optimizer steps) on the {n_train} training + {n_validation} validation subjects, with no best-epoch "
+                "selection, no early stopping and no temperature fitted (--small_cohort_policy off to choose on "
+                "validation).")
+    if getattr(args, "should_log", True):
+        print(sentence, flush=True)
+    return splits, args, sentence
+
+
+__all__ = ["MIN_VALIDATION_SUBJECTS", "POLICIES", "apply_small_cohort_policy", "uses_small_cohort_policy",
+           "validation_subjects"]
