@@ -8,6 +8,7 @@ from lcm_hf import LcmConfig, LcmForBeiPrediction, LcmProcessor, BeiVocabulary
 import importlib
 
 from .auto_registration import RegisterOnImport
+from .errors_lcm import LcmInputError, LcmInputTypeError
 
 __version__ = "0.1.0"
 
@@ -89,6 +90,8 @@ def __dir__():
 
 
 __all__ = [
+    "LcmInputError",
+    "LcmInputTypeError",
     "BeiVocabulary",
     "LcmReadoutScheduleCallback",
     "LcmTrainer",

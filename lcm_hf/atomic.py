@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .errors_lcm import LcmInputError
 from .saving_lcm import staging_path
 
 MARKER_NAME = ".lcm_hf_output.json"
@@ -55,7 +56,7 @@ def atomic_write_json(path: str | os.PathLike, value, **dump_kwargs) -> Path:
 def write_marker(folder: str | os.PathLike, kind: str) -> Path:
     """Mark `folder` as written by lcm-hf: ``.lcm_hf_output.json`` = ``{"kind": kind, "version": ...}``."""
     if kind not in KINDS:
-        raise ValueError(f"kind: expected one of {list(KINDS)}, got {kind!r}")
+        raise LcmInputError(f"kind: expected one of {list(KINDS)}, got {kind!r}")
     return atomic_write_json(Path(folder) / MARKER_NAME, {"kind": kind, "version": _version()})
 
 
@@ -121,21 +122,21 @@ def check_output_folder(
             continue
         source = Path(item).resolve()
         if source == resolved or resolved in source.parents:
-            raise ValueError(
+            raise LcmInputError(
                 f"{flag}: expected a folder apart from the inputs, got {folder}, which holds the input "
                 f"{item}; choose another output folder (nothing was written)"
             )
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{flag}: expected a folder, got the file {folder}")
+        raise LcmInputError(f"{flag}: expected a folder, got the file {folder}")
     check_writable(folder, flag=flag)  # before any (long) import work, not after it
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
-            raise ValueError(
+            raise LcmInputError(
                 f"{flag}: expected an empty or new output folder, got non-empty {folder} "
                 f"(pass overwrite=True / --overwrite to replace a {kind} lcm-hf wrote)"
             )
         if not written_by_lcm_hf(folder, kind):
-            raise ValueError(
+            raise LcmInputError(
                 f"{flag}: --overwrite replaces only a {kind} lcm-hf wrote (a folder with {MARKER_NAME}), "
                 f"got {folder}, which has no such {kind}; refusing to replace it: choose a new output folder "
                 "or remove it yourself"
@@ -157,14 +158,14 @@ def check_writable(path: str | os.PathLike, *, flag: str = "output") -> Path:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{flag}: expected a writable place, got {path}, under the file {existing}")
+        raise LcmInputError(f"{flag}: expected a writable place, got {path}, under the file {existing}")
     import tempfile
 
     try:
         probe = tempfile.mkdtemp(prefix=".lcm_hf-write-check-", dir=existing)
     except OSError as error:
-        raise ValueError(f"{flag}: expected a writable place, got {path}: {existing} is not writable "
-                         f"({error.strerror or error}); choose another output (nothing was read or written)") from None
+        raise LcmInputError(f"{flag}: expected a writable place, got {path}: {existing} is not writable "
+                            f"({error.strerror or error}); choose another output (nothing was read or written)") from None
     os.rmdir(probe)
     return path
 
@@ -214,10 +215,10 @@ def check_output_file(
             continue
         source = Path(item).resolve()
         if source == resolved:
-            raise ValueError(f"{flag}: expected a file apart from the inputs, got {path}, which is the input {item}; "
-                             "choose another output file (--overwrite never replaces an input; nothing was written)")
+            raise LcmInputError(f"{flag}: expected a file apart from the inputs, got {path}, which is the input {item}; "
+                                "choose another output file (--overwrite never replaces an input; nothing was written)")
     if path.is_dir():
-        raise ValueError(f"{flag}: expected a file to write, got the folder {path}")
+        raise LcmInputError(f"{flag}: expected a file to write, got the folder {path}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     check_writable(path, flag=flag)
@@ -242,11 +243,11 @@ def check_training_output(
         source = Path(item).resolve()
         if _holds(resolved, source) or _holds(source, resolved):
             where = "is" if source == resolved else ("holds" if _holds(resolved, source) else "is inside")
-            raise ValueError(f"{flag}: expected a folder apart from the inputs, got {folder}, which {where} the input "
-                             f"{item}; choose another output folder (nothing was written)")
+            raise LcmInputError(f"{flag}: expected a folder apart from the inputs, got {folder}, which {where} the input "
+                                f"{item}; choose another output folder (nothing was written)")
     if looks_like_dataset(folder):
-        raise ValueError(f"{flag}: expected a folder for the model, got {folder}, which holds a dataset "
-                         "(build_dataset.py output); choose another output folder (nothing was written)")
+        raise LcmInputError(f"{flag}: expected a folder for the model, got {folder}, which holds a dataset "
+                            "(build_dataset.py output); choose another output folder (nothing was written)")
     check_writable(folder, flag=flag)
     return folder
 

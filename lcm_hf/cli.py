@@ -16,6 +16,8 @@ import os
 import sys
 from importlib.metadata import entry_points
 
+from .errors_lcm import LcmInputError
+
 COMMANDS_GROUP = "lcm_hf.commands"  # entry points adding subcommands: callables taking the subparsers
 
 
@@ -28,7 +30,7 @@ def check_model_argument(model: str) -> None:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     path_like = model.startswith((".", "/", "~")) or model.count("/") != 1
     if offline or path_like:
-        raise ValueError(f"--model: expected a model folder (or a Hub id online), got no folder at {model!r}")
+        raise LcmInputError(f"--model: expected a model folder (or a Hub id online), got no folder at {model!r}")
 
 
 def check_model_folder(model: str, flag: str = "--model") -> None:
@@ -39,13 +41,13 @@ def check_model_folder(model: str, flag: str = "--model") -> None:
     from .atomic import looks_like_dataset
 
     if looks_like_dataset(model):
-        raise ValueError(f"{flag}: expected a model folder (config.json + model.safetensors, the --output_dir of "
-                         f"training/pretrain.py or finetune.py), got {model!r}, which is a dataset folder "
-                         "(build_dataset.py output)")
+        raise LcmInputError(f"{flag}: expected a model folder (config.json + model.safetensors, the --output_dir of "
+                            f"training/pretrain.py or finetune.py), got {model!r}, which is a dataset folder "
+                            "(build_dataset.py output)")
     checkpoints = sorted(name for name in os.listdir(model) if name.startswith("checkpoint-"))
     hint = f"; it holds {checkpoints[-1]}: pass {os.path.join(model, checkpoints[-1])}" if checkpoints else ""
-    raise ValueError(f"{flag}: expected a model folder (config.json + model.safetensors, the --output_dir of "
-                     f"training/pretrain.py or finetune.py), got {model!r}, which has no config.json{hint}")
+    raise LcmInputError(f"{flag}: expected a model folder (config.json + model.safetensors, the --output_dir of "
+                        f"training/pretrain.py or finetune.py), got {model!r}, which has no config.json{hint}")
 
 
 def _predict(args) -> int:
@@ -58,11 +60,11 @@ def _predict(args) -> int:
         num_rois = predict.model.config.num_rois
         for path, item in zip(args.timeseries, inputs):
             if item["timeseries"].shape[1] != num_rois:
-                raise ValueError(
+                raise LcmInputError(
                     f"{path}: expected {num_rois} ROI columns (the model's num_rois), got {item['timeseries'].shape[1]}"
                 )
         predictions = predict(inputs, return_windows=args.windows)
-    except (ValueError, FileNotFoundError) as err:
+    except (LcmInputError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
     for path, prediction in zip(args.timeseries, predictions):
         if args.json:
@@ -91,7 +93,7 @@ def _embed(args) -> int:
         check_model_argument(args.model)
         path = embed_files(args.model, args.timeseries, args.output, subject_ids=args.subject_ids,
                            overwrite=args.overwrite, device=args.device)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (LcmInputError, FileNotFoundError, FileExistsError) as err:
         raise SystemExit(f"error: {err}") from None
     print(f"wrote {path}")
     return 0

@@ -13,6 +13,8 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
+from .errors_lcm import LcmInputError, LcmInputTypeError
+
 READOUT_POLICIES = ("max", "best_layer", "mean", "last")
 # The one default of each schedule setting: the training arguments and scripts default to None ("the model config's"),
 # a value given explicitly wins, and training records the value used in the config.
@@ -42,17 +44,17 @@ PRESET_DEFAULTS = {"num_rois": 116, "hidden_size": 2048, "num_attention_heads": 
 
 def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"`{field}` must be one of {list(allowed)}, got {value!r}")
+        raise LcmInputError(f"`{field}` must be one of {list(allowed)}, got {value!r}")
 
 
 def _check_positive_int(field: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{field}` must be a positive integer, got {value!r}")
+        raise LcmInputError(f"`{field}` must be a positive integer, got {value!r}")
 
 
 def _check_probability(field: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{field}` must be a float in [0, 1), got {value!r}")
+        raise LcmInputError(f"`{field}` must be a float in [0, 1), got {value!r}")
 
 
 def bei_token_slices(beis: list[dict]) -> list[slice]:
@@ -70,40 +72,40 @@ def normalize_bei(bei: Mapping, index: int = 0) -> dict:
     """Validate one BEI entry (see `normalize_beis`) and return a new dict with defaults filled in;
     errors name the entry as ``beis[index]``."""
     if not isinstance(bei, Mapping):
-        raise TypeError(f"`beis[{index}]` must be a dict, got {type(bei).__name__}")
+        raise LcmInputTypeError(f"`beis[{index}]` must be a dict, got {type(bei).__name__}")
     name = bei.get("name")
     if not isinstance(name, str) or not name:
-        raise ValueError(f"`beis[{index}]['name']` must be a non-empty string, got {name!r}")
+        raise LcmInputError(f"`beis[{index}]['name']` must be a non-empty string, got {name!r}")
     kind = bei.get("kind")
     _check_choice(f"beis[{index}]['kind']", kind, BEI_KINDS)
     entry: dict[str, Any] = {"name": name, "kind": kind}
     if kind == "categorical":
         classes = bei.get("classes")
         if not isinstance(classes, (list, tuple)) or len(classes) < 2:
-            raise ValueError(
+            raise LcmInputError(
                 f"`beis[{index}]['classes']` ({name!r}) must list at least 2 class names, got {classes!r}"
             )
         classes = [str(c) for c in classes]
         if len(set(classes)) != len(classes):
-            raise ValueError(f"`beis[{index}]['classes']` ({name!r}) has duplicates: {classes}")
+            raise LcmInputError(f"`beis[{index}]['classes']` ({name!r}) has duplicates: {classes}")
         entry["classes"] = classes
         default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT
     else:
         if bei.get("classes"):
-            raise ValueError(f"`beis[{index}]` ({name!r}) is continuous and cannot have `classes`")
+            raise LcmInputError(f"`beis[{index}]` ({name!r}) is continuous and cannot have `classes`")
         default_weight = DEFAULT_CONTINUOUS_LOSS_WEIGHT
         if "scale" in bei or "center" in bei:
             center, scale = bei.get("center", 0.0), bei.get("scale", 1.0)
             for key, value in (("center", center), ("scale", scale)):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise ValueError(f"`beis[{index}]['{key}']` ({name!r}) must be a finite float, got {value!r}")
+                    raise LcmInputError(f"`beis[{index}]['{key}']` ({name!r}) must be a finite float, got {value!r}")
             if scale <= 0:
-                raise ValueError(f"`beis[{index}]['scale']` ({name!r}) must be > 0, got {scale!r}")
+                raise LcmInputError(f"`beis[{index}]['scale']` ({name!r}) must be > 0, got {scale!r}")
             entry["center"], entry["scale"] = float(center), float(scale)
             default_weight = DEFAULT_CATEGORICAL_LOSS_WEIGHT  # standardised targets: unit scale
     weight = bei.get("loss_weight", default_weight)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"`beis[{index}]['loss_weight']` ({name!r}) must be a float >= 0, got {weight!r}")
+        raise LcmInputError(f"`beis[{index}]['loss_weight']` ({name!r}) must be a float >= 0, got {weight!r}")
     entry["loss_weight"] = float(weight)
     return entry
 
@@ -128,12 +130,12 @@ def normalize_beis(beis: list[dict] | None) -> list[dict]:
     if beis is None:
         return []
     if not isinstance(beis, (list, tuple)):
-        raise TypeError(f"`beis` must be a list of dicts, got {type(beis).__name__}")
+        raise LcmInputTypeError(f"`beis` must be a list of dicts, got {type(beis).__name__}")
     normalized, seen = [], set()
     for index, bei in enumerate(beis):
         entry = normalize_bei(bei, index)
         if entry["name"] in seen:
-            raise ValueError(f"`beis` has the BEI name {entry['name']!r} twice; names must be unique")
+            raise LcmInputError(f"`beis` has the BEI name {entry['name']!r} twice; names must be unique")
         seen.add(entry["name"])
         normalized.append(entry)
     return normalized
@@ -233,7 +235,7 @@ class LcmConfig(PretrainedConfig):
         ):
             _check_positive_int(field, value)
         if hidden_size % num_attention_heads:
-            raise ValueError(
+            raise LcmInputError(
                 f"`hidden_size` must be divisible by `num_attention_heads`, got {hidden_size} and {num_attention_heads}"
             )
         _check_choice("hidden_act", hidden_act, ACTIVATIONS)
@@ -243,7 +245,7 @@ class LcmConfig(PretrainedConfig):
         _check_probability("dropout", dropout)
         _check_probability("attention_dropout", attention_dropout)
         if isinstance(momentum_epochs, bool) or not isinstance(momentum_epochs, int) or momentum_epochs < 0:
-            raise ValueError(f"`momentum_epochs` must be an integer >= 0, got {momentum_epochs!r}")
+            raise LcmInputError(f"`momentum_epochs` must be an integer >= 0, got {momentum_epochs!r}")
 
         self.num_rois = num_rois
         self.hidden_size = hidden_size
@@ -274,7 +276,7 @@ class LcmConfig(PretrainedConfig):
         Any keyword overrides the preset (e.g. ``num_rois=200``, ``beis=...``).
         """
         if name not in PRESETS:
-            raise ValueError(f"`name` must be one of {list(PRESETS)}, got {name!r}")
+            raise LcmInputError(f"`name` must be one of {list(PRESETS)}, got {name!r}")
         return cls(**{**PRESET_DEFAULTS, **PRESETS[name], **kwargs})
 
     # ------------------------------------------------------------------ BEI layout
@@ -301,14 +303,14 @@ class LcmConfig(PretrainedConfig):
         if readout_layers is None:
             return None
         if not isinstance(readout_layers, dict):
-            raise TypeError(f"`readout_layers` must be a dict {{bei name: layer}}, got {type(readout_layers).__name__}")
+            raise LcmInputTypeError(f"`readout_layers` must be a dict {{bei name: layer}}, got {type(readout_layers).__name__}")
         names = {bei["name"] for bei in self.beis}
         checked = {}
         for name, layer in readout_layers.items():
             if name not in names:
-                raise ValueError(f"`readout_layers` names an unknown BEI {name!r}; known BEIs: {sorted(names)}")
+                raise LcmInputError(f"`readout_layers` names an unknown BEI {name!r}; known BEIs: {sorted(names)}")
             if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_hidden_layers:
-                raise ValueError(
+                raise LcmInputError(
                     f"`readout_layers[{name!r}]` must be a layer index in [0, {self.num_hidden_layers}), got {layer!r}"
                 )
             checked[name] = layer
@@ -318,15 +320,15 @@ class LcmConfig(PretrainedConfig):
         if temperatures is None:
             return None
         if not isinstance(temperatures, dict):
-            raise TypeError(f"`temperatures` must be a dict {{bei name: T}}, got {type(temperatures).__name__}")
+            raise LcmInputTypeError(f"`temperatures` must be a dict {{bei name: T}}, got {type(temperatures).__name__}")
         kinds = {bei["name"]: bei["kind"] for bei in self.beis}
         checked = {}
         for name, value in temperatures.items():
             if kinds.get(name) != "categorical":
                 known = sorted(n for n, k in kinds.items() if k == "categorical")
-                raise ValueError(f"`temperatures` must name categorical BEIs {known}, got {name!r}")
+                raise LcmInputError(f"`temperatures` must name categorical BEIs {known}, got {name!r}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ValueError(f"`temperatures[{name!r}]` must be a finite float > 0, got {value!r}")
+                raise LcmInputError(f"`temperatures[{name!r}]` must be a finite float > 0, got {value!r}")
             checked[name] = float(value)
         return checked
 
@@ -383,17 +385,17 @@ def grow_beis(old: list[dict], new: list[dict]) -> list[dict]:
             by_name[bei["name"]] = entry
             continue
         if existing["kind"] != bei["kind"]:
-            raise ValueError(f"BEI {bei['name']!r} exists as {existing['kind']}; cannot add it as {bei['kind']}")
+            raise LcmInputError(f"BEI {bei['name']!r} exists as {existing['kind']}; cannot add it as {bei['kind']}")
         if bei["kind"] == "continuous":
             for key in ("center", "scale"):
                 if existing.get(key) != bei.get(key):
-                    raise ValueError(f"BEI {bei['name']!r} exists with {key}={existing.get(key)!r}; cannot add it "
-                                     f"again with {key}={bei.get(key)!r}")
+                    raise LcmInputError(f"BEI {bei['name']!r} exists with {key}={existing.get(key)!r}; cannot add it "
+                                        f"again with {key}={bei.get(key)!r}")
             continue
         old_classes, given_classes = _without_na(existing["classes"]), _without_na(bei["classes"])
         if given_classes[: len(old_classes)] != old_classes and not old_classes[: len(given_classes)] == given_classes:
-            raise ValueError(f"BEI {bei['name']!r}: expected a class list extending {existing['classes']}, got "
-                             f"{bei['classes']} (new classes go after the existing ones, 'n/a' last)")
+            raise LcmInputError(f"BEI {bei['name']!r}: expected a class list extending {existing['classes']}, got "
+                                f"{bei['classes']} (new classes go after the existing ones, 'n/a' last)")
         extra = given_classes[len(old_classes):]
         with_na = NA_CLASS in existing["classes"] or NA_CLASS in bei["classes"]
         existing["classes"] = old_classes + extra + ([NA_CLASS] if with_na else [])

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .connectivity_checks import _subject_name, _warn_constant
+from .errors_lcm import LcmInputError, LcmInputTypeError
 
 MIN_TIMEPOINTS = 3
 CHUNK_BYTES = 4 << 20  # input bytes per chunk of `pearson_connectivity` (cache-sized)
@@ -40,7 +41,7 @@ CONNECTIVITY_KINDS = TORCH_KINDS + NILEARN_KINDS
 
 def _to_tensor(array, dtype: torch.dtype, device=None) -> torch.Tensor:
     if (array.is_complex() if isinstance(array, torch.Tensor) else np.iscomplexobj(array)):
-        raise TypeError("expected real `timeseries`, got complex values: pass .real or abs() explicitly")
+        raise LcmInputTypeError("expected real `timeseries`, got complex values: pass .real or abs() explicitly")
     if isinstance(array, torch.Tensor):
         return array.to(dtype=dtype, device=device)
     if isinstance(array, np.ndarray):
@@ -48,7 +49,7 @@ def _to_tensor(array, dtype: torch.dtype, device=None) -> torch.Tensor:
     try:
         return torch.as_tensor(np.asarray(array, dtype=np.float64), dtype=dtype, device=device)
     except (TypeError, ValueError) as err:
-        raise TypeError(
+        raise LcmInputTypeError(
             f"expected `timeseries` as a tensor, an array or nested lists of numbers, got {type(array).__name__}"
         ) from err
 
@@ -77,9 +78,9 @@ def stack_timeseries(
     """
     if isinstance(timeseries, (list, tuple)):
         if len(timeseries) == 0:
-            raise ValueError("expected at least one time series, got an empty sequence")
+            raise LcmInputError("expected at least one time series, got an empty sequence")
         if all(isinstance(t, (int, float)) for t in timeseries):
-            raise ValueError("expected `timeseries` of shape (T, N) or (B, T, N), got a 1-D sequence")
+            raise LcmInputError("expected `timeseries` of shape (T, N) or (B, T, N), got a 1-D sequence")
         first = np.asarray(timeseries[0]) if not isinstance(timeseries[0], torch.Tensor) else timeseries[0]
         if first.ndim == 1:
             tensor = _to_tensor(timeseries, dtype, device)
@@ -87,11 +88,11 @@ def stack_timeseries(
         items = [_to_tensor(t, dtype, device) for t in timeseries]
         for i, item in enumerate(items):
             if item.ndim != 2:
-                raise ValueError(f"expected time series {i} of shape (T, N), got {tuple(item.shape)}")
+                raise LcmInputError(f"expected time series {i} of shape (T, N), got {tuple(item.shape)}")
         n_rois = items[0].shape[1]
         for i, item in enumerate(items):
             if item.shape[1] != n_rois:
-                raise ValueError(
+                raise LcmInputError(
                     f"expected every time series to have {n_rois} ROIs (columns) like the first, "
                     f"got {item.shape[1]} for time series {i}"
                 )
@@ -110,7 +111,7 @@ def _check_ndim(tensor: torch.Tensor):
     if tensor.ndim == 2:
         return tensor.unsqueeze(0), None, True
     if tensor.ndim != 3:
-        raise ValueError(f"expected `timeseries` of shape (T, N) or (B, T, N), got {tuple(tensor.shape)}")
+        raise LcmInputError(f"expected `timeseries` of shape (T, N) or (B, T, N), got {tuple(tensor.shape)}")
     return tensor, None, False
 
 
@@ -121,7 +122,7 @@ def _validate(
     finite = torch.isfinite(x).flatten(1).all(dim=1)
     if not bool(finite.all()):
         i = int(torch.nonzero(~finite).flatten()[0])
-        raise ValueError(
+        raise LcmInputError(
             f"expected finite time series, got NaN or inf values for {_subject_name(i, subject_ids)}"
         )
 
@@ -133,7 +134,7 @@ def _validate_lengths(
     short = torch.nonzero(n_timepoints < min_timepoints).flatten().tolist()
     if short:
         i = short[0]
-        raise ValueError(
+        raise LcmInputError(
             f"expected at least {min_timepoints} time points for {_subject_name(i, subject_ids)}, "
             f"got {int(n_timepoints[i])}"
         )
@@ -195,16 +196,16 @@ def pearson_connectivity(
         NaN/inf values or fewer than 3 time points (naming the subject), bad shapes.
     """
     if dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"expected dtype torch.float32 or torch.float64, got {dtype}")
+        raise LcmInputTypeError(f"expected dtype torch.float32 or torch.float64, got {dtype}")
     x, auto_lengths, single = stack_timeseries(timeseries, dtype=dtype, device=device)
     if lengths is None:
         lengths = auto_lengths
     else:
         lengths = torch.as_tensor(lengths, dtype=torch.int64, device=x.device)
         if lengths.shape != (x.shape[0],):
-            raise ValueError(f"expected `lengths` of shape ({x.shape[0]},), got {tuple(lengths.shape)}")
+            raise LcmInputError(f"expected `lengths` of shape ({x.shape[0]},), got {tuple(lengths.shape)}")
         if bool((lengths > x.shape[1]).any()):
-            raise ValueError(f"expected `lengths` <= {x.shape[1]} (the padded length), got {lengths.tolist()}")
+            raise LcmInputError(f"expected `lengths` <= {x.shape[1]} (the padded length), got {lengths.tolist()}")
     if validate:
         _validate_lengths(x, lengths, subject_ids, MIN_TIMEPOINTS)
     out = x.new_empty((x.shape[0], x.shape[2], x.shape[2]))
@@ -253,10 +254,10 @@ def pearson_connectivity(
         if any_nonfinite or any_overflow:
             bad = int(torch.nonzero(nonfinite | overflow).flatten()[0])
             if bool(nonfinite[bad]):
-                raise ValueError(
+                raise LcmInputError(
                     f"expected finite time series, got NaN or inf values for {_subject_name(bad, subject_ids)}"
                 )
-            raise ValueError(
+            raise LcmInputError(
                 f"expected time series of sane magnitude, got values up to {float(x[bad].abs().max()):.3g} for "
                 f"{_subject_name(bad, subject_ids)}: their squares overflow {dtype} (rescale the series, or use float64)"
             )
@@ -308,7 +309,7 @@ def partial_correlation(
     n_time = lengths.tolist() if lengths is not None else [x.shape[1]] * x.shape[0]
     for i, t in enumerate(n_time):
         if t <= x.shape[2]:
-            raise ValueError(
+            raise LcmInputError(
                 f"expected an invertible covariance (more time points than ROIs) for "
                 f"{_subject_name(i, subject_ids)}, got T={t} <= N={x.shape[2]}"
             )
@@ -317,7 +318,7 @@ def partial_correlation(
     precision, info = torch.linalg.inv_ex(cov)
     if bool((info != 0).any()):
         i = int(torch.nonzero(info).flatten()[0])
-        raise ValueError(
+        raise LcmInputError(
             f"expected an invertible covariance (more time points than ROIs) for "
             f"{_subject_name(i, subject_ids)}, got a singular one"
         )
@@ -347,7 +348,7 @@ def fisher_z(fc, diagonal: float | None = 0.0, clip: float = 1e-6) -> torch.Tens
     """
     fc = fc if isinstance(fc, torch.Tensor) else torch.as_tensor(np.asarray(fc))
     if fc.ndim < 2 or fc.shape[-1] != fc.shape[-2]:
-        raise ValueError(f"expected square matrices of shape (..., N, N), got {tuple(fc.shape)}")
+        raise LcmInputError(f"expected square matrices of shape (..., N, N), got {tuple(fc.shape)}")
     z = torch.atanh(fc.clamp(-1.0 + clip, 1.0 - clip))
     if diagonal is not None:
         z.diagonal(dim1=-2, dim2=-1).fill_(diagonal)
@@ -439,7 +440,7 @@ def compute_connectivity(
             timeseries = [x[i, : int(n)] for i, n in enumerate(lengths)]
         fc = nilearn_connectivity(timeseries, kind=kind, dtype=dtype, **kwargs)
     else:
-        raise ValueError(f"expected `kind` to be one of {list(CONNECTIVITY_KINDS)}, got {kind!r}")
+        raise LcmInputError(f"expected `kind` to be one of {list(CONNECTIVITY_KINDS)}, got {kind!r}")
     return fisher_z_transform(fc) if fisher_z else fc
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .errors_lcm import LcmInputError, LcmInputTypeError
+
 
 def _subject_name(index: int, subject_ids: Sequence | None) -> str:
     if subject_ids is not None and index < len(subject_ids):
@@ -62,7 +64,7 @@ def check_connectivity_values(
     """
     fc = connectivity if isinstance(connectivity, torch.Tensor) else torch.as_tensor(np.asarray(connectivity))
     if fc.is_complex():
-        raise TypeError(f"expected real connectivity, got complex values ({fc.dtype})")
+        raise LcmInputTypeError(f"expected real connectivity, got complex values ({fc.dtype})")
     if fc.ndim == 2:
         fc = fc.unsqueeze(0)
     if fc.numel() == 0:
@@ -73,10 +75,10 @@ def check_connectivity_values(
     if bool(bad.any()):
         i = int(torch.nonzero(bad).flatten()[0])
         if not bool(torch.isfinite(peak[i])):
-            raise ValueError(
+            raise LcmInputError(
                 f"expected finite `connectivity`, got NaN or inf values for {_subject_name(i, subject_ids)}"
             )
-        raise ValueError(
+        raise LcmInputError(
             f"expected `connectivity` values within +-{max_abs:g} (correlations, z-scores), got {float(peak[i]):.3g} "
             f"for {_subject_name(i, subject_ids)}"
         )

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .connectivity import MIN_TIMEPOINTS, TORCH_KINDS, compute_connectivity
+from .errors_lcm import LcmInputError
 
 DEFAULT_WINDOW_SIZE = 90
 """The one default window length in TRs (scripts, :func:`sliding_windows`, ``expand_windows``). 90 TRs fit
@@ -47,9 +48,9 @@ def check_window_spec(size, stride=None, short_series: str = DEFAULT_SHORT_SERIE
         if value is None and name == "window_stride":
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"expected `{name}` to be a positive int, got {value!r}")
+            raise LcmInputError(f"expected `{name}` to be a positive int, got {value!r}")
     if short_series not in SHORT_SERIES_POLICIES:
-        raise ValueError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
+        raise LcmInputError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
     return int(size if stride is None else stride)
 
 
@@ -129,7 +130,7 @@ def sliding_windows(
     """
     x = timeseries if isinstance(timeseries, torch.Tensor) else torch.as_tensor(np.asarray(timeseries))
     if x.ndim != 2:
-        raise ValueError(f"expected `timeseries` of shape (T, N), got {tuple(x.shape)}")
+        raise LcmInputError(f"expected `timeseries` of shape (T, N), got {tuple(x.shape)}")
     spans = window_spans(x.shape[0], size, stride, short_series=short_series, rng=rng)
     windows = x.new_full((len(spans), size, x.shape[1]), pad_value)
     for w, (start, length) in enumerate(spans):
@@ -174,7 +175,7 @@ def windowed_connectivity(
     (True, [500, 500])
     """
     if kind not in TORCH_KINDS:
-        raise ValueError(f"expected a torch connectivity kind {list(TORCH_KINDS)} for windows, got {kind!r}")
+        raise LcmInputError(f"expected a torch connectivity kind {list(TORCH_KINDS)} for windows, got {kind!r}")
     windows, lengths = sliding_windows(timeseries, size, stride, short_series=short_series)
     n = windows.shape[-1]
     if windows.shape[0] == 0:

@@ -3,16 +3,18 @@
 Every entry (``lcm-hf``, ``processing/build_dataset.py``, ``training/*.py``, ``modeling/*.py``) runs its
 ``main(argv)`` through :func:`run_main`:
 
-- A user error (``ValueError``, ``TypeError``, ``KeyError``, ``OSError`` such as ``FileNotFoundError``, an
-  argparse usage error, ``SystemExit("message")``) is printed as one line ``error: ...`` on stderr, exit status 2
-  (argparse's convention). ``--debug`` anywhere on the command line (it is removed before parsing) or the
+- A user error (:class:`~lcm_hf.errors_lcm.LcmInputError`, raised wherever input is checked; ``OSError`` such as
+  ``FileNotFoundError``; an argparse usage error; ``SystemExit("message")``) is printed as one line ``error: ...``
+  on stderr, exit status 2 (argparse's convention). Any other exception (a ``KeyError``, a ``TypeError`` or a
+  ``ValueError`` from inside a library) is a bug and keeps its traceback. ``--debug`` anywhere on the command line (it is removed before parsing) or the
   environment variable ``LCM_HF_DEBUG=1`` shows the full traceback instead.
 - Warnings print as one line ``warning: ...`` (no source line), each message once.
 
 This module imports only the standard library, so ``--help`` and ``--version`` answer without loading torch.
 
+>>> from lcm_hf.errors_lcm import LcmInputError
 >>> def main(argv):
-...     raise ValueError("--window-size: expected a positive number of TRs, got 0")
+...     raise LcmInputError("--window-size: expected a positive number of TRs, got 0")
 >>> run_main(main, [], prog="demo")  # doctest: +SKIP
 error: --window-size: expected a positive number of TRs, got 0
 2
@@ -26,10 +28,14 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+from .errors_lcm import LcmInputError
+
 EXIT_USAGE = 2
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "LCM_HF_DEBUG"
-USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
+# A user error: LcmInputError (raised where input is checked) and OSError (the OS on a path the user named: missing,
+# unwritable, disk full). Any other exception is a bug and keeps its traceback.
+USER_ERRORS = (LcmInputError, OSError)
 
 
 def package_version() -> str:

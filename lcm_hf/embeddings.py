@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors_lcm import LcmInputError
 from .vocabulary_lcm import BeiVocabulary
 
 
@@ -75,9 +76,9 @@ def subject_embeddings(model, processor, timeseries: Sequence, subject_ids: Sequ
         (S, P, E), ``fc_features`` float32 (S, E).
     """
     if len(timeseries) != len(subject_ids):
-        raise ValueError(f"expected one subject id per time series ({len(timeseries)}), got {len(subject_ids)}")
+        raise LcmInputError(f"expected one subject id per time series ({len(timeseries)}), got {len(subject_ids)}")
     if len(timeseries) == 0:
-        raise ValueError("expected at least one time series, got none")
+        raise LcmInputError("expected at least one time series, got none")
     processor.check_model(model.config)
     model.eval()
     batch = processor(timeseries=list(timeseries), subject_ids=[str(s) for s in subject_ids], return_tensors="pt")

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from .errors_lcm import LcmInputError
+
 GROUP_KINDS = ("tangent",)
 
 
@@ -69,7 +71,7 @@ def fit_tangent_reference(pieces: Sequence) -> dict[str, np.ndarray]:
         inverse square root; float64 arrays (saved as safetensors).
     """
     if len(pieces) < 2:
-        raise ValueError(f"expected at least 2 windows to fit the tangent reference, got {len(pieces)}")
+        raise LcmInputError(f"expected at least 2 windows to fit the tangent reference, got {len(pieces)}")
     try:  # optional dependency, kept out of the remote-code import check
         from nilearn.connectome import ConnectivityMeasure
     except ImportError as err:

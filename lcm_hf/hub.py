@@ -28,6 +28,7 @@ import yaml
 from transformers.dynamic_module_utils import custom_object_save
 
 from .configuration_lcm import LcmConfig
+from .errors_lcm import LcmInputError, LcmInputTypeError
 from .modeling_lcm import LcmForBeiPrediction, LcmModel
 from .pipeline_lcm import TASK, PhenotypePredictionPipeline
 
@@ -308,16 +309,16 @@ def export_model_repository(
         The sorted file names written into `output_dir`.
     """
     if not isinstance(model, LcmForBeiPrediction):
-        raise TypeError(f"expected an LcmForBeiPrediction, got {type(model).__name__}")
+        raise LcmInputTypeError(f"expected an LcmForBeiPrediction, got {type(model).__name__}")
     if processor is not None:
         processor.check_model(model.config)  # the model config is the one source of truth for the BEIs
         if not getattr(processor, "is_fitted", True):
-            raise ValueError(f"expected a fitted processor for the group kind {processor.kind!r}: call "
-                             "processor.fit(training_timeseries) before exporting")
+            raise LcmInputError(f"expected a fitted processor for the group kind {processor.kind!r}: call "
+                                "processor.fit(training_timeseries) before exporting")
     info = dict(model_card_info or {})
     unknown = set(info) - MODEL_CARD_OPTIONS
     if unknown:
-        raise ValueError(f"unknown `model_card_info` keys: {sorted(unknown)}")
+        raise LcmInputError(f"unknown `model_card_info` keys: {sorted(unknown)}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 

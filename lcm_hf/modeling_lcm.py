@@ -21,6 +21,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_lcm import LcmConfig, bei_token_mapping, grow_beis, normalize_beis
+from .errors_lcm import LcmInputError, LcmInputTypeError
 from .layers_lcm import LcmAttentionProjection, LcmDecoderLayer, LcmFcEncoder
 from .readout_lcm import (  # noqa: F401  (re-exported: the public readout rules)
     bei_loss_sums,
@@ -91,25 +92,25 @@ def check_connectivity(connectivity, num_rois: int, dtype: torch.dtype | None = 
     in `LcmDataCollator` and the processor.
     """
     if not isinstance(connectivity, torch.Tensor):
-        raise TypeError(f"expected `connectivity` to be a torch.Tensor, got {type(connectivity).__name__}")
+        raise LcmInputTypeError(f"expected `connectivity` to be a torch.Tensor, got {type(connectivity).__name__}")
     if connectivity.is_complex():
-        raise TypeError(
+        raise LcmInputTypeError(
             f"expected real `connectivity`, got complex values ({connectivity.dtype}): pass .real or .abs() explicitly"
         )
     if not connectivity.is_floating_point():
-        raise TypeError(f"expected `connectivity` of a floating-point dtype, got {connectivity.dtype}")
+        raise LcmInputTypeError(f"expected `connectivity` of a floating-point dtype, got {connectivity.dtype}")
     expected = f"(B, {num_rois}, {num_rois})"
     if connectivity.dim() != 3:
         hint = " (add a batch dimension: connectivity[None])" if connectivity.dim() == 2 else ""
-        raise ValueError(
+        raise LcmInputError(
             f"expected `connectivity` of shape {expected}, got {tuple(connectivity.shape)} "
             f"(rank {connectivity.dim()}){hint}"
         )
     if tuple(connectivity.shape[1:]) != (num_rois, num_rois):
-        raise ValueError(f"expected `connectivity` of shape {expected}, got {tuple(connectivity.shape)}")
+        raise LcmInputError(f"expected `connectivity` of shape {expected}, got {tuple(connectivity.shape)}")
     if connectivity.shape[0] == 0:
-        raise ValueError(f"expected at least one `connectivity` matrix (B >= 1), got an empty batch of shape "
-                         f"{tuple(connectivity.shape)}")
+        raise LcmInputError(f"expected at least one `connectivity` matrix (B >= 1), got an empty batch of shape "
+                            f"{tuple(connectivity.shape)}")
     if dtype is not None and connectivity.dtype != dtype:
         connectivity = connectivity.to(dtype)
     return connectivity
@@ -118,12 +119,12 @@ def check_connectivity(connectivity, num_rois: int, dtype: torch.dtype | None = 
 def check_labels(labels, config: LcmConfig, batch_size: int) -> None:
     """Check the type and shape of `labels` (B, K); their values are `check_label_values`' (run by the collator)."""
     if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"expected `labels` to be a torch.Tensor, got {type(labels).__name__}")
+        raise LcmInputTypeError(f"expected `labels` to be a torch.Tensor, got {type(labels).__name__}")
     if not labels.is_floating_point():
-        raise TypeError(f"expected `labels` of a floating-point dtype (NaN marks missing), got {labels.dtype}")
+        raise LcmInputTypeError(f"expected `labels` of a floating-point dtype (NaN marks missing), got {labels.dtype}")
     expected = (batch_size, config.num_beis)
     if tuple(labels.shape) != expected:
-        raise ValueError(
+        raise LcmInputError(
             f"expected `labels` of shape (B, K) = {expected} (one column per BEI: {config.bei_names}), "
             f"got {tuple(labels.shape)}"
         )
@@ -134,17 +135,17 @@ def check_label_values(labels: torch.Tensor, beis: list[dict]) -> None:
     values of continuous ones, or NaN (missing). Reads the values: run once per batch on the CPU side
     (`LcmDataCollator`), not inside the training step."""
     if labels.shape[-1] != len(beis):
-        raise ValueError(f"expected `labels` with one column per BEI ({len(beis)}), got shape {tuple(labels.shape)}")
+        raise LcmInputError(f"expected `labels` with one column per BEI ({len(beis)}), got shape {tuple(labels.shape)}")
     for column, bei in zip(labels.unbind(-1), beis):
         known = column[~torch.isnan(column)]
         if torch.isinf(known).any():
-            raise ValueError(f"expected finite `labels` for BEI {bei['name']!r} (NaN for missing), got inf")
+            raise LcmInputError(f"expected finite `labels` for BEI {bei['name']!r} (NaN for missing), got inf")
         if bei["kind"] != "categorical" or known.numel() == 0:
             continue
         num_classes = len(bei["classes"])
         bad = (known < 0) | (known >= num_classes) | (known != known.round())
         if bad.any():
-            raise ValueError(
+            raise LcmInputError(
                 f"expected `labels` for BEI {bei['name']!r} to be class indices in [0, {num_classes - 1}] "
                 f"({bei['classes']}) or NaN, got {known[bad][0].item()}"
             )
@@ -282,12 +283,12 @@ class LcmModel(LcmPreTrainedModel):
         if check_inputs:
             connectivity = check_connectivity(connectivity, self.config.num_rois, self.dtype)
         if self.config.num_bei_tokens == 0:
-            raise ValueError("`config.beis` is empty: the model has no BEI token to decode; add BEIs first")
+            raise LcmInputError("`config.beis` is empty: the model has no BEI token to decode; add BEIs first")
         output_attentions = bool(output_attentions if output_attentions is not None else self.config.output_attentions)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         num_layers = self.config.num_hidden_layers if num_layers is None else num_layers
         if not 1 <= num_layers <= self.config.num_hidden_layers:
-            raise ValueError(f"expected `num_layers` in [1, {self.config.num_hidden_layers}], got {num_layers}")
+            raise LcmInputError(f"expected `num_layers` in [1, {self.config.num_hidden_layers}], got {num_layers}")
 
         memory = self.fc_encoder(connectivity)  # (B, N, E)
         batch_size = connectivity.shape[0]
@@ -388,7 +389,7 @@ class LcmForBeiPrediction(LcmPreTrainedModel):
         if readout_stage is None:
             readout_stage = "adaptive"
         if readout_stage not in READOUT_STAGES:
-            raise ValueError(f"expected `readout_stage` in {list(READOUT_STAGES)}, got {readout_stage!r}")
+            raise LcmInputError(f"expected `readout_stage` in {list(READOUT_STAGES)}, got {readout_stage!r}")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         connectivity = check_connectivity(connectivity, self.config.num_rois, self.dtype)  # once per forward
         if labels is not None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
+from .errors_lcm import LcmInputError, LcmInputTypeError
 from .processing_lcm import LcmProcessor, _resolve
 from .timeseries_files import read_timeseries
 
@@ -112,7 +113,7 @@ class PhenotypePredictionPipeline(Pipeline):
 
     def _sanitize_parameters(self, return_windows=None, window_batch_size=None, **kwargs):
         if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}; expected return_windows, window_batch_size")
+            raise LcmInputTypeError(f"unexpected arguments {sorted(kwargs)}; expected return_windows, window_batch_size")
         forward = {} if window_batch_size is None else {"window_batch_size": int(window_batch_size)}
         post = {} if return_windows is None else {"return_windows": bool(return_windows)}
         return {}, forward, post
@@ -122,7 +123,7 @@ class PhenotypePredictionPipeline(Pipeline):
         item = dict(inputs) if isinstance(inputs, Mapping) else {"timeseries": inputs}
         unknown = sorted(set(item) - set(INPUT_KEYS))
         if unknown:
-            raise ValueError(f"expected input keys among {list(INPUT_KEYS)}, got {unknown}")
+            raise LcmInputError(f"expected input keys among {list(INPUT_KEYS)}, got {unknown}")
         source = item.get("subject_id")
         if isinstance(item.get("timeseries"), (str, os.PathLike)):
             read = read_input(item["timeseries"])
@@ -134,17 +135,17 @@ class PhenotypePredictionPipeline(Pipeline):
         if item.get("connectivity") is not None:
             fc = np.asarray(item["connectivity"], dtype=np.float32)
             if fc.ndim != 2:
-                raise ValueError(f"{source}: expected one subject's connectivity (N, N), got shape {fc.shape}")
+                raise LcmInputError(f"{source}: expected one subject's connectivity (N, N), got shape {fc.shape}")
             batch = processor(connectivity=fc[None], return_tensors="pt")
         elif item.get("timeseries") is not None:
             series = item["timeseries"]
             series = series if isinstance(series, torch.Tensor) else np.asarray(series, dtype=np.float32)
             if series.ndim != 2:
-                raise ValueError(f"{source}: expected one subject's time series (T, N), got shape "
-                                 f"{tuple(series.shape)}; pass a list for several subjects")
+                raise LcmInputError(f"{source}: expected one subject's time series (T, N), got shape "
+                                    f"{tuple(series.shape)}; pass a list for several subjects")
             batch = processor(timeseries=[series], subject_ids=[source], return_tensors="pt")
         else:
-            raise ValueError(f"{source}: expected a 'timeseries' or a 'connectivity' input, got neither")
+            raise LcmInputError(f"{source}: expected a 'timeseries' or a 'connectivity' input, got neither")
         windows = batch["connectivity"].shape[0]
         return {"connectivity": batch["connectivity"],
                 "subject_index": batch.get("subject_index", torch.zeros(windows, dtype=torch.int64))}

@@ -27,6 +27,7 @@ from .connectivity_windows import (
     sliding_windows,
     window_spans,
 )
+from .errors_lcm import LcmInputError, LcmInputTypeError
 from .group_connectivity import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
 from .readout_lcm import logits_to_bei_predictions
 from .saving_lcm import staged_save
@@ -58,7 +59,7 @@ def _as_series(item, index: int, subject_ids) -> torch.Tensor:
     x = item if isinstance(item, torch.Tensor) else torch.as_tensor(np.asarray(item, dtype=np.float32))
     if x.ndim != 2:
         name = subject_ids[index] if subject_ids is not None and index < len(subject_ids) else index
-        raise ValueError(f"expected time series of shape (T, N) for subject {name!r}, got {tuple(x.shape)}")
+        raise LcmInputError(f"expected time series of shape (T, N) for subject {name!r}, got {tuple(x.shape)}")
     return x.to(torch.float32)
 
 
@@ -123,26 +124,26 @@ class LcmProcessor(FeatureExtractionMixin):
         if vocabulary is None and beis is not None:
             vocabulary = beis
         if isinstance(num_rois, bool) or not isinstance(num_rois, int) or num_rois < 1:
-            raise ValueError(f"expected `num_rois` to be a positive int, got {num_rois!r}")
+            raise LcmInputError(f"expected `num_rois` to be a positive int, got {num_rois!r}")
         if kind not in CONNECTIVITY_KINDS:
-            raise ValueError(f"expected `kind` to be one of {list(CONNECTIVITY_KINDS)}, got {kind!r}")
+            raise LcmInputError(f"expected `kind` to be one of {list(CONNECTIVITY_KINDS)}, got {kind!r}")
         for name, value in (("window_size", window_size), ("window_stride", window_stride)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"expected `{name}` to be a positive int or None, got {value!r}")
+                raise LcmInputError(f"expected `{name}` to be a positive int or None, got {value!r}")
         if window_stride is not None and window_size is None:
-            raise ValueError(f"expected `window_size` with `window_stride`, got window_stride={window_stride}")
+            raise LcmInputError(f"expected `window_size` with `window_stride`, got window_stride={window_stride}")
         if short_series not in SHORT_SERIES_POLICIES:
-            raise ValueError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
+            raise LcmInputError(f"expected `short_series` to be one of {list(SHORT_SERIES_POLICIES)}, got {short_series!r}")
         if window_size is not None:
             check_window_spec(window_size, window_stride, short_series)
         if atlas is not None and not isinstance(atlas, str):
-            raise TypeError(f"expected `atlas` as a name (str) or None, got {type(atlas).__name__}")
+            raise LcmInputTypeError(f"expected `atlas` as a name (str) or None, got {type(atlas).__name__}")
         if roi_labels is not None:
             if isinstance(roi_labels, str) or len(roi_labels) != num_rois:
-                raise ValueError(f"expected `roi_labels` to list {num_rois} labels (num_rois), got {roi_labels!r:.80}")
+                raise LcmInputError(f"expected `roi_labels` to list {num_rois} labels (num_rois), got {roi_labels!r:.80}")
             roi_labels = [str(label) for label in roi_labels]
         if repetition_time is not None and not (isinstance(repetition_time, (int, float)) and repetition_time > 0):
-            raise ValueError(f"expected `repetition_time` in seconds (> 0) or None, got {repetition_time!r}")
+            raise LcmInputError(f"expected `repetition_time` in seconds (> 0) or None, got {repetition_time!r}")
         self.vocabulary = vocabulary
         self.num_rois = num_rois
         self.kind = kind
@@ -229,16 +230,16 @@ class LcmProcessor(FeatureExtractionMixin):
             for name, vocab in sources:
                 difference = vocab is not None and bei_differences(truth.to_config(), vocab.to_config(), "config.json", name)
                 if difference:
-                    raise ValueError(f"{name} disagrees with the model's config.json: {difference} (the model config "
-                                     f"is the one source of truth for the BEIs; re-save the processor)")
+                    raise LcmInputError(f"{name} disagrees with the model's config.json: {difference} (the model config "
+                                        f"is the one source of truth for the BEIs; re-save the processor)")
             sources.append(("config.json", truth))
             if config.get("num_rois") not in (None, processor.num_rois):
-                raise ValueError(f"preprocessor_config.json expects num_rois={processor.num_rois}, the model's "
-                                 f"config.json num_rois={config['num_rois']}")
+                raise LcmInputError(f"preprocessor_config.json expects num_rois={processor.num_rois}, the model's "
+                                    f"config.json num_rois={config['num_rois']}")
         elif sources[0][1] is not None and sources[1][1] is not None:
             difference = bei_differences(sources[0][1].to_config(), sources[1][1].to_config(), *[s[0] for s in sources])
             if difference:
-                raise ValueError(f"{VOCABULARY_NAME} disagrees with preprocessor_config.json: {difference}")
+                raise LcmInputError(f"{VOCABULARY_NAME} disagrees with preprocessor_config.json: {difference}")
         processor.vocabulary = next((vocab for _, vocab in sources if vocab is not None), None)
         return processor
 
@@ -269,9 +270,9 @@ class LcmProcessor(FeatureExtractionMixin):
             difference = bei_differences(config.beis, self._vocabulary.to_config(), "the model config",
                                          "the processor's vocabulary")
             if difference:
-                raise ValueError(f"the processor's vocabulary does not match the model config: {difference}")
+                raise LcmInputError(f"the processor's vocabulary does not match the model config: {difference}")
         if self.num_rois != config.num_rois:
-            raise ValueError(f"expected a processor for the model's N={config.num_rois} ROIs, got num_rois={self.num_rois}")
+            raise LcmInputError(f"expected a processor for the model's N={config.num_rois} ROIs, got num_rois={self.num_rois}")
         self._model_config = config
 
     def check_roi_labels(self, roi_labels: Sequence[str] | None, source: str = "the input") -> None:
@@ -288,13 +289,13 @@ class LcmProcessor(FeatureExtractionMixin):
         if labels == self.roi_labels:
             return
         if len(labels) != len(self.roi_labels):
-            raise ValueError(f"{source}: expected {len(self.roi_labels)} ROI labels (atlas {self.atlas!r}), "
-                             f"got {len(labels)}")
+            raise LcmInputError(f"{source}: expected {len(self.roi_labels)} ROI labels (atlas {self.atlas!r}), "
+                                f"got {len(labels)}")
         differing = [i for i, (a, b) in enumerate(zip(self.roi_labels, labels)) if a != b]
         how = "the same labels in another order" if sorted(labels) == sorted(self.roi_labels) else "other labels"
         first = ", ".join(f"position {i}: expected {self.roi_labels[i]!r}, got {labels[i]!r}" for i in differing[:3])
-        raise ValueError(f"{source}: ROI labels differ from the processor's contract (atlas {self.atlas!r}) at "
-                         f"{len(differing)} positions ({how}); first: {first}")
+        raise LcmInputError(f"{source}: ROI labels differ from the processor's contract (atlas {self.atlas!r}) at "
+                            f"{len(differing)} positions ({how}); first: {first}")
 
     def check_repetition_time(self, repetition_time: float | None, source: str = "the input") -> None:
         """Warn when ``repetition_time`` differs from the training data's."""
@@ -351,11 +352,11 @@ class LcmProcessor(FeatureExtractionMixin):
                                            rng=rng)
         if windows.shape[0] == 0 and not training:
             if self.short_series == "drop":
-                raise ValueError(
+                raise LcmInputError(
                     f"subject {subject_id!r}: expected at least one window of {self.window_size} TRs, got "
                     f"{x.shape[0]} TRs: the processor's contract (short_series='drop') drops series shorter than "
                     f"a window, as training did; give a longer series (or a model trained with short_series='pad')")
-            raise ValueError(f"expected at least 3 time points for subject {subject_id!r}, got {x.shape[0]}")
+            raise LcmInputError(f"expected at least 3 time points for subject {subject_id!r}, got {x.shape[0]}")
         return windows, lengths
 
     def fit(self, timeseries, lengths=None, *, cut_windows: bool = True) -> LcmProcessor:
@@ -391,8 +392,8 @@ class LcmProcessor(FeatureExtractionMixin):
         for i, item in enumerate(series):
             name = subject_ids[i] if subject_ids is not None else i
             if item.shape[1] != self.num_rois:
-                raise ValueError(f"expected time series with {self.num_rois} ROI columns (num_rois), got "
-                                 f"{item.shape[1]} for subject {name!r}")
+                raise LcmInputError(f"expected time series with {self.num_rois} ROI columns (num_rois), got "
+                                    f"{item.shape[1]} for subject {name!r}")
             windows, sizes = (self.split_windows(item, name, training=training) if cut_windows
                               else (item[None], [item.shape[0]]))
             for window, size in zip(windows, sizes):
@@ -403,8 +404,8 @@ class LcmProcessor(FeatureExtractionMixin):
         if self.kind not in GROUP_KINDS:
             return compute_connectivity(list(pieces), kind=self.kind, fisher_z=self.fisher_z, subject_ids=subject_ids)
         if self._reference is None:
-            raise ValueError(f"expected a fitted processor for the group kind {self.kind!r}: call "
-                             f"processor.fit(training_timeseries) once (the reference must not depend on the batch)")
+            raise LcmInputError(f"expected a fitted processor for the group kind {self.kind!r}: call "
+                                f"processor.fit(training_timeseries) once (the reference must not depend on the batch)")
         fc = tangent_connectivity(pieces, self._reference)
         return fisher_z(fc) if self.fisher_z else fc
 
@@ -440,10 +441,10 @@ class LcmProcessor(FeatureExtractionMixin):
             ``labels`` float32 (rows, K).
         """
         if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}; expected timeseries, connectivity, phenotypes")
+            raise LcmInputTypeError(f"unexpected arguments {sorted(kwargs)}; expected timeseries, connectivity, phenotypes")
         if (timeseries is None) == (connectivity is None):
-            raise ValueError("expected exactly one of `timeseries` or `connectivity`, got "
-                             + ("both" if timeseries is not None else "neither"))
+            raise LcmInputError("expected exactly one of `timeseries` or `connectivity`, got "
+                                + ("both" if timeseries is not None else "neither"))
         self.check_roi_labels(roi_labels)
         self.check_repetition_time(repetition_time)
         subject_index = None
@@ -460,22 +461,22 @@ class LcmProcessor(FeatureExtractionMixin):
                 check_connectivity_values(fc, subject_ids=subject_ids)
         fc = fc.to(torch.float32)
         if fc.ndim != 3 or fc.shape[1:] != (self.num_rois, self.num_rois):
-            raise ValueError(f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}")
+            raise LcmInputError(f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}")
         data: dict[str, Any] = {"connectivity": fc, **({} if subject_index is None else {"subject_index": subject_index})}
         if phenotypes is not None:
             if self._vocabulary is None:
-                raise ValueError("expected a processor with a `vocabulary` to encode phenotypes, got none")
+                raise LcmInputError("expected a processor with a `vocabulary` to encode phenotypes, got none")
             if isinstance(phenotypes, Mapping):
                 phenotypes = [phenotypes]
             labels = self._vocabulary.encode(phenotypes)
             rows = fc.shape[0] if subject_index is None else int(subject_index.max()) + 1
             if labels.shape[0] != rows:
-                raise ValueError(f"expected {rows} phenotype rows (one per sample), got {labels.shape[0]}")
+                raise LcmInputError(f"expected {rows} phenotype rows (one per sample), got {labels.shape[0]}")
             data["labels"] = labels if subject_index is None else labels[subject_index]
         if return_tensors in ("np", None):
             data = {k: v.numpy() for k, v in data.items()}
         elif return_tensors != "pt":
-            raise ValueError(f"expected return_tensors 'pt', 'np' or None, got {return_tensors!r}")
+            raise LcmInputError(f"expected return_tensors 'pt', 'np' or None, got {return_tensors!r}")
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def post_process(
@@ -510,14 +511,14 @@ class LcmProcessor(FeatureExtractionMixin):
         list of dict, one per subject (in subject-index order)
         """
         if self._vocabulary is None:
-            raise ValueError("expected a processor with a `vocabulary` to name predictions, got none")
+            raise LcmInputError("expected a processor with a `vocabulary` to name predictions, got none")
         if temperatures is not None and not calibrated:
-            raise ValueError("expected either `temperatures` or calibrated=False, got both")
+            raise LcmInputError("expected either `temperatures` or calibrated=False, got both")
         logits = outputs
         if not isinstance(outputs, torch.Tensor):
             logits = outputs["logits"] if isinstance(outputs, Mapping) else getattr(outputs, "logits", None)
         if not isinstance(logits, torch.Tensor):
-            raise TypeError(f"expected model outputs with a `logits` tensor, got {type(outputs).__name__}")
+            raise LcmInputTypeError(f"expected model outputs with a `logits` tensor, got {type(outputs).__name__}")
         if temperatures is None and calibrated:
             temperatures = self.model_temperatures(config)
         return logits_to_bei_predictions(

@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from .configuration_lcm import bei_token_slices, normalize_beis
+from .errors_lcm import LcmInputError
 
 
 def true_class_layers(per_layer: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -85,11 +86,11 @@ def logits_to_bei_predictions(
     slices = bei_token_slices(beis)
     num_tokens = slices[-1].stop if slices else 0
     if logits.dim() != 2 or logits.shape[1] != num_tokens:
-        raise ValueError(f"expected `logits` of shape (B, {num_tokens}), got {tuple(logits.shape)}")
+        raise LcmInputError(f"expected `logits` of shape (B, {num_tokens}), got {tuple(logits.shape)}")
     logits = logits.detach().float().cpu()
     index = torch.arange(logits.shape[0]) if subject_index is None else torch.as_tensor(subject_index).long().cpu()
     if index.shape != (logits.shape[0],):
-        raise ValueError(f"expected `subject_index` of shape ({logits.shape[0]},), got {tuple(index.shape)}")
+        raise LcmInputError(f"expected `subject_index` of shape ({logits.shape[0]},), got {tuple(index.shape)}")
     predictions = []
     for subject in range(int(index.max()) + 1 if len(index) else 0):
         rows = logits[index == subject]  # (w, P)

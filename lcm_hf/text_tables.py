@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from .errors_lcm import LcmInputError
+
 TEXT_SUFFIXES = (".1d", ".txt", ".tsv", ".csv")
 
 
@@ -56,7 +58,7 @@ def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
                 continue
             rows.append((line_number, tokens))
     if not rows:
-        raise ValueError(f"expected numeric rows in {path}, found none")
+        raise LcmInputError(f"expected numeric rows in {path}, found none")
     label_column = not _is_float(rows[0][1][0])
     if label_column:  # the first column holds labels
         rows = [(n, tokens[1:]) for n, tokens in rows]
@@ -64,11 +66,11 @@ def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
     data = np.empty((len(rows), width), dtype=np.float64)
     for i, (line_number, tokens) in enumerate(rows):
         if len(tokens) != width:
-            raise ValueError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line {line_number + 1}")
+            raise LcmInputError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line {line_number + 1}")
         try:
             data[i] = [float(t) for t in tokens]
         except ValueError as err:
-            raise ValueError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
+            raise LcmInputError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
     labels = None
     for header in reversed(headers):
         header = [t for t in header if t] if delimiter is None else header

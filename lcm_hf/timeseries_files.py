@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .errors_lcm import LcmInputError
 from .text_tables import TEXT_SUFFIXES, read_text_table
 
 TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
@@ -45,9 +46,9 @@ def _read_mat(path: str, mat_key: str | None, allow_vector: bool) -> np.ndarray:
     try:
         content = loadmat(path)
     except NotImplementedError as err:  # MATLAB v7.3 (HDF5)
-        raise ValueError(f"expected a MATLAB v5 .mat file, got a v7.3 (HDF5) file {path}; re-save with -v7") from err
+        raise LcmInputError(f"expected a MATLAB v5 .mat file, got a v7.3 (HDF5) file {path}; re-save with -v7") from err
     except Exception as err:  # scipy raises MatReadError, ValueError, TypeError... for damaged files
-        raise ValueError(f"expected a readable MATLAB .mat file, got {path}: {type(err).__name__}: {err}") from err
+        raise LcmInputError(f"expected a readable MATLAB .mat file, got {path}: {type(err).__name__}: {err}") from err
     arrays = {k: v for k, v in content.items() if not k.startswith("__")}
     if mat_key is None:
         def usable(v) -> bool:
@@ -57,10 +58,10 @@ def _read_mat(path: str, mat_key: str | None, allow_vector: bool) -> np.ndarray:
 
         candidates = [k for k, v in arrays.items() if usable(v)]
         if len(candidates) != 1:
-            raise ValueError(f"expected one 2-D array in {path} (or pass mat_key), got keys {sorted(arrays)}")
+            raise LcmInputError(f"expected one 2-D array in {path} (or pass mat_key), got keys {sorted(arrays)}")
         mat_key = candidates[0]
     if mat_key not in arrays:
-        raise ValueError(f"expected key {mat_key!r} in {path}, got keys {sorted(arrays)}")
+        raise LcmInputError(f"expected key {mat_key!r} in {path}, got keys {sorted(arrays)}")
     return np.asarray(arrays[mat_key], dtype=np.float64)
 
 
@@ -96,7 +97,7 @@ def read_array(path: str | os.PathLike, *, mat_key: str | None = None, allow_vec
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in suffixes:
-        raise ValueError(f"expected a {what} file ending in {list(suffixes)}, got {os.path.basename(path)!r}")
+        raise LcmInputError(f"expected a {what} file ending in {list(suffixes)}, got {os.path.basename(path)!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"expected a {what} file at {path}, found none")
     labels = None
@@ -108,14 +109,14 @@ def read_array(path: str | os.PathLike, *, mat_key: str | None = None, allow_vec
         elif suffix in TEXT_SUFFIXES:
             data, labels = read_text_table(path)
         else:
-            raise ValueError(f"expected a {what} file ending in {list(TIMESERIES_SUFFIXES)}, got {path!r}")
+            raise LcmInputError(f"expected a {what} file ending in {list(TIMESERIES_SUFFIXES)}, got {path!r}")
         data = np.asarray(data, dtype=np.float64)
     except ValueError as err:
         if path in str(err):
             raise
-        raise ValueError(f"expected a readable numeric {what} file, got {path}: {err}") from err
+        raise LcmInputError(f"expected a readable numeric {what} file, got {path}: {err}") from err
     except (OSError, UnicodeDecodeError, EOFError, TypeError, KeyError) as err:
-        raise ValueError(f"expected a readable {what} file, got {path}: {type(err).__name__}: {err}") from err
+        raise LcmInputError(f"expected a readable {what} file, got {path}: {type(err).__name__}: {err}") from err
     return data, labels
 
 
@@ -142,10 +143,10 @@ def read_repetition_time(path: str | os.PathLike) -> float | None:
         with open(sidecar, encoding="utf-8") as handle:
             metadata = json.load(handle)
     except (OSError, ValueError) as err:
-        raise ValueError(f"expected a readable JSON sidecar {sidecar}: {err}") from err
+        raise LcmInputError(f"expected a readable JSON sidecar {sidecar}: {err}") from err
     value = metadata.get("RepetitionTime") if isinstance(metadata, dict) else None
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-        raise ValueError(f"expected RepetitionTime in seconds (> 0) in {sidecar}, got {value!r}")
+        raise LcmInputError(f"expected RepetitionTime in seconds (> 0) in {sidecar}, got {value!r}")
     return None if value is None else float(value)
 
 
@@ -185,18 +186,18 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
     path = os.fspath(path)
     data, labels = read_array(path, mat_key=mat_key)
     if data.ndim != 2:
-        raise ValueError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
+        raise LcmInputError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
     if transpose:
         data, labels = data.T, None
     bad = ~np.isfinite(data)
     if bad.any():
         row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
-                         f"(first at row {row}, column {column})")
+        raise LcmInputError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
+                            f"(first at row {row}, column {column})")
     if looks_like_connectivity(data):
         n = data.shape[0]
-        raise ValueError(f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), "
-                         f"not a (T, N) time series; {CONNECTIVITY_HINT}")
+        raise LcmInputError(f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), "
+                            f"not a (T, N) time series; {CONNECTIVITY_HINT}")
     return TimeseriesFile(np.ascontiguousarray(data, dtype=np.float32), labels, read_repetition_time(path))
 
 

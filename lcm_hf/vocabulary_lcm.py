@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .configuration_lcm import NA_CLASS, bei_token_mapping, bei_token_slices, grow_beis, normalize_bei
+from .errors_lcm import LcmInputError, LcmInputTypeError
 
 VOCABULARY_NAME = "bei_vocabulary.json"
 
@@ -80,7 +81,7 @@ def _validate_bei(bei: Mapping, index: int) -> dict:
         edges = [float(e) for e in bei["bins"]]
         classes = entry["classes"]
         if len(edges) != len(classes) + 1 - (NA_CLASS in classes) or any(b <= a for a, b in zip(edges, edges[1:])):
-            raise ValueError(
+            raise LcmInputError(
                 f"expected BEI {entry['name']!r} 'bins' to be increasing edges, one more than the classes, got {edges}"
             )
         entry["bins"] = edges
@@ -105,12 +106,12 @@ class BeiVocabulary:
 
     def __init__(self, beis: Sequence[Mapping] = ()):
         if isinstance(beis, (str, bytes)) or not isinstance(beis, Iterable):
-            raise TypeError(f"expected `beis` as a list of dicts, got {type(beis).__name__}")
+            raise LcmInputTypeError(f"expected `beis` as a list of dicts, got {type(beis).__name__}")
         self._beis = [_validate_bei(bei, i) for i, bei in enumerate(beis)]
         names = [bei["name"] for bei in self._beis]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"expected unique BEI names, got duplicates {duplicates}")
+            raise LcmInputError(f"expected unique BEI names, got duplicates {duplicates}")
         self._index = {bei["name"]: i for i, bei in enumerate(self._beis)}
 
     # ------------------------------------------------------------------ construction
@@ -161,10 +162,10 @@ class BeiVocabulary:
         order = list(categorical) + list(bins) + list(continuous)
         duplicates = sorted({c for c in order if order.count(c) > 1})
         if duplicates:
-            raise ValueError(f"expected each column in one of categorical/bins/continuous, got {duplicates} twice")
+            raise LcmInputError(f"expected each column in one of categorical/bins/continuous, got {duplicates} twice")
         missing = [c for c in order if c not in columns]
         if missing:
-            raise ValueError(f"expected columns {missing} in the phenotype table, got columns {sorted(columns)}")
+            raise LcmInputError(f"expected columns {missing} in the phenotype table, got columns {sorted(columns)}")
         beis = []
         for name in order:
             with_na = na_class.get(name, False) if isinstance(na_class, Mapping) else bool(na_class)
@@ -172,7 +173,7 @@ class BeiVocabulary:
             if name in continuous:
                 bad = [v for v in values if not is_missing(v) and not _is_number(v)]
                 if bad:
-                    raise ValueError(f"expected numbers in continuous column {name!r}, got {bad[0]!r}")
+                    raise LcmInputError(f"expected numbers in continuous column {name!r}, got {bad[0]!r}")
                 bei = {"name": name, "kind": "continuous"}
                 if standardize is True or (not isinstance(standardize, bool) and name in standardize):
                     known = np.asarray([float(v) for v in values if not is_missing(v)])
@@ -193,7 +194,7 @@ class BeiVocabulary:
             if bei["kind"] == "categorical" and with_na:
                 bei["classes"] = bei["classes"] + [NA_CLASS]
             if bei["kind"] == "categorical" and len(bei["classes"]) < 2:
-                raise ValueError(
+                raise LcmInputError(
                     f"expected at least 2 classes in categorical column {name!r}, got {bei['classes']}"
                 )
             if name in loss_weights:
@@ -279,7 +280,7 @@ class BeiVocabulary:
             if is_missing(value):
                 return math.nan
             if not _is_number(value):
-                raise ValueError(f"expected a number for continuous BEI {name!r}, got {value!r}")
+                raise LcmInputError(f"expected a number for continuous BEI {name!r}, got {value!r}")
             return float(value)
         classes = bei["classes"]
         if is_missing(value):
@@ -291,10 +292,10 @@ class BeiVocabulary:
             for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
                 if lo <= v < hi:
                     return float(i)
-            raise ValueError(f"expected {name!r} within the bins [{edges[0]:g}, {edges[-1]:g}), got {value!r}")
+            raise LcmInputError(f"expected {name!r} within the bins [{edges[0]:g}, {edges[-1]:g}), got {value!r}")
         label = class_name(value)
         if label not in classes:
-            raise ValueError(f"unknown class {label!r} for BEI {name!r}; known classes: {classes}")
+            raise LcmInputError(f"unknown class {label!r} for BEI {name!r}; known classes: {classes}")
         return float(classes.index(label))
 
     def encode(self, rows, return_tensors: str | None = "pt"):
@@ -326,7 +327,7 @@ class BeiVocabulary:
             return torch.from_numpy(labels)
         if return_tensors in ("np", None):
             return labels
-        raise ValueError(f"expected return_tensors 'pt', 'np' or None, got {return_tensors!r}")
+        raise LcmInputError(f"expected return_tensors 'pt', 'np' or None, got {return_tensors!r}")
 
     def decode(self, labels) -> list[dict]:
         """Labels (B, K) back to rows ``{name: class name or value}``; NaN entries are left out."""
@@ -334,7 +335,7 @@ class BeiVocabulary:
         if array.ndim == 1:
             array = array[None]
         if array.ndim != 2 or array.shape[1] != len(self._beis):
-            raise ValueError(f"expected labels of shape (B, {len(self._beis)}), got {array.shape}")
+            raise LcmInputError(f"expected labels of shape (B, {len(self._beis)}), got {array.shape}")
         rows = []
         for values in array:
             row = {}
@@ -346,7 +347,7 @@ class BeiVocabulary:
                 else:
                     index = int(value)
                     if index != value or not 0 <= index < len(bei["classes"]):
-                        raise ValueError(
+                        raise LcmInputError(
                             f"expected a class index in [0, {len(bei['classes'])}) for {bei['name']!r}, got {value}"
                         )
                     row[bei["name"]] = bei["classes"][index]
@@ -364,30 +365,30 @@ class BeiVocabulary:
         Loss weights and bins come from the first vocabulary holding the BEI.
         """
         if on_conflict not in ("raise", "union", "rename"):
-            raise ValueError(f"expected on_conflict 'raise', 'union' or 'rename', got {on_conflict!r}")
+            raise LcmInputError(f"expected on_conflict 'raise', 'union' or 'rename', got {on_conflict!r}")
         merged = [copy.deepcopy(b) for b in self._beis]
         for other in others:
             if not isinstance(other, BeiVocabulary):
-                raise TypeError(f"expected BeiVocabulary objects to merge, got {type(other).__name__}")
+                raise LcmInputTypeError(f"expected BeiVocabulary objects to merge, got {type(other).__name__}")
             for bei in other._beis:
                 existing = next((b for b in merged if b["name"] == bei["name"]), None)
                 if existing is None:
                     merged.append(copy.deepcopy(bei))
                     continue
                 if existing["kind"] != bei["kind"]:
-                    raise ValueError(
+                    raise LcmInputError(
                         f"cannot merge BEI {bei['name']!r}: expected kind {existing['kind']!r}, got {bei['kind']!r}"
                     )
                 if bei["kind"] == "continuous" or existing["classes"] == bei["classes"]:
                     continue
                 if on_conflict == "raise":
-                    raise ValueError(
+                    raise LcmInputError(
                         f"cannot merge BEI {bei['name']!r}: expected classes {existing['classes']}, "
                         f"got {bei['classes']}; pass on_conflict='union' or 'rename', or rename the column"
                     )
                 if on_conflict == "union":
                     if "bins" in existing or "bins" in bei:
-                        raise ValueError(f"cannot unite the classes of binned BEI {bei['name']!r}")
+                        raise LcmInputError(f"cannot unite the classes of binned BEI {bei['name']!r}")
                     extra = [c for c in bei["classes"] if c not in existing["classes"]]  # "n/a" kept last:
                     united = {**bei, "classes": existing["classes"] + extra}  # the growth rule places it
                     existing["classes"] = grow_beis([existing], [united])[0]["classes"]
@@ -418,8 +419,8 @@ class BeiVocabulary:
         grown = grow_beis(self._beis, given)
         for before, after in zip(self._beis, grown):
             if "bins" in before and after["classes"] != before["classes"]:
-                raise ValueError(f"cannot add classes to the binned BEI {before['name']!r} (its classes are the "
-                                 f"bins {before['bins']}); make a new BEI instead")
+                raise LcmInputError(f"cannot add classes to the binned BEI {before['name']!r} (its classes are the "
+                                    f"bins {before['bins']}); make a new BEI instead")
         return BeiVocabulary(grown)
 
     def token_mapping(self, old: BeiVocabulary) -> list[int]:
@@ -436,7 +437,7 @@ class BeiVocabulary:
         if isinstance(data, list):
             return cls(data)
         if not isinstance(data, dict) or "beis" not in data:
-            raise ValueError(f"expected a JSON object with a 'beis' list, got {type(data).__name__}")
+            raise LcmInputError(f"expected a JSON object with a 'beis' list, got {type(data).__name__}")
         return cls(data["beis"])
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> str:
@@ -479,7 +480,7 @@ def _columns(df) -> dict[str, list]:
         return {c: df[c] for c in df.column_names if c not in ("timeseries", "connectivity")}
     if isinstance(df, Mapping):
         return {k: list(v) for k, v in df.items()}
-    raise TypeError(f"expected a pandas DataFrame, a datasets.Dataset or a dict of columns, got {type(df).__name__}")
+    raise LcmInputTypeError(f"expected a pandas DataFrame, a datasets.Dataset or a dict of columns, got {type(df).__name__}")
 
 
 def _rows(rows) -> list[Mapping]:
@@ -496,9 +497,9 @@ def _rows(rows) -> list[Mapping]:
     if isinstance(rows, (list, tuple)):
         for i, row in enumerate(rows):
             if row is not None and not isinstance(row, Mapping):
-                raise TypeError(f"expected phenotype rows as dicts, got {type(row).__name__} for row {i}")
+                raise LcmInputTypeError(f"expected phenotype rows as dicts, got {type(row).__name__} for row {i}")
         return [row if row is not None else {} for row in rows]
-    raise TypeError(f"expected phenotype rows as a dict, a list of dicts or a DataFrame, got {type(rows).__name__}")
+    raise LcmInputTypeError(f"expected phenotype rows as a dict, a list of dicts or a DataFrame, got {type(rows).__name__}")
 
 
 __all__ = ["BeiVocabulary", "NA_CLASS", "VOCABULARY_NAME", "class_name", "is_missing"]

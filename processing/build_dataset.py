@@ -67,6 +67,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lcm_hf.errors_lcm import LcmInputError
+
 
 def build_parser() -> argparse.ArgumentParser:
     from lcm_hf.console import ArgumentParser, add_console_arguments
@@ -256,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.window_size and processor is not None:
         dataset = expand_windows(dataset, processor)
     if len(dataset) == 0:
-        raise ValueError(f"{args.input}: expected rows to publish, got none (no matched scan"
-                         f"{' with a full window of --window-size ' + str(args.window_size) if args.window_size else ''}"
-                         "): nothing written")
+        raise LcmInputError(f"{args.input}: expected rows to publish, got none (no matched scan"
+                            f"{' with a full window of --window-size ' + str(args.window_size) if args.window_size else ''}"
+                            "): nothing written")
     if args.connectivity:
         dataset = add_connectivity(dataset, processor)
     if args.split_column and args.split_column in dataset.column_names:

@@ -246,3 +246,28 @@ def test_one_line_per_evaluation(capsys):
         "epoch 1 eval: loss 0.5, balanced_accuracy 0.750, subject/balanced_accuracy 0.800",
         "trained 4 steps in 2.0 s, mean loss 0.9",
     ]
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(capsys):
+    """Issue 17 item 9: only the dedicated user-error type (and the OS's word on a path) becomes one line; a
+    KeyError, a TypeError or a plain ValueError from inside a library is a bug and keeps its traceback."""
+    from lcm_hf import LcmInputError, LcmInputTypeError
+
+    def raising(error):
+        def main(argv):
+            raise error
+        return main
+
+    assert one_line_error(capsys, raising(LcmInputError("--x: expected 1, got 2")), []) == "error: --x: expected 1, got 2"
+    assert one_line_error(capsys, raising(LcmInputTypeError("expected a str, got int")), []).endswith("got int")
+    assert one_line_error(capsys, raising(FileNotFoundError("no file at 'a.tsv'")), []).endswith("'a.tsv'")
+    for bug in (KeyError("beis"), TypeError("unsupported operand"), ValueError("math domain error")):
+        with pytest.raises(type(bug)):
+            run_main(raising(bug), [])
+    assert issubclass(LcmInputError, ValueError) and issubclass(LcmInputTypeError, TypeError)
+
+
+def test_a_flag_refused_by_transformers_is_a_user_error(capsys):
+    """TrainingArguments checks some flags with plain ValueErrors: parse_arguments turns them into user errors."""
+    line = one_line_error(capsys, pretrain_main(), ["--lr_scheduler_type", "linear", "--warmup_ratio", "2"])
+    assert line.startswith("error: ") and "warmup" in line

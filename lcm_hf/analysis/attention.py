@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors_lcm import LcmInputError
 from ..readout_lcm import true_class_layers
 
 MAP_KINDS = ("token", "class", "rest", "contrast")
@@ -69,14 +70,14 @@ class AttentionSummary:
         """(C, N) maps of one BEI at `layer` (default: its readout layer). `kind`: "token" (all samples),
         "class", "rest" or "contrast" (the last three for categorical BEIs only)."""
         if kind not in MAP_KINDS:
-            raise ValueError(f"expected `kind` in {list(MAP_KINDS)}, got {kind!r}")
+            raise LcmInputError(f"expected `kind` in {list(MAP_KINDS)}, got {kind!r}")
         layer = self.readout_layer[bei] if layer is None else layer
         if not -self.num_layers <= layer < self.num_layers:
-            raise ValueError(f"expected `layer` in [0, {self.num_layers}), got {layer}")
+            raise LcmInputError(f"expected `layer` in [0, {self.num_layers}), got {layer}")
         if kind == "token":
             return self.token_maps[layer, self._slice(bei)]
         if bei not in self.class_maps:
-            raise ValueError(f"BEI {bei!r} is not categorical (or unknown): only kind='token' applies")
+            raise LcmInputError(f"BEI {bei!r} is not categorical (or unknown): only kind='token' applies")
         source = {"class": self.class_maps, "rest": self.rest_maps}.get(kind)
         return (self.contrast_maps(bei) if source is None else source[bei])[layer]
 
@@ -88,7 +89,7 @@ class AttentionSummary:
         for bei in self.beis:
             if bei["name"] == name:
                 return bei
-        raise ValueError(f"unknown BEI {name!r}; known: {[b['name'] for b in self.beis]}")
+        raise LcmInputError(f"unknown BEI {name!r}; known: {[b['name'] for b in self.beis]}")
 
     def _slice(self, name: str) -> slice:
         from ..configuration_lcm import bei_token_slices
@@ -136,14 +137,14 @@ def collect_cross_attention(
     beis, num_rois = list(config.beis), config.num_rois
     slices = config.bei_token_slices()
     if len(connectivity) == 0:
-        raise ValueError("expected at least one connectivity matrix, got none")
+        raise LcmInputError("expected at least one connectivity matrix, got none")
     if labels is not None and len(labels) != len(connectivity):
-        raise ValueError(f"expected one labels row per matrix ({len(connectivity)}), got {len(labels)}")
+        raise LcmInputError(f"expected one labels row per matrix ({len(connectivity)}), got {len(labels)}")
     if roi_names is None:
         roi_names = [f"ROI_{i:03d}" for i in range(num_rois)]
     roi_names = [str(r) for r in roi_names]
     if len(roi_names) != num_rois:
-        raise ValueError(f"expected {num_rois} ROI names (config.num_rois), got {len(roi_names)}")
+        raise LcmInputError(f"expected {num_rois} ROI names (config.num_rois), got {len(roi_names)}")
     device = torch.device(device) if device is not None else next(base.parameters()).device
     was_training = base.training
     base.eval()
@@ -173,7 +174,7 @@ def collect_cross_attention(
             if lab is None:
                 continue
             if lab.ndim != 2 or lab.shape[1] != len(beis):
-                raise ValueError(f"expected labels of shape (S, {len(beis)}), got {tuple(lab.shape)}")
+                raise LcmInputError(f"expected labels of shape (S, {len(beis)}), got {tuple(lab.shape)}")
             layer_logits = layer_logits.double().cpu()
             for k, bei, token_slice in categorical:
                 name, column = bei["name"], lab[:, k]
@@ -242,7 +243,7 @@ def top_rois(values: np.ndarray, roi_names: Sequence[str], k: int = 10, absolute
     """The `k` ROIs with the largest values (largest |value| with `absolute`), as (name, value)."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or len(values) != len(roi_names):
-        raise ValueError(f"expected a 1-d map of {len(roi_names)} ROI values, got shape {values.shape}")
+        raise LcmInputError(f"expected a 1-d map of {len(roi_names)} ROI values, got shape {values.shape}")
     key = np.abs(values) if absolute else values
     key = np.where(np.isnan(key), -np.inf, key)
     order = np.argsort(-key, kind="stable")[:k]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .attention import AttentionSummary, attention_table, top_roi_table
 
 
@@ -34,7 +35,7 @@ def save_figure(figure, path: str | os.PathLike, formats: Sequence[str] = ("png"
             figure.close()
             # a nilearn display is gone after close(): re-saving needs the caller to redraw
             if len(formats) > 1:
-                raise ValueError("save nilearn displays one format at a time")
+                raise LcmInputError("save nilearn displays one format at a time")
         else:
             figure.savefig(target, dpi=dpi, bbox_inches="tight")
         written.append(str(target))
@@ -77,7 +78,7 @@ def plot_attention_heatmap(
             suffix = "" if bei["kind"] == "continuous" else f"={class_name}"
             labels.append(f"{name}{suffix} (L{summary.readout_layer[name]})")
     if not rows:
-        raise ValueError(f"no BEI has a {kind!r} map (kind 'class'/'rest'/'contrast' need categorical BEIs)")
+        raise LcmInputError(f"no BEI has a {kind!r} map (kind 'class'/'rest'/'contrast' need categorical BEIs)")
     matrix = np.vstack(rows)
     figure, ax = plt.subplots(figsize=(max(8, 0.09 * matrix.shape[1] + 3), 0.35 * len(rows) + 2.2))
     if kind == "contrast":
@@ -112,7 +113,7 @@ def plot_layer_attention(summary: AttentionSummary, bei: str, class_name: str | 
     if entry["kind"] == "categorical":
         class_name = class_name if class_name is not None else entry["classes"][0]
         if class_name not in entry["classes"]:
-            raise ValueError(f"unknown class {class_name!r} of BEI {bei!r}; classes: {entry['classes']}")
+            raise LcmInputError(f"unknown class {class_name!r} of BEI {bei!r}; classes: {entry['classes']}")
         row = entry["classes"].index(class_name)
         label = f"{bei}={class_name}"
     else:
@@ -144,7 +145,7 @@ def plot_glass_brain(values: np.ndarray, coords: np.ndarray, title: str, top_k: 
     values = np.asarray(values, dtype=np.float64)
     coords = np.asarray(coords, dtype=np.float64)
     if coords.shape != (len(values), 3):
-        raise ValueError(f"expected ROI coordinates of shape ({len(values)}, 3), got {coords.shape}")
+        raise LcmInputError(f"expected ROI coordinates of shape ({len(values)}, 3), got {coords.shape}")
     keep = np.isfinite(values)
     if top_k is not None:
         key = np.abs(values) if diverging else values
@@ -336,7 +337,7 @@ def read_roi_table(names_path: str | os.PathLike | None, coords_path: str | os.P
             table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
             column = next((c for c in table.columns if c.lower() in ("name", "label", "roi", "region")), None)
             if column is None:
-                raise ValueError(f"expected a name/label/roi/region column in {path}, got {list(table.columns)}")
+                raise LcmInputError(f"expected a name/label/roi/region column in {path}, got {list(table.columns)}")
             names = table[column].astype(str).tolist()
             coords = xyz(table)
         else:
@@ -347,13 +348,13 @@ def read_roi_table(names_path: str | os.PathLike | None, coords_path: str | os.P
             table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
             coords = xyz(table)
             if coords is None:
-                raise ValueError(f"expected x, y, z columns in {path}, got {list(table.columns)}")
+                raise LcmInputError(f"expected x, y, z columns in {path}, got {list(table.columns)}")
         else:
             coords = np.loadtxt(path, dtype=float)
     if names is not None and len(names) != num_rois:
-        raise ValueError(f"expected {num_rois} ROI names, got {len(names)} in {names_path}")
+        raise LcmInputError(f"expected {num_rois} ROI names, got {len(names)} in {names_path}")
     if coords is not None and coords.shape != (num_rois, 3):
-        raise ValueError(f"expected ROI coordinates of shape ({num_rois}, 3), got {coords.shape}")
+        raise LcmInputError(f"expected ROI coordinates of shape ({num_rois}, 3), got {coords.shape}")
     return names, coords
 
 

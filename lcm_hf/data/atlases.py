@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
+
 SPHERE_ATLASES = {
     "power_2011": {"num_rois": 264, "radius": 5.0},
     "dosenbach_2010": {"num_rois": 160, "radius": 5.0},
@@ -28,7 +30,7 @@ def is_sphere_atlas(name) -> bool:
 
 def _check(name: str) -> None:
     if not is_sphere_atlas(name):
-        raise ValueError(f"expected a named coordinate atlas among {sorted(SPHERE_ATLASES)}, got {name!r}")
+        raise LcmInputError(f"expected a named coordinate atlas among {sorted(SPHERE_ATLASES)}, got {name!r}")
 
 
 def atlas_coordinates(name: str) -> tuple[np.ndarray, list[str]]:
@@ -58,8 +60,8 @@ def atlas_coordinates(name: str) -> tuple[np.ndarray, list[str]]:
         labels = [f"seitzman_{i + 1}" for i in range(len(rois))]
     coordinates = rois[["x", "y", "z"]].to_numpy(dtype=np.float64)
     if coordinates.shape != (SPHERE_ATLASES[name]["num_rois"], 3) or len(set(labels)) != len(labels):
-        raise ValueError(f"expected {SPHERE_ATLASES[name]['num_rois']} unique ROIs in nilearn's {name!r}, got "
-                         f"{coordinates.shape[0]} ({len(set(labels))} unique labels)")
+        raise LcmInputError(f"expected {SPHERE_ATLASES[name]['num_rois']} unique ROIs in nilearn's {name!r}, got "
+                            f"{coordinates.shape[0]} ({len(set(labels))} unique labels)")
     return coordinates, labels
 
 

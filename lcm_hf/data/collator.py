@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..connectivity_checks import check_connectivity_values
+from ..errors_lcm import LcmInputError, LcmInputTypeError
 from ..vocabulary_lcm import BeiVocabulary
 
 
@@ -63,12 +64,12 @@ class LcmDataCollator:
         vocabulary, processor = processor_or_vocabulary, None
         if vocabulary is not None and not isinstance(vocabulary, BeiVocabulary):
             if not hasattr(vocabulary, "vocabulary"):
-                raise TypeError(
+                raise LcmInputTypeError(
                     f"expected an LcmProcessor, a BeiVocabulary or None, got {type(vocabulary).__name__}")
             processor = vocabulary
             if kind is not None and kind != processor.kind:
-                raise ValueError(f"expected the connectivity kind of the processor's contract ({processor.kind!r}), "
-                                 f"got kind={kind!r} as well: pass a processor of that kind")
+                raise LcmInputError(f"expected the connectivity kind of the processor's contract ({processor.kind!r}), "
+                                    f"got kind={kind!r} as well: pass a processor of that kind")
             vocabulary = processor.vocabulary
             num_rois = num_rois or processor.num_rois
         self.processor = connectivity_processor(processor or kind, fisher_z, num_rois=num_rois)
@@ -80,7 +81,7 @@ class LcmDataCollator:
 
     def __call__(self, features: Sequence[Mapping]) -> dict:
         if not features:
-            raise ValueError("expected at least one row to collate, got none")
+            raise LcmInputError("expected at least one row to collate, got none")
         first = features[0]
         ids = [f.get("subject_id", i) for i, f in enumerate(features)]
         if "connectivity" in first:
@@ -92,14 +93,14 @@ class LcmDataCollator:
             size = self.processor.window_size
             long = next((i for i, s in enumerate(series) if size is not None and s.shape[0] > size), None)
             if long is not None:
-                raise ValueError(f"row of subject {ids[long]!r}: expected a window of at most {size} TRs (the "
-                                 f"processor's window_size), got {series[long].shape[0]} TRs: cut the scans into "
-                                 "windows first (expand_windows(dataset, processor))")
+                raise LcmInputError(f"row of subject {ids[long]!r}: expected a window of at most {size} TRs (the "
+                                    f"processor's window_size), got {series[long].shape[0]} TRs: cut the scans into "
+                                    "windows first (expand_windows(dataset, processor))")
             fc = self.processor.connectivity(series, subject_ids=ids).float()
         else:
-            raise ValueError(f"expected rows with 'connectivity' or 'timeseries', got keys {sorted(first)}")
+            raise LcmInputError(f"expected rows with 'connectivity' or 'timeseries', got keys {sorted(first)}")
         if self.num_rois is not None and fc.shape[1:] != (self.num_rois, self.num_rois):
-            raise ValueError(
+            raise LcmInputError(
                 f"expected connectivity of shape (B, {self.num_rois}, {self.num_rois}), got {tuple(fc.shape)}")
         batch = {"connectivity": fc}
         if "labels" in first:
@@ -122,7 +123,7 @@ class LcmDataCollator:
         if self.beis is not None and labels.shape[-1] == len(self.beis):
             check_label_values(labels, self.beis)
         elif torch.isinf(labels).any():
-            raise ValueError("expected finite `labels` (NaN for missing), got inf")
+            raise LcmInputError("expected finite `labels` (NaN for missing), got inf")
 
 
 __all__ = ["LcmDataCollator"]

@@ -20,6 +20,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..errors_lcm import LcmInputError, LcmInputTypeError
+
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Candidates equal to ``name`` up to case first, then ``difflib`` close matches (at most ``n``)."""
@@ -40,7 +42,7 @@ def require_columns(names: Iterable[str], columns: Sequence[str], what: str = "a
     """Raise ``ValueError`` (with close matches) for the first of ``names`` not in ``columns``."""
     for name in names:
         if name not in columns:
-            raise ValueError(missing_column_message(what, name, columns, where))
+            raise LcmInputError(missing_column_message(what, name, columns, where))
 
 
 def _similar(a: str, b: str) -> bool:
@@ -67,11 +69,11 @@ def check_class_aliases(class_aliases: Mapping | None) -> dict[str, dict[str, st
     if class_aliases is None:
         return {}
     if not isinstance(class_aliases, Mapping):
-        raise TypeError(f"expected class_aliases as {{bei: {{spelling: class}}}}, got {type(class_aliases).__name__}")
+        raise LcmInputTypeError(f"expected class_aliases as {{bei: {{spelling: class}}}}, got {type(class_aliases).__name__}")
     out = {}
     for bei, aliases in class_aliases.items():
         if not isinstance(aliases, Mapping):
-            raise TypeError(f"expected class_aliases[{bei!r}] as {{spelling: class}}, got {type(aliases).__name__}")
+            raise LcmInputTypeError(f"expected class_aliases[{bei!r}] as {{spelling: class}}, got {type(aliases).__name__}")
         out[str(bei)] = {str(k): str(v) for k, v in aliases.items()}
     return out
 

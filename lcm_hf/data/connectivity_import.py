@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .folders import import_files, list_files
 from .matching import check_unmatched
 from .readers import TIMESERIES_SUFFIXES, read_array_file
@@ -47,7 +48,7 @@ SYMMETRY_TOLERANCE = 1e-4
 
 def _check_values(values: str) -> float:
     if values not in CONNECTIVITY_VALUES:
-        raise ValueError(f"expected values 'correlation' or 'fisher_z', got {values!r}")
+        raise LcmInputError(f"expected values 'correlation' or 'fisher_z', got {values!r}")
     return CONNECTIVITY_VALUES[values]
 
 
@@ -109,11 +110,11 @@ def vector_to_matrix(vector, *, diagonal: bool = False, fill: float = 1.0, num_r
         hint = (f" (it fits N={other} {'with' if not diagonal else 'without'} the diagonal: pass "
                 f"vector_diagonal={not diagonal})" if other else f" (nearest valid lengths: "
                 f"{', '.join(f'{size} (N={rois})' for size, rois in nearest_vector_sizes(vector.size, diagonal))})")
-        raise ValueError(f"expected an upper-triangle vector of length {convention}, got length {vector.size} "
-                         f"in {source}{hint}")
+        raise LcmInputError(f"expected an upper-triangle vector of length {convention}, got length {vector.size} "
+                            f"in {source}{hint}")
     if num_rois is not None and n != num_rois:
-        raise ValueError(f"expected {num_rois} ROIs (a vector of length {vector_size(num_rois, diagonal)}, "
-                         f"{convention}), got length {vector.size} (N={n}) in {source}")
+        raise LcmInputError(f"expected {num_rois} ROIs (a vector of length {vector_size(num_rois, diagonal)}, "
+                            f"{convention}), got length {vector.size} (N={n}) in {source}")
     matrix = np.zeros((n, n), dtype=np.float64)
     rows, cols = np.triu_indices(n, k=0 if diagonal else 1)
     matrix[rows, cols] = vector
@@ -127,7 +128,7 @@ def matrix_to_vector(matrix, *, diagonal: bool = False) -> np.ndarray:
     """Upper triangle of a square matrix, row-major (the inverse of :func:`vector_to_matrix`)."""
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"expected a square (N, N) matrix, got shape {matrix.shape}")
+        raise LcmInputError(f"expected a square (N, N) matrix, got shape {matrix.shape}")
     return matrix[np.triu_indices(matrix.shape[0], k=0 if diagonal else 1)]
 
 
@@ -137,20 +138,20 @@ def check_connectivity_matrix(matrix, *, values: str = "correlation", source: st
     fill = _check_values(values)
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"expected a square (N, N) connectivity matrix, got shape {matrix.shape} in {source}")
+        raise LcmInputError(f"expected a square (N, N) connectivity matrix, got shape {matrix.shape} in {source}")
     off = ~np.eye(matrix.shape[0], dtype=bool)
     bad = off & ~np.isfinite(matrix)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"expected finite connectivity values, got {int(bad.sum())} NaN/inf off the diagonal "
-                         f"(first at row {row}, column {col}) in {source}")
+        raise LcmInputError(f"expected finite connectivity values, got {int(bad.sum())} NaN/inf off the diagonal "
+                            f"(first at row {row}, column {col}) in {source}")
     np.fill_diagonal(matrix, 0.0)
     asymmetry = float(np.abs(matrix - matrix.T).max()) if matrix.size else 0.0
     if asymmetry > SYMMETRY_TOLERANCE:
-        raise ValueError(f"expected a symmetric connectivity matrix, got max |A - A.T| = {asymmetry:.3g} in {source}")
+        raise LcmInputError(f"expected a symmetric connectivity matrix, got max |A - A.T| = {asymmetry:.3g} in {source}")
     if values == "correlation" and matrix.size and float(np.abs(matrix).max()) > 1 + SYMMETRY_TOLERANCE:
-        raise ValueError(f"expected correlations in [-1, 1] in {source}, got max |r| = {float(np.abs(matrix).max()):.3g}"
-                         " (Fisher z values? pass values='fisher_z' / --fc-values fisher_z)")
+        raise LcmInputError(f"expected correlations in [-1, 1] in {source}, got max |r| = {float(np.abs(matrix).max()):.3g}"
+                            " (Fisher z values? pass values='fisher_z' / --fc-values fisher_z)")
     matrix = (matrix + matrix.T) / 2
     np.fill_diagonal(matrix, fill)
     return matrix.astype(np.float32)
@@ -191,10 +192,10 @@ def read_connectivity_file(path: str | os.PathLike, *, values: str = "correlatio
         matrix = vector_to_matrix(data, diagonal=vector_diagonal, fill=fill, num_rois=num_rois, source=str(path))
         return check_connectivity_matrix(matrix, values=values, source=str(path))
     if data.ndim != 2 or data.shape[0] != data.shape[1]:
-        raise ValueError(f"expected a square (N, N) connectivity matrix or an upper-triangle vector, got shape "
-                         f"{data.shape} in {path}")
+        raise LcmInputError(f"expected a square (N, N) connectivity matrix or an upper-triangle vector, got shape "
+                            f"{data.shape} in {path}")
     if num_rois is not None and data.shape[0] != num_rois:
-        raise ValueError(f"expected a {num_rois} x {num_rois} connectivity matrix, got {data.shape} in {path}")
+        raise LcmInputError(f"expected a {num_rois} x {num_rois} connectivity matrix, got {data.shape} in {path}")
     return check_connectivity_matrix(data, values=values, source=str(path))
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
+
 CONTRACT_KEYS = ("atlas", "roi_labels", "repetition_time")
 _COLUMNS = {"atlas": ("atlas",), "roi_labels": ("roi_labels",), "repetition_time": ("repetition_time", "t_r")}
 
@@ -24,7 +26,7 @@ _COLUMNS = {"atlas": ("atlas",), "roi_labels": ("roi_labels",), "repetition_time
 def _train_split(dataset):
     if not hasattr(dataset, "column_names") or isinstance(dataset.column_names, Mapping):
         if "train" not in dataset:
-            raise ValueError(f"expected a Dataset or a DatasetDict with a 'train' split, got splits {list(dataset)}")
+            raise LcmInputError(f"expected a Dataset or a DatasetDict with a 'train' split, got splits {list(dataset)}")
         return dataset["train"]
     return dataset
 
@@ -64,8 +66,8 @@ def dataset_contract(dataset) -> dict[str, Any]:
                           f"({sorted(values)[:3]}): none is recorded in the processor", UserWarning, stacklevel=2)
             values = set()
         if len(values) > 1:
-            raise ValueError(f"expected one {column!r} for the whole dataset (the columns of one model), "
-                             f"got {len(values)} values: {sorted(values)[:2]}")
+            raise LcmInputError(f"expected one {column!r} for the whole dataset (the columns of one model), "
+                                f"got {len(values)} values: {sorted(values)[:2]}")
         contract[key] = json.loads(values.pop()) if values else None
     return contract
 
@@ -88,7 +90,7 @@ def add_contract_columns(dataset, *, atlas: str | None = None, roi_labels=None, 
         column = "timeseries" if "timeseries" in dataset.column_names else "connectivity"
         num_rois = int(np.asarray(dataset[0][column]).shape[-1])
         if len(roi_labels) != num_rois:
-            raise ValueError(f"expected {num_rois} ROI labels (the data's columns), got {len(roi_labels)}")
+            raise LcmInputError(f"expected {num_rois} ROI labels (the data's columns), got {len(roi_labels)}")
     for name, value in (("atlas", atlas), ("roi_labels", None if roi_labels is None else [str(v) for v in roi_labels]),
                         ("repetition_time", None if repetition_time is None else float(repetition_time))):
         if value is None:
@@ -128,7 +130,7 @@ def processor_from_dataset(dataset, vocabulary=None, *, fit: bool = True, **kwar
     dataset = _train_split(dataset)
     column = next((c for c in ("timeseries", "connectivity") if c in dataset.column_names), None)
     if column is None:
-        raise ValueError(f"expected a 'timeseries' or 'connectivity' column, got {dataset.column_names}")
+        raise LcmInputError(f"expected a 'timeseries' or 'connectivity' column, got {dataset.column_names}")
     for key, value in dataset_contract(dataset).items():
         if kwargs.get(key) is None and value is not None:
             kwargs[key] = value

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .connectivity_import import (
     CONNECTIVITY_VALUES,
     check_connectivity_matrix,
@@ -144,8 +145,8 @@ def _index_edges(columns: Sequence[str], prefix: str, rule: str, diagonal: bool,
         duplicate = sorted({i for i in indices if indices.count(i) > 1})[:3]
         got = f"missing {[f'{prefix}{i}' for i in missing]}" if missing else (
             f"duplicates {[f'{prefix}{i}' for i in duplicate]}" if duplicate else f"a first index {start}")
-        raise ValueError(f"edge columns {prefix}<index>: expected every index from {prefix}0 (or {prefix}1) to the "
-                         f"last once, got {got} in {where}")
+        raise LcmInputError(f"edge columns {prefix}<index>: expected every index from {prefix}0 (or {prefix}1) to the "
+                            f"last once, got {got} in {where}")
     n = rois_of_vector(len(found), diagonal)
     if n is None:
         raise _count_error(len(found), diagonal, where)
@@ -212,8 +213,8 @@ def find_edge_columns(columns: Sequence[str], *, edge_prefix: str | None = None,
     if edge_prefix:
         selected = [c for c in columns if c.startswith(edge_prefix)]
         if not selected:
-            raise ValueError(f"--edge-prefix {edge_prefix!r}: expected edge columns starting with it in {where}, got "
-                             f"none; columns: {columns[:8]}{' ...' if len(columns) > 8 else ''}")
+            raise LcmInputError(f"--edge-prefix {edge_prefix!r}: expected edge columns starting with it in {where}, got "
+                                f"none; columns: {columns[:8]}{' ...' if len(columns) > 8 else ''}")
         indexed = _index_edges(selected, edge_prefix, f"{edge_prefix}<index>", diagonal, where)
         if indexed is not None and len(indexed.columns) == len(selected):
             return indexed
@@ -229,7 +230,7 @@ def find_edge_columns(columns: Sequence[str], *, edge_prefix: str | None = None,
     pairs = _pair_edges(columns, "", diagonal)
     other = _pair_edges(columns, "", not diagonal) if pairs is None else None
     if other is not None:  # the pairs form a triangle with (without) the diagonal: say which flag
-        raise ValueError(
+        raise LcmInputError(
             f"edge columns: expected ROI pairs {'with' if diagonal else 'without'} the diagonal "
             f"({'A.A, A.B, ...' if diagonal else 'A.B, A.C, ...'}), got {len(other.columns)} pairs "
             f"{'without' if diagonal else 'with'} it ({other.columns[0]} ... {other.columns[-1]}) in {where}: "
@@ -281,10 +282,10 @@ def refuse_edge_table_input(path: str | os.PathLike, phenotypes=None, fmt: str =
     if path.is_file():
         found = describe_edge_table(path)
         if found:
-            raise ValueError(f"{path} is one table with a row per subject and {found}: read it with --format edges "
-                             f"(--format {fmt} reads a folder of per-scan files)")
-        raise ValueError(f"expected a folder of per-scan files for --format {fmt}, got the file {path} (one table with "
-                         "a row per subject and FC edge columns is read with --format edges)")
+            raise LcmInputError(f"{path} is one table with a row per subject and {found}: read it with --format edges "
+                                f"(--format {fmt} reads a folder of per-scan files)")
+        raise LcmInputError(f"expected a folder of per-scan files for --format {fmt}, got the file {path} (one table with "
+                            "a row per subject and FC edge columns is read with --format edges)")
     if not path.is_dir():
         return
     files = []
@@ -300,8 +301,8 @@ def refuse_edge_table_input(path: str | os.PathLike, phenotypes=None, fmt: str =
         if found:
             others = [f.name for f in files if f != item]
             beside = f" (beside {', '.join(others)})" if others else ""
-            raise ValueError(f"{path} holds no per-scan files but the table {item.name}{beside} with a row per subject "
-                             f"and {found}: read it with --format edges (build_dataset.py {item} --format edges ...)")
+            raise LcmInputError(f"{path} holds no per-scan files but the table {item.name}{beside} with a row per subject "
+                                f"and {found}: read it with --format edges (build_dataset.py {item} --format edges ...)")
 
 
 def _present(value):
@@ -336,8 +337,8 @@ def edge_values(table, columns: Sequence[str], where: str) -> np.ndarray:
             row = int(np.flatnonzero(bad)[0])
             cell = raw.iloc[row]
             what = "an empty cell" if pd.isna(cell) else f"{cell!r}"
-            raise ValueError(f"expected a number in every edge cell of {where}, got {what} in column {column!r} at "
-                             f"data row {row + 1} ({int(bad.sum())} such cells in that column)")
+            raise LcmInputError(f"expected a number in every edge cell of {where}, got {what} in column {column!r} at "
+                                f"data row {row + 1} ({int(bad.sum())} such cells in that column)")
         values[:, k] = numeric.to_numpy(dtype=np.float64)
     return values
 
@@ -397,48 +398,48 @@ def import_edge_table(
     from .matching import clean_value
 
     if values not in CONNECTIVITY_VALUES:
-        raise ValueError(f"expected values 'correlation' or 'fisher_z', got {values!r}")
+        raise LcmInputError(f"expected values 'correlation' or 'fisher_z', got {values!r}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"expected an edge table (.csv/.tsv) at {path}, found none")
     if path.is_dir():
-        raise ValueError(f"expected one edge table (.csv/.tsv) with a row per subject, got the folder {path} "
-                         "(a folder of per-scan FC files is read with --format connectivity)")
+        raise LcmInputError(f"expected one edge table (.csv/.tsv) with a row per subject, got the folder {path} "
+                            "(a folder of per-scan FC files is read with --format connectivity)")
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise ValueError(f"expected an edge table ending in {list(TABLE_SUFFIXES)}, got {path.name!r}")
+        raise LcmInputError(f"expected an edge table ending in {list(TABLE_SUFFIXES)}, got {path.name!r}")
     table, subject_column, scan_column = _read_table(path, subject_column, scan_column)
     where = str(path)
     edges = find_edge_columns(list(table.columns), edge_prefix=edge_prefix, diagonal=vector_diagonal, where=where)
     if edges is None:
         shown = list(table.columns)[:8]
-        raise ValueError(
+        raise LcmInputError(
             f"expected edge columns in {where} (ROI pairs like ROI_A.ROI_B / ROI_A-ROI_B, e0 ... eK, or pass "
             f"--edge-prefix), got columns {shown}{' ...' if len(table.columns) > 8 else ''}")
     edge_set = set(edges.columns)
     if site_column is None:
         site_column = next((c for c in SITE_COLUMNS if c in table.columns and c not in edge_set), None)
     elif site_column not in table.columns:
-        raise ValueError(missing_column_message("site", site_column, list(table.columns), where))
+        raise LcmInputError(missing_column_message("site", site_column, list(table.columns), where))
     id_columns = {subject_column, scan_column, site_column}
     if phenotype_columns is None:
         phenotype_columns = [c for c in table.columns if c not in edge_set and c not in id_columns]
     else:
         for column in phenotype_columns:
             if column not in table.columns or column in edge_set:
-                raise ValueError(missing_column_message("phenotype", column,
+                raise LcmInputError(missing_column_message("phenotype", column,
                                                         [c for c in table.columns if c not in edge_set], where))
     subjects = [_present(clean_value(v)) for v in table[subject_column]]
     empty = [i for i, s in enumerate(subjects) if s is None]
     if empty:
-        raise ValueError(f"expected a subject id in every row of {where}, got an empty {subject_column!r} at data "
-                         f"row {empty[0] + 1}")
+        raise LcmInputError(f"expected a subject id in every row of {where}, got an empty {subject_column!r} at data "
+                            f"row {empty[0] + 1}")
     scans = [_present(clean_value(v)) for v in table[scan_column]] if scan_column else [None] * len(table)
     seen: dict[tuple, int] = {}
     for i, key in enumerate(zip(map(str, subjects), map(str, scans))):
         if key in seen:
             hint = "" if scan_column else "; a table with several rows per subject names its scan column (--scan-column)"
-            raise ValueError(f"expected one row per {'scan' if scan_column else 'subject'} in {where}, got subject "
-                             f"{key[0]!r} at data rows {seen[key] + 1} and {i + 1}{hint}")
+            raise LcmInputError(f"expected one row per {'scan' if scan_column else 'subject'} in {where}, got subject "
+                                f"{key[0]!r} at data rows {seen[key] + 1} and {i + 1}{hint}")
         seen[key] = i
     vectors = edge_values(table, edges.columns, where)
     fill = CONNECTIVITY_VALUES[values]
@@ -458,7 +459,7 @@ def import_edge_table(
             record[column] = clean_value(table[column].iloc[i])
         records.append(record)
     if not records:
-        raise ValueError(f"expected at least one data row in {where}, got none")
+        raise LcmInputError(f"expected at least one data row in {where}, got none")
     dataset = build_dataset(records, arrays, list(phenotype_columns), representation="connectivity")
     return add_contract_columns(dataset, roi_labels=edges.labels)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .columns import missing_column_message
 from .matching import MatchReport, PhenotypeMatcher, check_unmatched, clean_value, file_identity
 from .readers import read_phenotypes
@@ -58,7 +59,7 @@ def list_files(folder: Path, pattern: str, recursive: bool, suffixes: Sequence[s
                       RuntimeWarning, stacklevel=3)
         files = [p for p in files if p not in tables]
     if not files:
-        raise ValueError(f"expected {what} files ({', '.join(suffixes)}) in {folder}, found none")
+        raise LcmInputError(f"expected {what} files ({', '.join(suffixes)}) in {folder}, found none")
     return files
 
 
@@ -90,8 +91,8 @@ def check_roi_counts(counts: Sequence[tuple[Path, int]]) -> None:
     role = " (the first file)" if path == first_path else ""
     more = f"; {len(odd) - 1} more file{'s' if len(odd) > 2 else ''} differ{'s' if len(odd) == 2 else ''}: " \
         f"{', '.join(p.name for p, _ in odd[1:4])}{' ...' if len(odd) > 4 else ''}" if len(odd) > 1 else ""
-    raise ValueError(f"expected {expected} ROIs ({where}), got {n} in {path}{role}{more}; every file must have "
-                     "the same ROI columns (one atlas)")
+    raise LcmInputError(f"expected {expected} ROIs ({where}), got {n} in {path}{role}{more}; every file must have "
+                        "the same ROI columns (one atlas)")
 
 
 def _phenotype_dtype(values) -> str:
@@ -124,8 +125,8 @@ def build_dataset(records: list[dict], arrays: list[np.ndarray], phenotype_colum
 def load_table(phenotypes, subject_column: str | None, scan_column: str | None, id_column: str | None):
     """(table, subject column, scan column): the phenotype table with its id columns checked."""
     if subject_column and id_column and subject_column != id_column:
-        raise ValueError(f"expected one subject column, got subject_column={subject_column!r} and "
-                         f"id_column={id_column!r} (id_column is the old name of subject_column)")
+        raise LcmInputError(f"expected one subject column, got subject_column={subject_column!r} and "
+                            f"id_column={id_column!r} (id_column is the old name of subject_column)")
     subject_column = subject_column or id_column
     id_columns = [subject_column] if subject_column else list(SUBJECT_COLUMNS)
     table = read_phenotypes(phenotypes, id_column=id_columns + [scan_column])
@@ -133,12 +134,12 @@ def load_table(phenotypes, subject_column: str | None, scan_column: str | None, 
     if subject_column is None:
         subject_column = next((c for c in SUBJECT_COLUMNS if c in table.columns), None)
         if subject_column is None:
-            raise ValueError(f"expected a subject column in {where} (one of {list(SUBJECT_COLUMNS)}, or pass "
-                             f"subject_column= / --subject-column), got columns {list(table.columns)}")
+            raise LcmInputError(f"expected a subject column in {where} (one of {list(SUBJECT_COLUMNS)}, or pass "
+                                f"subject_column= / --subject-column), got columns {list(table.columns)}")
     elif subject_column not in table.columns:
-        raise ValueError(missing_column_message("subject", subject_column, list(table.columns), where))
+        raise LcmInputError(missing_column_message("subject", subject_column, list(table.columns), where))
     if scan_column is not None and scan_column not in table.columns:
-        raise ValueError(missing_column_message("scan", scan_column, list(table.columns), where))
+        raise LcmInputError(missing_column_message("scan", scan_column, list(table.columns), where))
     return table, subject_column, scan_column
 
 
@@ -161,13 +162,13 @@ def import_files(folder: Path, files: Sequence[Path], read: Callable[[Path], np.
         if site_column is None:
             site_column = next((c for c in SITE_COLUMNS if c in table.columns), None)
         elif site_column not in table.columns:
-            raise ValueError(missing_column_message("site", site_column, list(table.columns), where))
+            raise LcmInputError(missing_column_message("site", site_column, list(table.columns), where))
         if phenotype_columns is None:
             phenotype_columns = [c for c in table.columns if c not in (subject_column, scan_column, site_column)]
         else:
             for column in phenotype_columns:
                 if column not in table.columns:
-                    raise ValueError(missing_column_message("phenotype", column, list(table.columns), where))
+                    raise LcmInputError(missing_column_message("phenotype", column, list(table.columns), where))
         matcher = PhenotypeMatcher(table, subject_column, scan_column)
     phenotype_columns = list(phenotype_columns or [])
     dataset_name = dataset_name or folder.name
@@ -200,11 +201,11 @@ def import_files(folder: Path, files: Sequence[Path], read: Callable[[Path], np.
         subject = str(clean_value(table[subject_column].iloc[rows[i]])) if rows[i] is not None else ident.subject
         key = (subject, ident.scan_id)
         if key in seen:
-            raise ValueError(f"expected one file per scan, got {seen[key]} and {ident.path} for subject "
-                             f"{subject!r} scan {ident.scan_id!r}")
+            raise LcmInputError(f"expected one file per scan, got {seen[key]} and {ident.path} for subject "
+                                f"{subject!r} scan {ident.scan_id!r}")
         seen[key] = ident.path
     if not keep:
-        raise ValueError(f"expected at least one {what} file matched to the phenotypes in {folder}, got none")
+        raise LcmInputError(f"expected at least one {what} file matched to the phenotypes in {folder}, got none")
 
     records, arrays, counts = [], [], []
     entity_columns: set[str] = set()
@@ -213,7 +214,7 @@ def import_files(folder: Path, files: Sequence[Path], read: Callable[[Path], np.
         array = read(ident.path)
         n = array.shape[1]
         if num_rois is not None and n != num_rois:  # given (an atlas's regions): the file is wrong
-            raise ValueError(f"expected {num_rois} ROIs, got {n} in {ident.path}")
+            raise LcmInputError(f"expected {num_rois} ROIs, got {n} in {ident.path}")
         counts.append((ident.path, n))
         record = {"subject_id": ident.subject, "scan_id": ident.scan_id, "dataset": dataset_name, "site": "unknown"}
         if row is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors_lcm import LcmInputError
+
 
 def add_scan_ids(dataset, column: str = "scan_id"):
     """``dataset`` with a ``scan_id`` column when it has none (else unchanged).
@@ -38,7 +40,7 @@ def add_scan_ids(dataset, column: str = "scan_id"):
     if column in dataset.column_names:
         return dataset
     if "subject_id" not in dataset.column_names:
-        raise ValueError(f"expected a 'subject_id' column to number scans, got {dataset.column_names}")
+        raise LcmInputError(f"expected a 'subject_id' column to number scans, got {dataset.column_names}")
     subjects = [str(s) for s in dataset["subject_id"]]
     windows = dataset["window_index"] if "window_index" in dataset.column_names else None
     counts: dict[str, int] = {}

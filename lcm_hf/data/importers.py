@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .contract import add_contract_columns
 from .folders import build_dataset, check_roi_counts, import_files, list_files, progress_bar
 from .matching import check_unmatched, clean_value
@@ -160,9 +161,9 @@ def header_roi_labels(files: Sequence[Path]) -> list[str] | None:
             labels, first = found, path
         elif found != labels:
             position = next((i for i, (a, b) in enumerate(zip(labels, found)) if a != b), min(len(labels), len(found)))
-            raise ValueError(f"expected the ROI labels of {first.name} in every file (one column order), got "
-                             f"{found[position:position + 1]} at column {position} of {path} where {first.name} has "
-                             f"{labels[position:position + 1]}")
+            raise LcmInputError(f"expected the ROI labels of {first.name} in every file (one column order), got "
+                                f"{found[position:position + 1]} at column {position} of {path} where {first.name} has "
+                                f"{labels[position:position + 1]}")
     return labels
 
 
@@ -177,7 +178,7 @@ def _atlas_regions(atlas) -> tuple[object, int]:
     try:
         image = load_img(atlas)
     except Exception as error:  # nilearn raises several types for unreadable images
-        raise ValueError(f"expected a readable 3-D labels atlas image, got {name}: {error}") from error
+        raise LcmInputError(f"expected a readable 3-D labels atlas image, got {name}: {error}") from error
     data = np.asarray(image.dataobj)
     if data.ndim == 4 and data.shape[3] == 1:  # a single-volume 4-D atlas
         import nibabel as nib
@@ -185,13 +186,13 @@ def _atlas_regions(atlas) -> tuple[object, int]:
         data = data[..., 0]
         image = nib.Nifti1Image(data, image.affine, image.header)
     if data.ndim != 3:
-        raise ValueError(f"expected a 3-D labels atlas image, got shape {data.shape} in {name}")
+        raise LcmInputError(f"expected a 3-D labels atlas image, got shape {data.shape} in {name}")
     if not np.allclose(data, np.round(data)):
-        raise ValueError(f"expected integer region labels in the atlas {name}, got non-integer values")
+        raise LcmInputError(f"expected integer region labels in the atlas {name}, got non-integer values")
     regions = np.unique(data)
     regions = regions[regions != 0]
     if regions.size == 0:
-        raise ValueError(f"expected non-zero region labels in the atlas {name}, got only background")
+        raise LcmInputError(f"expected non-zero region labels in the atlas {name}, got only background")
     return image, int(regions.size)
 
 
@@ -282,9 +283,9 @@ def import_nifti_folder(
         try:
             shape = nib.load(path).shape
         except Exception as error:
-            raise ValueError(f"expected a readable NIfTI scan, got {path}: {error}") from error
+            raise LcmInputError(f"expected a readable NIfTI scan, got {path}: {error}") from error
         if len(shape) != 4:
-            raise ValueError(f"expected a 4-D NIfTI scan (X, Y, Z, T), got shape {shape} in {path}")
+            raise LcmInputError(f"expected a 4-D NIfTI scan (X, Y, Z, T), got shape {shape} in {path}")
         if callable(confounds):
             scan_confounds = confounds(path)
         elif confounds is not None:
@@ -296,11 +297,11 @@ def import_nifti_folder(
                                         detrend=detrend, low_pass=low_pass, high_pass=high_pass, t_r=t_r,
                                         **masker_kwargs)
         except ValueError as error:
-            raise ValueError(f"expected {atlas_name} to parcellate {path}: {error}") from error
+            raise LcmInputError(f"expected {atlas_name} to parcellate {path}: {error}") from error
         if array.ndim != 2 or array.shape[1] != num_regions:
-            raise ValueError(f"expected {num_regions} regions of {atlas_name} in {path}, got "
-                             f"{array.shape[1] if array.ndim == 2 else array.shape}: the atlas does not match "
-                             "the scan's field of view")
+            raise LcmInputError(f"expected {num_regions} regions of {atlas_name} in {path}, got "
+                                f"{array.shape[1] if array.ndim == 2 else array.shape}: the atlas does not match "
+                                "the scan's field of view")
         return array
 
     dataset = import_files(
@@ -363,7 +364,7 @@ def import_abide_pcp(
     suffix = f"_rois_{atlas}.1D"
     files = sorted(p for p in root.rglob(f"*{suffix}") if p.is_file())
     if not files:
-        raise ValueError(f"expected ABIDE files named '<FILE_ID>{suffix}' under {root}, found none")
+        raise LcmInputError(f"expected ABIDE files named '<FILE_ID>{suffix}' under {root}, found none")
     if phenotypes is None:
         phenotypes = _find_abide_phenotypes(root)
         if phenotypes is None:
@@ -372,7 +373,7 @@ def import_abide_pcp(
     needed = ["FILE_ID", "SUB_ID", "SITE_ID", *mapping, *keep_columns]
     absent = [c for c in needed if c not in table.columns]
     if absent:
-        raise ValueError(f"expected ABIDE phenotype columns {absent}, got {list(table.columns)}")
+        raise LcmInputError(f"expected ABIDE phenotype columns {absent}, got {list(table.columns)}")
     by_file = {str(v): i for i, v in enumerate(table["FILE_ID"]) if str(v) != "no_filename"}
     skipped = [p.name for p in files if p.name[: -len(suffix)] not in by_file]
     if skipped:
@@ -407,7 +408,7 @@ def import_abide_pcp(
         records.append(record)
         arrays.append(array)
     if not records:
-        raise ValueError(f"expected ABIDE files with a FILE_ID in the phenotype table under {root}, got none")
+        raise LcmInputError(f"expected ABIDE files with a FILE_ID in the phenotype table under {root}, got none")
     check_roi_counts(counts)  # the odd files named, not the first file's followers
     columns = [spec.get("column", code) for code, spec in mapping.items()] + list(keep_columns)
     dataset = build_dataset(records, arrays, columns, extra={"file_id": "string"})

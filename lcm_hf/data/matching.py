@@ -55,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .readers import SCAN_ENTITIES, parse_bids_name
 
 UNMATCHED_POLICIES = ("warn", "error", "keep")
@@ -64,7 +65,7 @@ SHOWN = 5  # names shown per problem in a summary
 def check_unmatched(unmatched: str) -> None:
     """Raise ``ValueError`` unless ``unmatched`` is one of :data:`UNMATCHED_POLICIES`."""
     if unmatched not in UNMATCHED_POLICIES:
-        raise ValueError(f"expected unmatched 'warn', 'error' or 'keep', got {unmatched!r}")
+        raise LcmInputError(f"expected unmatched 'warn', 'error' or 'keep', got {unmatched!r}")
 
 
 def clean_value(value):
@@ -245,8 +246,8 @@ class MatchReport:
         if self.ok:
             return
         if unmatched == "error":
-            raise ValueError("expected a phenotype row for every file, a file for every row and unique ids, got: "
-                             + self.summary("error"))
+            raise LcmInputError("expected a phenotype row for every file, a file for every row and unique ids, got: "
+                                + self.summary("error"))
         verb = "skipping" if unmatched == "warn" else "keeping"
         lost = len(self.unmatched_files) + len(self.ambiguous_files)
         prefix = f"{verb} {lost} unmatched file{'s' * (lost != 1)}; " if lost else ""

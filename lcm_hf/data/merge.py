@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 
+from ..errors_lcm import LcmInputError
 from ..vocabulary_lcm import BeiVocabulary, class_name, is_missing
 from .columns import (
     alias_value,
@@ -44,7 +45,7 @@ def _check_dataset_names(datasets: Mapping, rename: bool) -> None:
         values = {key} if rename or "dataset" not in ds.column_names else {str(v) for v in set(ds["dataset"])}
         for value in values:
             if value in owners and owners[value] != key:
-                raise ValueError(
+                raise LcmInputError(
                     f"expected distinct dataset names, got {value!r} in both inputs {owners[value]!r} and {key!r}; "
                     "name the inputs apart (unique_dataset_names(paths)) and pass rename=True to write each "
                     "input's name into its 'dataset' column")
@@ -96,9 +97,9 @@ def merge_connectome_datasets(
     from datasets import Features, Value, concatenate_datasets
 
     if not datasets:
-        raise ValueError("expected at least one dataset to merge, got none")
+        raise LcmInputError("expected at least one dataset to merge, got none")
     if on_conflict not in ("raise", "union"):
-        raise ValueError(f"expected on_conflict 'raise' or 'union', got {on_conflict!r}")
+        raise LcmInputError(f"expected on_conflict 'raise' or 'union', got {on_conflict!r}")
     aliases = check_class_aliases(class_aliases)
     names = list(datasets)
     _check_dataset_names(datasets, rename)
@@ -107,16 +108,16 @@ def merge_connectome_datasets(
     else:
         absent = [n for n in names if n not in vocabularies]
         if absent:
-            raise ValueError(f"expected a vocabulary for every dataset, missing {absent}")
+            raise LcmInputError(f"expected a vocabulary for every dataset, missing {absent}")
         vocabulary = BeiVocabulary().merge(*(vocabularies[n] for n in names), on_conflict=on_conflict)
     pseudo_labels = dict(pseudo_labels or {})
     data_columns = {n: connectome_column(datasets[n]) for n in names}
     if len(set(data_columns.values())) > 1:
-        raise ValueError(f"expected the same data column in every dataset, got {data_columns}")
+        raise LcmInputError(f"expected the same data column in every dataset, got {data_columns}")
     data_column = data_columns[names[0]]
     shapes = {n: tuple(datasets[n].features[data_column].shape)[-1] for n in names}
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"expected the same number of ROIs in every dataset, got {shapes}")
+        raise LcmInputError(f"expected the same number of ROIs in every dataset, got {shapes}")
 
     prepared = []
     for name in names:
@@ -128,7 +129,7 @@ def merge_connectome_datasets(
         ds = add_scan_ids(apply_class_aliases(ds, aliases))
         for bei, value in pseudo_labels.get(name, {}).items():
             if bei not in vocabulary:
-                raise ValueError(f"expected pseudo-label BEIs from the vocabulary {vocabulary.names}, got {bei!r}")
+                raise LcmInputError(f"expected pseudo-label BEIs from the vocabulary {vocabulary.names}, got {bei!r}")
             value = alias_value(value, aliases.get(bei, {}))
             vocabulary.encode_value(bei, value)  # raises with the known classes if invalid
             if bei in ds.column_names:
@@ -228,7 +229,7 @@ def union_vocabulary(
     for column in requested:
         declared = any(column in pseudo_labels.get(name, {}) for name in datasets)
         if column not in all_columns and not declared:
-            raise ValueError(missing_column_message("BEI", column, all_columns, "any dataset"))
+            raise LcmInputError(missing_column_message("BEI", column, all_columns, "any dataset"))
     columns: dict[str, list] = {c: [] for c in requested}
     subjects: list[str] = []  # aligned with the pooled values: integer "classes" are counted per subject
     empty: dict[str, list[str]] = {}

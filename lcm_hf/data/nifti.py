@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .atlases import is_sphere_atlas, sphere_masker
 
 
@@ -56,7 +57,7 @@ def nifti_to_timeseries(
     from nilearn.maskers import NiftiLabelsMasker
 
     if (low_pass is not None or high_pass is not None) and t_r is None:
-        raise ValueError(f"expected t_r for band-pass filtering, got t_r=None (low_pass={low_pass}, high_pass={high_pass})")
+        raise LcmInputError(f"expected t_r for band-pass filtering, got t_r=None (low_pass={low_pass}, high_pass={high_pass})")
     single = not isinstance(imgs, (list, tuple))
     imgs = [imgs] if single else list(imgs)
     if confounds is None or single:
@@ -64,7 +65,7 @@ def nifti_to_timeseries(
     else:
         confounds_list = list(confounds)
         if len(confounds_list) != len(imgs):
-            raise ValueError(f"expected one confounds entry per image ({len(imgs)}), got {len(confounds_list)}")
+            raise LcmInputError(f"expected one confounds entry per image ({len(imgs)}), got {len(confounds_list)}")
     cleaning = dict(standardize=standardize, detrend=detrend, low_pass=low_pass, high_pass=high_pass, t_r=t_r)
     if is_sphere_atlas(labels_img):  # a named coordinate atlas (power_2011...): spheres around its ROIs
         masker = sphere_masker(labels_img, mask_img=mask_img, **cleaning, **masker_kwargs)

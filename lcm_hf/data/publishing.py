@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..atomic import check_output_folder, staged_folder
+from ..errors_lcm import LcmInputTypeError
 
 CARD_TEMPLATE = """{header}
 # {name}
@@ -71,7 +72,7 @@ def publish_dataset(dataset, folder: str | os.PathLike, *, name: str | None = No
     if isinstance(dataset, Dataset):
         dataset = DatasetDict({"train": dataset})
     if not isinstance(dataset, DatasetDict):
-        raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}")
+        raise LcmInputTypeError(f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}")
     folder = check_output_folder(folder, kind="dataset", overwrite=overwrite, inputs=inputs)
     with staged_folder(folder, kind="dataset") as staging:
         _write_dataset(dataset, staging, folder, name, description, max_rows_per_shard, vocabulary, license)

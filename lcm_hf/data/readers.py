@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from ..text_tables import TEXT_SUFFIXES, read_text_table
 from ..timeseries_files import TIMESERIES_SUFFIXES, looks_like_connectivity, read_array, read_timeseries
 
@@ -146,7 +147,7 @@ def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None)
     try:
         return pd.read_csv(path, sep=sep, dtype={c: str for c in columns} or None)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise ValueError(f"expected a readable CSV/TSV phenotype table, got {path}: {err}") from err
+        raise LcmInputError(f"expected a readable CSV/TSV phenotype table, got {path}: {err}") from err
 
 
 __all__ = [

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..errors_lcm import LcmInputError
+
 REQUIRED_COLUMNS = ("subject_id", "dataset", "site")
 IDENTITY_COLUMNS = ("subject_id", "scan_id", "dataset", "site")
 """The identity columns every row written by the package carries (``scan_id`` optional in older sets)."""
@@ -47,7 +49,7 @@ def connectome_features(num_rois: int, phenotypes: Mapping[str, str] | None = No
     from datasets import Array2D, Features, Value
 
     if representation not in DATA_COLUMNS:
-        raise ValueError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
+        raise LcmInputError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
     shape = (None, num_rois) if representation == "timeseries" else (num_rois, num_rois)
     features = {c: Value("string") for c in (IDENTITY_COLUMNS if scan_id else REQUIRED_COLUMNS)}
     features[representation] = Array2D(shape=shape, dtype="float32")
@@ -61,7 +63,7 @@ def connectome_column(dataset) -> str:
     for column in DATA_COLUMNS:
         if column in dataset.column_names:
             return column
-    raise ValueError(
+    raise LcmInputError(
         f"expected a connectome dataset with a 'timeseries' or 'connectivity' column, got {dataset.column_names}"
     )
 
@@ -70,7 +72,7 @@ def validate_connectome_dataset(dataset) -> None:
     """Raise ``ValueError`` naming what is missing when ``dataset`` does not follow the schema."""
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
-        raise ValueError(f"expected columns {list(REQUIRED_COLUMNS)} in the connectome dataset, missing {missing}")
+        raise LcmInputError(f"expected columns {list(REQUIRED_COLUMNS)} in the connectome dataset, missing {missing}")
     connectome_column(dataset)
 
 

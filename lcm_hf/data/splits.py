@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .columns import require_columns
 
 
@@ -36,7 +37,7 @@ def _split_groups(unique, labels, size: float, seed: int):
 
     n_test = int(round(size * len(unique)))
     if n_test < 1 or n_test >= len(unique):
-        raise ValueError(f"expected a split size leaving both parts non-empty for {len(unique)} groups, got {size}")
+        raise LcmInputError(f"expected a split size leaving both parts non-empty for {len(unique)} groups, got {size}")
     if labels is not None and len(set(labels)) > 1:
         return _stratified_take(unique, labels, n_test, seed)
     keep, held = train_test_split(np.arange(len(unique)), test_size=n_test, random_state=seed)
@@ -131,9 +132,9 @@ def grouped_split(dataset, test_size: float = 0.2, validation_size: float = 0.1,
     from datasets import DatasetDict
 
     if group_by not in dataset.column_names:
-        raise ValueError(f"expected group column {group_by!r} in the dataset, got {dataset.column_names}")
+        raise LcmInputError(f"expected group column {group_by!r} in the dataset, got {dataset.column_names}")
     if not 0 < test_size < 1 or not 0 <= validation_size < 1 or test_size + validation_size >= 1:
-        raise ValueError(f"expected 0 < test_size, 0 <= validation_size, sum < 1, got {test_size}, {validation_size}")
+        raise LcmInputError(f"expected 0 < test_size, 0 <= validation_size, sum < 1, got {test_size}, {validation_size}")
     groups, unique, labels = _group_labels(dataset, group_by, stratify_by)
     rest, test = _split_groups(unique, labels, test_size, seed)
     parts = {"test": test}
@@ -229,7 +230,7 @@ def grouped_kfold(dataset, n_splits: int = 5, *, group_by: str = "subject_id",
     groups = [str(g) for g in dataset[group_by]]
     n_groups = len(set(groups))
     if not isinstance(n_splits, int) or n_splits < 2 or n_splits > n_groups:
-        raise ValueError(f"expected 2 <= n_splits <= {n_groups} (the number of {group_by} groups), got {n_splits!r}")
+        raise LcmInputError(f"expected 2 <= n_splits <= {n_groups} (the number of {group_by} groups), got {n_splits!r}")
     if stratify_by:
         require_columns([stratify_by], dataset.column_names, "stratify_by")
         _, unique, labels = _group_labels(dataset, group_by, stratify_by)
@@ -268,8 +269,8 @@ def split_by_column(dataset, column: str = "split", *, group_by: str = "subject_
     names = [None if v is None or str(v).strip() == "" else str(v).strip() for v in dataset[column]]
     missing = [i for i, v in enumerate(names) if v is None]
     if missing:
-        raise ValueError(f"expected a split name in column {column!r} on every row, got {len(missing)} empty "
-                         f"(first row {missing[0]})")
+        raise LcmInputError(f"expected a split name in column {column!r} on every row, got {len(missing)} empty "
+                            f"(first row {missing[0]})")
     order = {"train": 0, "validation": 1, "test": 2}
     splits = sorted(set(names), key=lambda n: (order.get(n, 3), n))
     out = DatasetDict({n: dataset.select([i for i, v in enumerate(names) if v == n]).remove_columns(column)
@@ -284,7 +285,7 @@ def check_no_leakage(splits, column: str = "subject_id") -> None:
     for name, ds in splits.items():
         for value in set(ds[column]):
             if value in seen and seen[value] != name:
-                raise ValueError(f"expected each {column} in one split, got {value!r} in {seen[value]!r} and {name!r}")
+                raise LcmInputError(f"expected each {column} in one split, got {value!r} in {seen[value]!r} and {name!r}")
             seen[value] = name
 
 

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ..connectivity_windows import DEFAULT_SHORT_SERIES, DEFAULT_WINDOW_SIZE
+from ..errors_lcm import LcmInputError, LcmInputTypeError
 from .schema import connectome_column, num_rois_of
 
 
@@ -31,10 +32,10 @@ def window_processor(window_size=DEFAULT_WINDOW_SIZE, stride: int | None = None,
 
     if isinstance(window_size, LcmProcessor):
         if stride is not None or short_series is not None:
-            raise TypeError("expected the window stride and short-series policy from the processor's contract, got "
-                            f"stride={stride!r}, short_series={short_series!r} as well")
+            raise LcmInputTypeError("expected the window stride and short-series policy from the processor's contract, got "
+                                    f"stride={stride!r}, short_series={short_series!r} as well")
         if window_size.window_size is None:
-            raise ValueError("expected a processor with a `window_size` to cut windows, got window_size=None")
+            raise LcmInputError("expected a processor with a `window_size` to cut windows, got window_size=None")
         return window_size
     return LcmProcessor(num_rois=num_rois, window_size=window_size, window_stride=stride,
                         short_series=short_series or DEFAULT_SHORT_SERIES)
@@ -78,7 +79,7 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
     from datasets import Value
 
     if "timeseries" not in dataset.column_names:
-        raise ValueError(f"expected a 'timeseries' column to cut into windows, got {dataset.column_names}")
+        raise LcmInputError(f"expected a 'timeseries' column to cut into windows, got {dataset.column_names}")
     processor = window_processor(window_size, stride, short_series, num_rois=num_rois_of(dataset))
     size = processor.window_size
     short: list[tuple[int, int]] = []  # (row, TRs) of series shorter than one window
@@ -146,15 +147,15 @@ def connectivity_processor(processor=None, fisher_z: bool | None = None, *, num_
 
     if isinstance(processor, LcmProcessor):
         if fisher_z is not None and bool(fisher_z) != processor.fisher_z:
-            raise TypeError(f"expected Fisher z from the processor's contract (fisher_z={processor.fisher_z}), "
-                            f"got fisher_z={fisher_z!r} as well")
+            raise LcmInputTypeError(f"expected Fisher z from the processor's contract (fisher_z={processor.fisher_z}), "
+                                    f"got fisher_z={fisher_z!r} as well")
         return processor
     if processor is not None and not isinstance(processor, str):
-        raise TypeError(f"expected an LcmProcessor or a connectivity kind name, got {type(processor).__name__}")
+        raise LcmInputTypeError(f"expected an LcmProcessor or a connectivity kind name, got {type(processor).__name__}")
     kind = processor or "correlation"
     if kind in GROUP_KINDS:
-        raise ValueError(f"expected a fitted LcmProcessor for the group kind {kind!r} (its reference is fitted once, "
-                         f"on the training split: processor.fit(training_series)), got the kind name {kind!r}")
+        raise LcmInputError(f"expected a fitted LcmProcessor for the group kind {kind!r} (its reference is fitted once, "
+                            f"on the training split: processor.fit(training_series)), got the kind name {kind!r}")
     return LcmProcessor(num_rois=num_rois or 1, kind=kind, fisher_z=bool(fisher_z))
 
 
@@ -232,13 +233,13 @@ def add_labels(dataset, vocabulary, column: str = "labels", *, fill=None):
 
     if isinstance(dataset, DatasetDict):
         if fill is not None:
-            raise ValueError("expected a Dataset with `fill` (one row of labels per row), got a DatasetDict")
+            raise LcmInputError("expected a Dataset with `fill` (one row of labels per row), got a DatasetDict")
         return DatasetDict({k: add_labels(v, vocabulary, column) for k, v in dataset.items()})
     names = [n for n in vocabulary.names if n in dataset.column_names]
     if fill is not None:
         fill = np.asarray(fill, dtype=np.float32)
         if fill.shape != (len(dataset), len(vocabulary)):
-            raise ValueError(
+            raise LcmInputError(
                 f"expected `fill` of shape ({len(dataset)}, {len(vocabulary)}) (rows, BEIs), got {fill.shape}")
     features = dataset.features.copy()
     features[column] = Sequence(Value("float32"), length=len(vocabulary))

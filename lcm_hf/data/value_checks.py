@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .columns import similar_classes
 
 IDENTITY_COLUMNS = ("subject_id", "scan_id", "dataset", "site", "file_id", "atlas", "roi_labels", "split",
@@ -121,7 +122,7 @@ def check_categorical_classes(column: str, values: Sequence, subjects: Sequence 
     distinct = len({int(float(v)) for v, _ in present})
     labelled = len({s for _, s in present})
     if distinct >= MIN_NUMBER_CLASSES and distinct >= NUMBER_CLASSES_PER_SUBJECT * labelled:
-        raise ValueError(
+        raise LcmInputError(
             f"categorical BEI {column!r} (--categorical_columns): expected a few classes, got {distinct} distinct "
             f"integer values over {labelled} labelled subjects (about one per subject: a number, not a class); pass it "
             f"as continuous: --continuous_columns {column}")

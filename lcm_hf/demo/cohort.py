@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors_lcm import LcmInputError
+
 DEMO_NETWORKS: dict[str, int] = {
     "visual": 14,
     "somatomotor": 16,
@@ -100,7 +102,7 @@ _BASE_LOADING = 0.6
 def demo_bei_columns(name: str) -> dict[str, list[str]]:
     """``{"categorical": [...], "continuous": [...]}`` BEI columns of one demo dataset."""
     if name not in DEMO_DATASETS:
-        raise ValueError(f"expected a demo dataset name in {list(DEMO_DATASETS)}, got {name!r}")
+        raise LcmInputError(f"expected a demo dataset name in {list(DEMO_DATASETS)}, got {name!r}")
     return {"categorical": ["sex", DEMO_DATASETS[name]["bei"][0]], "continuous": ["age"]}
 
 
@@ -225,11 +227,11 @@ def make_demo_cohort(
     from ..data.schema import connectome_features
 
     if representation not in ("timeseries", "connectivity"):
-        raise ValueError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
+        raise LcmInputError(f"expected representation 'timeseries' or 'connectivity', got {representation!r}")
     names = tuple(datasets) if datasets is not None else tuple(DEMO_DATASETS)
     unknown = [n for n in names if n not in DEMO_DATASETS]
     if unknown:
-        raise ValueError(f"expected dataset names in {list(DEMO_DATASETS)}, got {unknown}")
+        raise LcmInputError(f"expected dataset names in {list(DEMO_DATASETS)}, got {unknown}")
     out = {}
     for d_index, name in enumerate(DEMO_DATASETS):
         if name not in names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from ..errors_lcm import LcmInputError
 from .cohort import (
     DEMO_DATASETS,
     DEMO_PSEUDO_LABELS,
@@ -23,7 +24,7 @@ def demo_datasets(stage: str, data_args) -> dict:
     """``{name: Dataset}`` of the simulated cohort for ``stage`` ("pretrain" or "finetune"), or the
     ``--demo_datasets`` named, with ``--demo_seed`` and ``--demo_subjects``."""
     if stage not in ("pretrain", "finetune"):
-        raise ValueError(f"expected stage 'pretrain' or 'finetune', got {stage!r}")
+        raise LcmInputError(f"expected stage 'pretrain' or 'finetune', got {stage!r}")
     names = tuple(data_args.demo_datasets or (PRETRAIN_DATASETS if stage == "pretrain" else FINETUNE_DATASETS))
     cohort = make_demo_cohort(seed=data_args.demo_seed, n_subjects=data_args.demo_subjects, datasets=names)
     return dict(cohort.items())

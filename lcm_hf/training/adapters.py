@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors_lcm import LcmInputError, LcmInputTypeError
+
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj")
 DEFAULT_MODULES_TO_SAVE = ("bei_embeddings", "readout_norm", "readout", "fc_encoder.norm")
 LCM_STATE_FILE = "lcm_finetune_config.json"
@@ -52,10 +54,10 @@ def lora_config(
     """The `peft.LoraConfig` used by `apply_lora` (alpha defaults to 2 * r)."""
     peft = _require_peft()
     if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-        raise ValueError(f"expected the LoRA rank `r` to be a positive int, got {r!r}")
+        raise LcmInputError(f"expected the LoRA rank `r` to be a positive int, got {r!r}")
     unknown = set(target_modules) - set(LORA_TARGET_MODULES)
     if unknown:
-        raise ValueError(f"expected `target_modules` among {list(LORA_TARGET_MODULES)}, got {sorted(unknown)}")
+        raise LcmInputError(f"expected `target_modules` among {list(LORA_TARGET_MODULES)}, got {sorted(unknown)}")
     return peft.LoraConfig(
         r=r,
         lora_alpha=lora_alpha if lora_alpha is not None else 2 * r,
@@ -87,7 +89,7 @@ def apply_lora(
 
     peft = _require_peft()
     if not isinstance(model, LcmForBeiPrediction):
-        raise TypeError(f"expected an LcmForBeiPrediction, got {type(model).__name__}")
+        raise LcmInputTypeError(f"expected an LcmForBeiPrediction, got {type(model).__name__}")
     config = lora_config(r, lora_alpha, lora_dropout, target_modules, modules_to_save)
     return peft.get_peft_model(model, config)
 
@@ -133,12 +135,12 @@ def load_lora_adapter(base_model, directory: str | os.PathLike, is_trainable: bo
             try:
                 base_model.add_beis(new)
             except ValueError as error:
-                raise ValueError(
+                raise LcmInputError(
                     f"the adapter in {directory} was trained with BEIs {[b['name'] for b in saved_beis]}, which do not "
                     f"extend the base model's {base_model.config.bei_names}: {error}"
                 ) from error
             if base_model.config.beis != saved_beis:
-                raise ValueError(
+                raise LcmInputError(
                     f"the adapter's BEI order {[b['name'] for b in saved_beis]} differs from the base model's after "
                     f"adding its new BEIs: {base_model.config.bei_names}"
                 )
@@ -184,7 +186,7 @@ def freeze_for_linear_probe(model, trainable_beis: list[str]) -> list[str]:
     names = config.bei_names
     unknown = [name for name in trainable_beis if name not in names]
     if unknown:
-        raise ValueError(f"unknown BEIs {unknown} for linear probing; the model has {names}")
+        raise LcmInputError(f"unknown BEIs {unknown} for linear probing; the model has {names}")
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     embedding = model.get_input_embeddings().weight

@@ -19,6 +19,7 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS, DEFAULT_READOUT_POLICY
 from ..connectivity_windows import DEFAULT_WINDOW_SIZE
+from ..errors_lcm import LcmInputError
 
 FINETUNE_MODES = ("semi_supervised", "linear_probe", "scratch")
 
@@ -327,7 +328,7 @@ class LcmTrainingArguments(TrainingArguments):
         for name in ("momentum_epochs", "momentum_steps"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"--{name}: expected an integer >= 0, got {value!r}")
+                raise LcmInputError(f"--{name}: expected an integer >= 0, got {value!r}")
         self._reconcile_model_selection()
         super().__post_init__()
 
@@ -355,7 +356,7 @@ class LcmTrainingArguments(TrainingArguments):
         else:
             return
         if self.early_stopping_patience:
-            raise ValueError(f"{problem} (--early_stopping_patience keeps the best checkpoint); {hint}")
+            raise LcmInputError(f"{problem} (--early_stopping_patience keeps the best checkpoint); {hint}")
         warnings.warn(f"{problem}, so the last model is kept (load_best_model_at_end off); to keep the best, {hint}",
                       UserWarning, stacklevel=3)
         self.load_best_model_at_end = False
@@ -392,14 +393,14 @@ def check_counts(parsed: tuple) -> tuple:
     for name, expected in POSITIVE_COUNTS:
         given = value(name)
         if given is not None and given < 1:
-            raise ValueError(f"--{name}: expected {expected}, got {given:g}")
+            raise LcmInputError(f"--{name}: expected {expected}, got {given:g}")
     max_steps = value("max_steps")
     if max_steps is not None and (max_steps == 0 or max_steps < -1):
-        raise ValueError(f"--max_steps: expected a positive number of optimizer steps (or -1: train by "
-                         f"--num_train_epochs), got {max_steps}")
+        raise LcmInputError(f"--max_steps: expected a positive number of optimizer steps (or -1: train by "
+                            f"--num_train_epochs), got {max_steps}")
     epochs = value("num_train_epochs")
     if epochs is not None and epochs <= 0 and not (max_steps or 0) > 0:
-        raise ValueError(f"--num_train_epochs: expected a positive number of epochs (or --max_steps N), got {epochs:g}")
+        raise LcmInputError(f"--num_train_epochs: expected a positive number of epochs (or --max_steps N), got {epochs:g}")
     return parsed
 
 
@@ -420,15 +421,22 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
     parser = build_parser(dataclass_types)
     from .named_recipes import apply_training_recipe
 
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        import yaml  # JSON is YAML
+    try:  # transformers' dataclasses check flags with plain ValueErrors: at this boundary they are the user's
+        if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+            import yaml  # JSON is YAML
 
-        with open(argv[0]) as handle:
-            explicit = set(yaml.safe_load(handle) or {})
-        read = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
-        return check_counts(apply_training_recipe(read(os.path.abspath(argv[0])), explicit))
-    explicit = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--")}
-    return check_counts(apply_training_recipe(parser.parse_args_into_dataclasses(args=argv), explicit))
+            with open(argv[0]) as handle:
+                explicit = set(yaml.safe_load(handle) or {})
+            read = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
+            parsed = read(os.path.abspath(argv[0]))
+        else:
+            explicit = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--")}
+            parsed = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:
+        if isinstance(error, LcmInputError):
+            raise
+        raise LcmInputError(str(error)) from error
+    return check_counts(apply_training_recipe(parsed, explicit))
 
 
 # The options of each training script (`training/<script>`), in the order they are parsed.

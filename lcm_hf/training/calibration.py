@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .metrics import group_mean, softmax
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, tolerance: float = 1
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels).astype(int)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],) or logits.shape[0] == 0:
-        raise ValueError(f"expected logits (n, C) and labels (n,) with n > 0, got {logits.shape} and {labels.shape}")
+        raise LcmInputError(f"expected logits (n, C) and labels (n,) with n > 0, got {logits.shape} and {labels.shape}")
     low, high = _LOG_BETA_BOUNDS
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
     a, b = high - ratio * (high - low), low + ratio * (high - low)

@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 
+from ..errors_lcm import LcmInputError
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -104,7 +106,7 @@ def resolve_resume(value, output_dir: str | os.PathLike | None = None,
             found, skipped = last_complete_checkpoint(output_dir)
             if found is None:
                 extra = f" (incomplete: {', '.join(f'{p} ({why})' for p, why in skipped)})" if skipped else ""
-                raise ValueError(
+                raise LcmInputError(
                     f"{flag}: expected a complete checkpoint-<step> folder in --output_dir {output_dir}, "
                     f"got none{extra}"
                 )
@@ -113,7 +115,7 @@ def resolve_resume(value, output_dir: str | os.PathLike | None = None,
         return None
     path = os.fspath(value)
     if not os.path.exists(path):
-        raise ValueError(f"{flag}: expected a checkpoint folder or 'true', got {path!r}, which does not exist")
+        raise LcmInputError(f"{flag}: expected a checkpoint folder or 'true', got {path!r}, which does not exist")
     problem = checkpoint_problem(path)
     if problem is not None:
         found, _ = last_complete_checkpoint(path)  # a run folder: its newest complete checkpoint
@@ -121,7 +123,7 @@ def resolve_resume(value, output_dir: str | os.PathLike | None = None,
             return found
         newest = last_complete_checkpoint(output_dir)[0] if output_dir is not None else None
         hint = f"; the newest complete one is {newest}" if newest else ""
-        raise ValueError(
+        raise LcmInputError(
             f"{flag}: expected a complete checkpoint folder, got {path!r}, which is incomplete ({problem}){hint}"
         )
     return path
@@ -138,7 +140,7 @@ def resume_argument(training_args, data_args=None) -> bool | str | None:
     flag = "--resume_from_checkpoint"
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir, flag=flag)
     if resume is not None and getattr(data_args, "cv_folds", None):
-        raise ValueError(f"{flag}: expected no resume with --cv_folds (each fold trains anew), got {resume!r}")
+        raise LcmInputError(f"{flag}: expected no resume with --cv_folds (each fold trains anew), got {resume!r}")
     if resume is None and checkpoints(training_args.output_dir) and not getattr(data_args, "cv_folds", None):
         logger.warning(
             f"--output_dir {training_args.output_dir} holds checkpoints from an earlier run: training starts "
@@ -160,7 +162,7 @@ def checkpoint_to_resume(resume_from_checkpoint, output_dir: str | os.PathLike) 
         for path, why in skipped:
             logger.warning(f"skipping the incomplete checkpoint {path} ({why})")
         if found is None:
-            raise ValueError(
+            raise LcmInputError(
                 f"resume_from_checkpoint=True: expected a complete checkpoint-<step> folder in {output_dir}, got none"
             )
         (logger.warning if skipped else logger.info)(f"resuming from {found}, the newest complete checkpoint")
@@ -169,7 +171,7 @@ def checkpoint_to_resume(resume_from_checkpoint, output_dir: str | os.PathLike) 
     path = os.fspath(resume_from_checkpoint)
     problem = checkpoint_problem(path)
     if problem is not None:
-        raise ValueError(f"resume_from_checkpoint: expected a complete checkpoint folder, got {path!r} ({problem})")
+        raise LcmInputError(f"resume_from_checkpoint: expected a complete checkpoint folder, got {path!r} ({problem})")
     logger.info(f"resuming from {path}")
     announce_resume(path)
     return path

@@ -34,6 +34,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
+
 logger = logging.getLogger(__name__)
 
 STRATUM = "_cv_stratum"
@@ -93,9 +95,9 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
 
     k = data_args.cv_folds
     if not isinstance(k, int) or k < 2:
-        raise ValueError(f"--cv_folds: expected an integer >= 2, got {k!r}")
+        raise LcmInputError(f"--cv_folds: expected an integer >= 2, got {k!r}")
     if not 0 < data_args.validation_fraction < 1:
-        raise ValueError(f"--validation_fraction: expected a fraction in (0, 1), got {data_args.validation_fraction}")
+        raise LcmInputError(f"--validation_fraction: expected a fraction in (0, 1), got {data_args.validation_fraction}")
     group_by = getattr(data_args, "group_by", "subject_id")
     seed = data_args.split_seed
     columns, defaulted = stratify_columns(data_args)
@@ -111,8 +113,8 @@ def fold_datasets(datasets: dict, data_args) -> tuple[list[dict], dict]:
             train = fold["train"]
             n_groups = len(set(train[group_by]))
             if n_groups < 2:
-                raise ValueError(f"--cv_folds: expected at least 2 {group_by} groups to train on in fold {index} of "
-                                 f"{name!r}, got {n_groups}")
+                raise LcmInputError(f"--cv_folds: expected at least 2 {group_by} groups to train on in fold {index} of "
+                                    f"{name!r}, got {n_groups}")
             size = min(max(data_args.validation_fraction, 1.0 / n_groups), (n_groups - 1) / n_groups)
             inner = grouped_split(train, size, 0, group_by=group_by, stratify_by=stratum, seed=seed + index)
             parts = {"train": inner["train"], "validation": inner["test"], "test": fold["test"]}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 
+from ..errors_lcm import LcmInputError
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -42,7 +44,7 @@ def unique_dataset_names(paths: list[str]) -> list[str]:
             depth += 1
         names.append(candidate)
     if len(set(names)) != len(names):
-        raise ValueError(f"expected distinct --dataset_dirs, got the same folder twice in {paths}")
+        raise LcmInputError(f"expected distinct --dataset_dirs, got the same folder twice in {paths}")
     return names
 
 
@@ -72,7 +74,7 @@ def load_connectome_datasets(paths: list[str]) -> dict:
 
     missing = [path for path in paths if not os.path.isdir(path)]
     if missing:
-        raise ValueError(f"--dataset_dirs: expected existing dataset folders, got no folder at {missing[0]!r}")
+        raise LcmInputError(f"--dataset_dirs: expected existing dataset folders, got no folder at {missing[0]!r}")
     loaded = {}
     for name, path in zip(unique_dataset_names(paths), paths):
         if os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(
@@ -82,7 +84,7 @@ def load_connectome_datasets(paths: list[str]) -> dict:
         elif os.path.isfile(os.path.join(path, "README.md")) or os.path.isdir(os.path.join(path, "data")):
             dataset = load_published(path)
         else:
-            raise ValueError(
+            raise LcmInputError(
                 f"--dataset_dirs: expected a connectome dataset folder (parquet + README.md, or save_to_disk), "
                 f"got {path!r} holding {sorted(os.listdir(path))[:5]}"
             )
@@ -90,7 +92,7 @@ def load_connectome_datasets(paths: list[str]) -> dict:
             dataset = hfds.DatasetDict({"train": dataset})
         unknown = [split for split in dataset if split not in SPLITS]
         if unknown:
-            raise ValueError(f"--dataset_dirs: {path!r}: expected splits among {list(SPLITS)}, got {list(dataset)}")
+            raise LcmInputError(f"--dataset_dirs: {path!r}: expected splits among {list(SPLITS)}, got {list(dataset)}")
         loaded[name] = hfds.DatasetDict(
             {split: _named(part, name) for split, part in dataset.items()}
         )
@@ -120,12 +122,12 @@ def subject_splits(dataset_dict, data_args) -> dict:
         named = split_by_column(train, "split", group_by=getattr(data_args, "group_by", "subject_id"))
         unknown = sorted(set(named) - set(SPLITS))
         if unknown:
-            raise ValueError(f"column 'split': expected values in {list(SPLITS)}, got {unknown}")
+            raise LcmInputError(f"column 'split': expected values in {list(SPLITS)}, got {unknown}")
         return dict(named)
     for flag in ("validation_fraction", "test_fraction"):
         value = getattr(data_args, flag)
         if not 0 < value < 1:
-            raise ValueError(
+            raise LcmInputError(
                 f"--{flag}: expected a fraction in (0, 1) (a validation split selects readout layers and the "
                 f"checkpoint, a test split scores the model), got {value}"
             )
@@ -151,9 +153,9 @@ def _json_mapping_flag(flag: str, text: str | None, shape: str) -> dict | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--{flag}: expected JSON {shape}, got {error}") from None
+        raise LcmInputError(f"--{flag}: expected JSON {shape}, got {error}") from None
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise ValueError(f"--{flag}: expected JSON {shape}, got {text}")
+        raise LcmInputError(f"--{flag}: expected JSON {shape}, got {text}")
     return value
 
 
@@ -171,7 +173,7 @@ def bei_columns(data_args) -> tuple[list[str], list[str]]:
     """(categorical, continuous) BEI columns from ``--categorical_columns`` / ``--continuous_columns``."""
     categorical, continuous = list(data_args.categorical_columns or []), list(data_args.continuous_columns or [])
     if not categorical and not continuous:
-        raise ValueError(
+        raise LcmInputError(
             "expected BEI columns to predict: pass --categorical_columns (e.g. sex diagnosis) and/or "
             "--continuous_columns (e.g. age)"
         )
@@ -185,7 +187,7 @@ def split_parts(datasets: dict, data_args) -> dict[str, dict]:
         if not any(column in part.column_names for dd in datasets.values() for part in dd.values())
     ]
     if absent:
-        raise ValueError(f"--stratify_column: expected columns of the data, got {absent}")
+        raise LcmInputError(f"--stratify_column: expected columns of the data, got {absent}")
     parts = {split: {} for split in SPLITS}
     for name, dataset_dict in datasets.items():
         for split, part in subject_splits(dataset_dict, data_args).items():
@@ -193,7 +195,7 @@ def split_parts(datasets: dict, data_args) -> dict[str, dict]:
                 parts[split][name] = part
     empty = [split for split in SPLITS if not parts[split]]
     if empty:
-        raise ValueError(
+        raise LcmInputError(
             f"expected rows in every split, got none in {empty}: give more subjects, other fractions, or "
             "publish the dataset with those splits"
         )
@@ -227,7 +229,7 @@ def build_splits(parts: dict[str, dict], vocabulary, data_args, pseudo_labels: d
         if "timeseries" in merged.column_names and "window_index" not in merged.column_names:
             merged = expand_windows(merged, processor)
             if len(merged) == 0:
-                raise ValueError(
+                raise LcmInputError(
                     f"--window_size: expected scans of at least {processor.window_size} TRs, got none that long in "
                     f"the {split} split (pass a smaller --window_size)"
                 )
@@ -258,7 +260,7 @@ def training_processor(parts: dict[str, dict], vocabulary, data_args, **kwargs):
     for key in ("atlas", "roi_labels"):
         values = {json.dumps(contract[key]) for contract in contracts}
         if len(values) > 1:
-            raise ValueError(
+            raise LcmInputError(
                 f"expected one {key} across --dataset_dirs (one model reads one ROI order), got {sorted(values)[:2]}"
             )
     first = train[0]
@@ -278,7 +280,7 @@ def training_processor(parts: dict[str, dict], vocabulary, data_args, **kwargs):
     processor = processor_from_dataset(first, vocabulary, fit=False, **windows, **kwargs)
     if not processor.is_fitted:
         if "timeseries" not in first.column_names:
-            raise ValueError(f"expected time series to fit the group FC kind {processor.kind!r}, got connectivity")
+            raise LcmInputError(f"expected time series to fit the group FC kind {processor.kind!r}, got connectivity")
         pieces = []  # the training windows (valid TRs only), cut by the processor unless stored as windows
         for dataset in train:
             rows = dataset.with_format("numpy")

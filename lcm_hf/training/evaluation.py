@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
 from .metrics import balanced_accuracy, group_mean, mae, pearson_r, roc_auc, softmax
 
 EVAL_LEVELS = ("auto", "scan", "subject")
@@ -60,7 +61,7 @@ def resolve_levels(labels: np.ndarray, beis: list[dict], subject_ids, eval_level
         An unknown ``eval_level``.
     """
     if eval_level not in EVAL_LEVELS:
-        raise ValueError(f"--eval_level: expected one of {list(EVAL_LEVELS)}, got {eval_level!r}")
+        raise LcmInputError(f"--eval_level: expected one of {list(EVAL_LEVELS)}, got {eval_level!r}")
     labels = np.asarray(labels, dtype=np.float64)
     if scan_ids is None:
         return {bei["name"]: "subject" for bei in beis}

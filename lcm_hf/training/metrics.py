@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors_lcm import LcmInputError
+
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "pearson_r")
 
@@ -95,7 +97,7 @@ def classification_metrics(y_true: Sequence, probabilities: np.ndarray) -> dict[
     y_true = np.asarray(y_true).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != y_true.shape[0]:
-        raise ValueError(f"expected probabilities of shape ({y_true.shape[0]}, C), got {probabilities.shape}")
+        raise LcmInputError(f"expected probabilities of shape ({y_true.shape[0]}, C), got {probabilities.shape}")
     y_pred = probabilities.argmax(axis=1)
     return {
         "accuracy": float((y_pred == y_true).mean()) if y_true.size else math.nan,
@@ -160,7 +162,7 @@ def bei_metrics(
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim != 2 or labels.shape != (logits.shape[0], len(beis)):
-        raise ValueError(f"expected labels of shape ({logits.shape[0]}, {len(beis)}), got {labels.shape}")
+        raise LcmInputError(f"expected labels of shape ({logits.shape[0]}, {len(beis)}), got {labels.shape}")
     if subject_ids is not None and datasets is not None:
         subject_ids = [f"{d}::{s}" for d, s in zip(datasets, subject_ids)]
     scans = None

@@ -17,6 +17,8 @@ the model size for `finetune.py`, which keeps the pretrained model's size) are i
 
 from __future__ import annotations
 
+from ..errors_lcm import LcmInputError
+
 TRAINING_RECIPES: dict[str, dict[str, object]] = {
     "small_cohort": {
         # model (LcmModelArguments; training from scratch)
@@ -51,7 +53,7 @@ def apply_training_recipe(parsed: tuple, explicit: set[str]) -> tuple:
     if name is None:
         return parsed
     if name not in TRAINING_RECIPES:
-        raise ValueError(f"--recipe: expected one of {sorted(TRAINING_RECIPES)}, got {name!r}")
+        raise LcmInputError(f"--recipe: expected one of {sorted(TRAINING_RECIPES)}, got {name!r}")
     for key, value in TRAINING_RECIPES[name].items():
         if key in explicit:
             continue

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..errors_lcm import LcmInputError
 from .arguments import FINETUNE_MODES, LcmDataArguments, LcmFinetuneArguments, LcmModelArguments
 from .data import (
     bei_columns,
@@ -41,7 +42,7 @@ def as_dataset_dicts(datasets) -> dict:
     import datasets as hfds
 
     if not datasets:
-        raise ValueError("expected at least one connectome dataset, got none")
+        raise LcmInputError("expected at least one connectome dataset, got none")
     return {
         name: value if isinstance(value, hfds.DatasetDict) else hfds.DatasetDict({"train": value})
         for name, value in datasets.items()
@@ -275,10 +276,10 @@ def finetune_vocabulary(parts: dict, old_vocabulary, data_args, new_beis: list[s
     if new_beis:
         known = [name for name in new_beis if name in old_vocabulary.names]
         if known:
-            raise ValueError(f"--new_beis: expected BEIs the pretrained model lacks, got {known} (already in it)")
+            raise LcmInputError(f"--new_beis: expected BEIs the pretrained model lacks, got {known} (already in it)")
         categorical += [name for name in new_beis if name not in categorical + continuous]
     if not categorical and not continuous:
-        raise ValueError("expected BEI columns: pass --categorical_columns / --continuous_columns or --new_beis")
+        raise LcmInputError("expected BEI columns: pass --categorical_columns / --continuous_columns or --new_beis")
     pseudo = declared_pseudo_labels(data_args)
     data_vocabulary = union_vocabulary(
         _pooled(parts), categorical, continuous, pseudo, data_args.standardize_continuous,
@@ -288,7 +289,7 @@ def finetune_vocabulary(parts: dict, old_vocabulary, data_args, new_beis: list[s
     if new_beis:
         missing = [name for name in new_beis if name not in [bei["name"] for bei in additions]]
         if missing:
-            raise ValueError(f"--new_beis: expected columns with labels in the finetuning data, got none for {missing}")
+            raise LcmInputError(f"--new_beis: expected columns with labels in the finetuning data, got none for {missing}")
         additions = [bei for bei in additions if bei["name"] in new_beis]
     return old_vocabulary.extend(additions), pseudo
 
@@ -336,11 +337,11 @@ def finetune(
     from .subjects import check_subject_overlap, optimistic_sentence
 
     if finetune_args.mode not in FINETUNE_MODES:
-        raise ValueError(f"--mode: expected one of {list(FINETUNE_MODES)}, got {finetune_args.mode!r}")
+        raise LcmInputError(f"--mode: expected one of {list(FINETUNE_MODES)}, got {finetune_args.mode!r}")
     if finetune_args.use_lora and finetune_args.mode != "semi_supervised":
-        raise ValueError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
+        raise LcmInputError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
     if not finetune_args.model_name_or_path:
-        raise ValueError("--model_name_or_path: expected the pretrained model + processor folder, got none")
+        raise LcmInputError("--model_name_or_path: expected the pretrained model + processor folder, got none")
     pretrained = LcmForBeiPrediction.from_pretrained(finetune_args.model_name_or_path)
     old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
 
@@ -376,7 +377,7 @@ def finetune(
         from ..configuration_lcm import READOUT_POLICIES
 
         if finetune_args.readout_policy not in READOUT_POLICIES:
-            raise ValueError(
+            raise LcmInputError(
                 f"--readout_policy: expected one of {list(READOUT_POLICIES)}, got {finetune_args.readout_policy!r}"
             )
         model.config.readout_policy = finetune_args.readout_policy

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from ..errors_lcm import LcmInputError
+
 CPU_LAUNCH_HINT = (
     "on CPU add --use_cpu to the script's flags: `accelerate launch --config_file "
     "training/accelerate_configs/cpu_2proc.yaml training/<script>.py --use_cpu ...`"
@@ -46,7 +48,7 @@ def configure_threads(num_threads: int | None = None, announce: bool = True) -> 
 
     local = _local_world_size()
     if num_threads is not None and num_threads < 1:
-        raise ValueError(f"--num_threads: expected a positive number of threads, got {num_threads}")
+        raise LcmInputError(f"--num_threads: expected a positive number of threads, got {num_threads}")
     threads = num_threads or default_num_threads(local)
     torch.set_num_threads(threads)
     if announce and int(os.environ.get("LOCAL_RANK", "0")) == 0:
@@ -75,25 +77,25 @@ def check_launch(training_args) -> None:
 def check_flag_conflicts(data_args, finetune_args=None) -> None:
     """Flags that cannot work together, refused before any data is read (one ``ValueError`` naming both)."""
     if getattr(data_args, "demo", False) and data_args.dataset_dirs:
-        raise ValueError(
+        raise LcmInputError(
             f"--demo and --dataset_dirs: expected one data source, got both (--dataset_dirs {data_args.dataset_dirs}); "
             "drop --demo to train on your folders"
         )
     if not getattr(data_args, "demo", False):
         demo_only = [flag for flag in ("demo_subjects", "demo_datasets") if getattr(data_args, flag, None)]
         if demo_only:
-            raise ValueError(f"--{demo_only[0]}: expected with --demo (the simulated cohort), got no --demo")
+            raise LcmInputError(f"--{demo_only[0]}: expected with --demo (the simulated cohort), got no --demo")
     if finetune_args is None:
         return
     if finetune_args.use_lora and finetune_args.mode != "semi_supervised":
-        raise ValueError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
+        raise LcmInputError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
     if finetune_args.confident_pseudo_label_threshold is not None:
         if finetune_args.mode != "semi_supervised":
-            raise ValueError(
+            raise LcmInputError(
                 f"--confident_pseudo_label_threshold: expected --mode semi_supervised, got --mode {finetune_args.mode}"
             )
         if not 0 < finetune_args.confident_pseudo_label_threshold <= 1:
-            raise ValueError(
+            raise LcmInputError(
                 "--confident_pseudo_label_threshold: expected a probability in (0, 1], got "
                 f"{finetune_args.confident_pseudo_label_threshold}"
             )

@@ -27,6 +27,8 @@ import logging
 import math
 import os
 
+from ..errors_lcm import LcmInputError
+
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
@@ -80,7 +82,7 @@ def selection_callbacks(args) -> list:
     if not patience:
         return []
     if not args.load_best_model_at_end or not args.metric_for_best_model:
-        raise ValueError(
+        raise LcmInputError(
             "--early_stopping_patience: expected --load_best_model_at_end true and a --metric_for_best_model, "
             f"got load_best_model_at_end={args.load_best_model_at_end}, metric_for_best_model={args.metric_for_best_model!r}"
         )

@@ -21,6 +21,8 @@ import copy
 import logging
 import math
 
+from ..errors_lcm import LcmInputError
+
 logger = logging.getLogger(__name__)
 
 MIN_VALIDATION_SUBJECTS = 20
@@ -46,7 +48,7 @@ def uses_small_cohort_policy(splits: dict, training_args) -> bool:
     """Whether the run trains without choosing on validation (``--small_cohort_policy``, default ``auto``)."""
     policy = getattr(training_args, "small_cohort_policy", "auto") or "auto"
     if policy not in POLICIES:
-        raise ValueError(f"--small_cohort_policy: expected one of {list(POLICIES)}, got {policy!r}")
+        raise LcmInputError(f"--small_cohort_policy: expected one of {list(POLICIES)}, got {policy!r}")
     if policy == "off":
         return False
     return policy == "on" or validation_subjects(splits) < MIN_VALIDATION_SUBJECTS

@@ -41,6 +41,7 @@ import warnings
 import numpy as np
 import torch
 
+from ..errors_lcm import LcmInputError
 from .data import _named, unique_dataset_names
 
 logger = logging.getLogger(__name__)
@@ -123,39 +124,39 @@ class StreamSources:
         from datasets import Array2D
 
         if not paths:
-            raise ValueError("--dataset_dirs: expected published dataset folders with --streaming true, got none")
+            raise LcmInputError("--dataset_dirs: expected published dataset folders with --streaming true, got none")
         missing = [path for path in paths if not os.path.isdir(path)]
         if missing:
-            raise ValueError(f"--dataset_dirs: expected existing dataset folders, got no folder at {missing[0]!r}")
+            raise LcmInputError(f"--dataset_dirs: expected existing dataset folders, got no folder at {missing[0]!r}")
         skip_shutdown_sleep()
         self.paths = {name: path for name, path in zip(unique_dataset_names(paths), paths)}
         self.data_args = data_args
         self.splits = {name: published_split_names(path) for name, path in self.paths.items()}
         for name, names in self.splits.items():
             if "train" not in names:
-                raise ValueError(f"--dataset_dirs: {self.paths[name]!r}: expected a 'train' split, got {names}")
+                raise LcmInputError(f"--dataset_dirs: {self.paths[name]!r}: expected a 'train' split, got {names}")
         self.features = {name: open_stream(path).features for name, path in self.paths.items()}
         for name, features in self.features.items():
             if "timeseries" not in features:
-                raise ValueError(
+                raise LcmInputError(
                     f"--streaming: expected a 'timeseries' column in {self.paths[name]!r} (windows are cut from "
                     f"time series), got columns {list(features)}"
                 )
             if not isinstance(features["timeseries"], Array2D):
-                raise ValueError(
+                raise LcmInputError(
                     f"--streaming: expected the 'timeseries' column of {self.paths[name]!r} stored as an Array2D "
                     f"(T, N) (as publish_dataset / build_dataset.py write it), got {features['timeseries']}"
                 )
         rois = {name: features["timeseries"].shape[-1] for name, features in self.features.items()}
         if len(set(rois.values())) != 1:
-            raise ValueError(f"expected the same number of ROIs in every dataset, got {rois}")
+            raise LcmInputError(f"expected the same number of ROIs in every dataset, got {rois}")
         self.num_rois = next(iter(rois.values()))
         self.hashed = [name for name, names in self.splits.items() if set(names) == {"train"}]
         if self.hashed:
             for flag in ("validation_fraction", "test_fraction"):
                 value = getattr(data_args, flag)
                 if not 0 < value < 1:
-                    raise ValueError(f"--{flag}: expected a fraction in (0, 1), got {value}")
+                    raise LcmInputError(f"--{flag}: expected a fraction in (0, 1), got {value}")
 
     def split_of(self, dataset: str, subject_id) -> str:
         """The split of a subject of a hash-split dataset ("train" for published-split datasets)."""
@@ -205,7 +206,7 @@ class StreamSources:
                     parts[split][name] = _named(hfds.Dataset.from_list(kept, features=features), name)
         empty = [split for split, named in parts.items() if not named]
         if empty:
-            raise ValueError(
+            raise LcmInputError(
                 f"expected held-out subjects in every split, got none in {empty}: give more subjects, larger "
                 "--validation_fraction / --test_fraction, or publish the datasets with those splits"
             )
@@ -224,7 +225,7 @@ class StreamSources:
         names = list(self.paths)
         if weights is not None:
             if len(weights) != len(names) or any(not w > 0 for w in weights):
-                raise ValueError(
+                raise LcmInputError(
                     f"--dataset_weights: expected {len(names)} positive weights (one per --dataset_dirs), got {weights}"
                 )
             total = float(sum(weights))
@@ -352,7 +353,7 @@ class WindowStream(torch.utils.data.IterableDataset):
         if not hasattr(window_size, "window_spans") and (
             isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 2
         ):
-            raise ValueError(f"--window_size: expected at least 2 TRs, got {window_size}")
+            raise LcmInputError(f"--window_size: expected at least 2 TRs, got {window_size}")
         self.scans = scans.with_format("arrow")  # rows decoded by arrow_row: no per-value Python conversion
         self.processor = window_processor(window_size, stride, short_series, num_rois=1)
         self.window_size = self.processor.window_size
@@ -366,7 +367,7 @@ class WindowStream(torch.utils.data.IterableDataset):
     def load_state_dict(self, state: dict) -> None:
         """Continue after the window whose ``_stream_state`` is `state` at the next iteration."""
         if not isinstance(state, dict) or not {"pass", "scans", "skip"} <= set(state):
-            raise ValueError(f"expected a stream state with 'pass', 'scans' and 'skip', got {state!r}")
+            raise LcmInputError(f"expected a stream state with 'pass', 'scans' and 'skip', got {state!r}")
         self._start = copy.deepcopy(state)
 
     def _windows(self, row: dict, pass_index: int):
@@ -409,7 +410,7 @@ class WindowStream(torch.utils.data.IterableDataset):
                 if scans_read >= self.state_every and cut >= skip:  # a new snapshot: later positions count from here
                     anchor, cut, skip, scans_read = self.scans.state_dict(), 0, 0, 0
             if not produced and not resumed:
-                raise ValueError(
+                raise LcmInputError(
                     f"expected training windows, got none: no training scan has {self.window_size} TRs "
                     f"(pass a smaller --window_size, or --short_series pad) or every subject is held out"
                 )

@@ -17,6 +17,7 @@ import logging
 import os
 from dataclasses import asdict
 
+from ..errors_lcm import LcmInputError
 from .trainer import LcmTrainer
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ STREAM_STATE_NAME = "stream_state-{rank}.json"
 def check_stream_workers(value: int) -> None:
     """``--stream_workers`` is 0 or 1: one process decodes the stream, so each batch knows its position."""
     if value not in (0, 1):
-        raise ValueError(
+        raise LcmInputError(
             f"--stream_workers: expected 0 or 1 (one process decodes the stream, so each batch knows its "
             f"position), got {value}"
         )
@@ -47,7 +48,7 @@ class StreamingLcmTrainer(LcmTrainer):
         from torch.utils.data import DataLoader
 
         if self.train_dataset is None:
-            raise ValueError("StreamingLcmTrainer: training requires a train_dataset (a WindowStream)")
+            raise LcmInputError("StreamingLcmTrainer: training requires a train_dataset (a WindowStream)")
         return DataLoader(
             self.train_dataset,
             batch_size=self._train_batch_size,
@@ -86,14 +87,14 @@ class StreamingLcmTrainer(LcmTrainer):
         """Load this process's stream position from `checkpoint` into the training stream."""
         path = os.path.join(checkpoint, STREAM_STATE_NAME.format(rank=self.args.process_index))
         if not os.path.isfile(path):
-            raise ValueError(
+            raise LcmInputError(
                 f"resume_from_checkpoint: expected the stream position {os.path.basename(path)} in {checkpoint} "
                 "(written by a streaming run), got none"
             )
         with open(path) as handle:
             record = json.load(handle)
         if record.get("world_size") != self.args.world_size:
-            raise ValueError(
+            raise LcmInputError(
                 f"resume_from_checkpoint: expected {record.get('world_size')} processes (as the run that wrote "
                 f"{checkpoint}), got {self.args.world_size}"
             )
@@ -108,7 +109,7 @@ def streaming_schedule(training_args) -> None:
     from transformers.trainer_utils import IntervalStrategy
 
     if training_args.max_steps is None or training_args.max_steps <= 0:
-        raise ValueError(
+        raise LcmInputError(
             f"--max_steps: expected a positive number of steps with --streaming true (a stream has no length), "
             f"got {training_args.max_steps}"
         )
@@ -116,7 +117,7 @@ def streaming_schedule(training_args) -> None:
         training_args.momentum_steps = training_args.max_steps // 10
         logger.info(f"--streaming: stage 1 lasts --momentum_steps {training_args.momentum_steps} (max_steps // 10)")
     if training_args.momentum_steps < 0:
-        raise ValueError(f"--momentum_steps: expected a non-negative step count, got {training_args.momentum_steps}")
+        raise LcmInputError(f"--momentum_steps: expected a non-negative step count, got {training_args.momentum_steps}")
     every = max(1, training_args.max_steps // 10)
     for kind in ("eval", "save", "logging"):
         if getattr(training_args, f"{kind}_strategy") == IntervalStrategy.EPOCH:

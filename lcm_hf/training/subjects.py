@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from ..errors_lcm import LcmInputError
+
 logger = logging.getLogger(__name__)
 
 HASH_CHARS = 16
@@ -135,7 +137,7 @@ def check_subject_overlap(record: dict | None, splits: dict, allow: bool = False
         return overlap
     what = "the starting model (--model_name_or_path) saw " + " and ".join(parts)
     if not allow:
-        raise ValueError(
+        raise LcmInputError(
             f"{what}: its scores here would be optimistic; finetune on other subjects, cross-validate from scratch "
             "(training/pretrain.py --cv_folds K), or pass --allow_subject_overlap to go on with every report marked "
             "optimistic")
