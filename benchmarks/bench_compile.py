@@ -49,7 +49,7 @@ def best_time(fn, repeat: int = 3) -> float:
 def inputs(batch: int, rois: int, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
     series = torch.randn(batch, 64, rois, generator=generator)
-    from lcm_hf.connectivity import pearson_connectivity
+    from lcm_hf.connectivity_lcm import pearson_connectivity
 
     labels = torch.stack([torch.randint(0, 2, (batch,), generator=generator).float(),
                           torch.randint(0, 3, (batch,), generator=generator).float(),

@@ -1,7 +1,7 @@
 """Benchmark: Pearson FC, ours vs nilearn vs a numpy loop, against the matmul floor; collator throughput.
 
 Prints, for each workload, seconds and ratios (x slower than ours) for:
-  ours             lcm_hf.connectivity.pearson_connectivity (torch, float32, batched)
+  ours             lcm_hf.connectivity_lcm.pearson_connectivity (torch, float32, batched)
   nilearn default  ConnectivityMeasure(kind="correlation")  (Ledoit-Wolf: shrunk, not Pearson)
   nilearn empir.   ConnectivityMeasure(kind="correlation", cov_estimator=EmpiricalCovariance())
   numpy loop       [np.corrcoef(ts.T) for ts in batch]
@@ -56,7 +56,7 @@ def bench_fc(b: int, t: int, n: int, repeat: int, nilearn_subjects: int | None) 
     from nilearn.connectome import ConnectivityMeasure
     from sklearn.covariance import EmpiricalCovariance
 
-    from lcm_hf.connectivity import flops_pearson, pearson_connectivity
+    from lcm_hf.connectivity_lcm import flops_pearson, pearson_connectivity
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((b, t, n)).astype(np.float32)

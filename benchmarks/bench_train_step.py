@@ -28,7 +28,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from lcm_hf import LcmConfig, LcmForBeiPrediction  # noqa: E402
-from lcm_hf.connectivity_checks import check_connectivity_values  # noqa: E402
+from lcm_hf.connectivity_checks_lcm import check_connectivity_values  # noqa: E402
 from lcm_hf.modeling_lcm import check_label_values  # noqa: E402
 
 BEIS = [

@@ -4,7 +4,7 @@
 - ``lcm-hf predict --model DIR --timeseries FILE... [--json]``: one prediction per file (subject) by the model's
   preprocessing contract (its windows averaged, probabilities calibrated by the model's temperatures), through
   the "phenotype-prediction" pipeline; files (.npy, .mat, or text tables .1D/.txt/.tsv/.csv with one row per TR)
-  are read by the core's one reader (`lcm_hf.timeseries_files.read_timeseries`).
+  are read by the core's one reader (`lcm_hf.timeseries_files_lcm.read_timeseries`).
 - ``lcm-hf embed --model DIR --timeseries FILE... --output F.parquet``: per-subject embeddings.
 """
 

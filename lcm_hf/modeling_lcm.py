@@ -88,7 +88,7 @@ def check_connectivity(connectivity, num_rois: int, dtype: torch.dtype | None = 
     """Check the type and shape of `connectivity` (B, N, N) and return it in `dtype` (float64 input is cast).
 
     Cheap: no tensor value is read (no host sync), so it runs on every forward. Values (finite, magnitudes,
-    blank scans) are checked once per batch where the data is prepared: `lcm_hf.connectivity.check_connectivity_values`
+    blank scans) are checked once per batch where the data is prepared: `lcm_hf.connectivity_lcm.check_connectivity_values`
     in `LcmDataCollator` and the processor.
     """
     if not isinstance(connectivity, torch.Tensor):

@@ -1,7 +1,7 @@
 """`PhenotypePredictionPipeline`: the transformers pipeline of the custom task ``"phenotype-prediction"``.
 
 One subject per input: a time-series file path (.npy, .mat, or a text table .1D/.txt/.tsv/.csv with one row per TR,
-read by the core's one reader `timeseries_files.read_timeseries`, which refuses NaN/inf and connectivity matrices),
+read by the core's one reader `timeseries_files_lcm.read_timeseries`, which refuses NaN/inf and connectivity matrices),
 a (T, N) array, a dict ``{"timeseries": (T, N), "roi_labels": [...], "repetition_time": 2.0, "subject_id": ...}``
 or ``{"connectivity": (N, N)}``; a list of them gives a list of outputs. The processor (the model's
 preprocessing contract) cuts the series into the training windows, the model predicts every window, and the
@@ -30,7 +30,7 @@ from transformers import Pipeline
 
 from .errors_lcm import LcmInputError, LcmInputTypeError
 from .processing_lcm import LcmProcessor, _resolve
-from .timeseries_files import read_timeseries
+from .timeseries_files_lcm import read_timeseries
 
 TASK = "phenotype-prediction"
 INPUT_KEYS = ("timeseries", "connectivity", "roi_labels", "repetition_time", "subject_id")
@@ -44,7 +44,7 @@ NO_PROCESSOR_WARNING = (
 
 def read_input(path: str | os.PathLike) -> dict:
     """One subject's pipeline input from a time-series file, read by the core's one reader
-    (:func:`lcm_hf.timeseries_files.read_timeseries`: .npy, .mat, text tables; finite values; a connectivity
+    (:func:`lcm_hf.timeseries_files_lcm.read_timeseries`: .npy, .mat, text tables; finite values; a connectivity
     matrix refused).
 
     Returns

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
-from .connectivity import CONNECTIVITY_KINDS, compute_connectivity, fisher_z
-from .connectivity_checks import check_connectivity_values
-from .connectivity_windows import (
+from .connectivity_lcm import CONNECTIVITY_KINDS, compute_connectivity, fisher_z
+from .connectivity_checks_lcm import check_connectivity_values
+from .windows_lcm import (
     DEFAULT_SHORT_SERIES,
     SHORT_SERIES_POLICIES,
     check_window_spec,
@@ -28,7 +28,7 @@ from .connectivity_windows import (
     window_spans,
 )
 from .errors_lcm import LcmInputError, LcmInputTypeError
-from .group_connectivity import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
+from .group_connectivity_lcm import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
 from .readout_lcm import logits_to_bei_predictions
 from .saving_lcm import staged_save
 from .vocabulary_lcm import VOCABULARY_NAME, BeiVocabulary
@@ -73,7 +73,7 @@ class LcmProcessor(FeatureExtractionMixin):
     num_rois : int
         N, the number of ROIs the model expects (116 for AAL-116).
     kind : str
-        Connectivity kind (``lcm_hf.connectivity.CONNECTIVITY_KINDS``); ``"correlation"`` (Pearson) as in the
+        Connectivity kind (``lcm_hf.connectivity_lcm.CONNECTIVITY_KINDS``); ``"correlation"`` (Pearson) as in the
         paper. ``"tangent"`` needs a reference fitted once with :meth:`fit`.
     fisher_z : bool
         Apply the Fisher z-transform (the paper feeds plain Pearson FC; default False).
@@ -85,11 +85,11 @@ class LcmProcessor(FeatureExtractionMixin):
         TR of the training data in seconds; another TR at inference is a warning.
     window_size, window_stride : int, optional
         The windows in TRs (stride default: ``window_size``, non-overlapping): the one window rule
-        (:mod:`lcm_hf.connectivity_windows`) that training data, streaming, the collator, prediction and
+        (:mod:`lcm_hf.windows_lcm`) that training data, streaming, the collator, prediction and
         embeddings all cut through :meth:`split_windows` / :meth:`window_spans`. A tail shorter than a window is
         dropped. None (the default of a bare processor, e.g. for ready connectivity): one FC per whole series;
         the training scripts record ``--window_size`` (default
-        :data:`~lcm_hf.connectivity_windows.DEFAULT_WINDOW_SIZE`).
+        :data:`~lcm_hf.windows_lcm.DEFAULT_WINDOW_SIZE`).
     short_series : {"drop", "pad"}
         A series shorter than one window, the same in training and prediction: ``"drop"`` (training leaves it
         out, prediction refuses it with a ``ValueError``) or ``"pad"`` (one window of all its TRs in both).
@@ -309,7 +309,7 @@ class LcmProcessor(FeatureExtractionMixin):
     # ------------------------------------------------------------------ windows, fit, FC
     def window_spans(self, n_time: int, *, rng: np.random.Generator | None = None) -> list[tuple[int, int]]:
         """``(start, valid TRs)`` of the windows of a series of ``n_time`` TRs by the contract (the window rule,
-        :func:`~lcm_hf.connectivity_windows.window_spans`): ``[(0, n_time)]`` without ``window_size``.
+        :func:`~lcm_hf.windows_lcm.window_spans`): ``[(0, n_time)]`` without ``window_size``.
 
         Parameters
         ----------

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from nilearn.connectome import ConnectivityMeasure
 from sklearn.covariance import EmpiricalCovariance
 
-from lcm_hf.connectivity import (
+from lcm_hf.connectivity_lcm import (
     compute_connectivity,
     covariance,
     fisher_z,
     partial_correlation,
     pearson_connectivity,
 )
-from lcm_hf.connectivity_windows import sliding_windows
+from lcm_hf.windows_lcm import sliding_windows
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from lcm_hf.connectivity_windows import sliding_windows, windowed_connectivity
+from lcm_hf.windows_lcm import sliding_windows, windowed_connectivity
 from lcm_hf.data import LcmDataCollator, add_connectivity, connectome_features, expand_windows
 
 RNG = np.random.default_rng(0)

@@ -146,7 +146,7 @@ def test_exported_model_loads_without_lcm_hf(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "hidden.npy"), expected_hidden, atol=1e-6, rtol=1e-5)
     if processor is None:
         pytest.skip("LcmProcessor not available: processor part of the export test pending")
-    assert {"preprocessor_config.json", "processing_lcm.py", "vocabulary_lcm.py", "connectivity.py"} <= set(files)
+    assert {"preprocessor_config.json", "processing_lcm.py", "vocabulary_lcm.py", "connectivity_lcm.py"} <= set(files)
     batch = processor(timeseries=list(timeseries), return_tensors="pt")
     with torch.no_grad():
         out = model(**batch)
@@ -187,5 +187,5 @@ def test_export_carries_the_pipeline_and_refuses_a_wrong_processor(tmp_path):
     with pytest.raises(ValueError, match=r"expected a fitted processor for the group kind 'tangent'"):
         export_model_repository(model, tmp_path / "b", processor=tangent)
     files = export_model_repository(model, tmp_path / "c", processor=LcmProcessor(vocabulary=TINY_BEIS, num_rois=16))
-    assert {"pipeline_lcm.py", "processing_lcm.py", "group_connectivity.py"} <= set(files)
+    assert {"pipeline_lcm.py", "processing_lcm.py", "group_connectivity_lcm.py"} <= set(files)
     assert 'pipeline("phenotype-prediction"' in (tmp_path / "c" / "README.md").read_text()

@@ -134,6 +134,9 @@ def test_the_shipped_core_imports_no_wing(graph):
     assert {"lcm_hf.modeling_lcm", "lcm_hf.readout_lcm", "lcm_hf.saving_lcm"} <= core
     assert all(module.count(".") == 1 for module in core), sorted(core)  # flat files only: no wing, no package
     assert "lcm_hf" not in core
+    # Issue 17 item 10: a reader tells a shipped file by its name: the core is exactly the `*_lcm.py` files
+    named = {name for name in package_modules() if name.count(".") == 1 and name.endswith("_lcm")}
+    assert core == named, (sorted(core - named), sorted(named - core))
 
 
 def test_flat_files_load_no_wing(graph):

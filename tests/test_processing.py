@@ -8,7 +8,7 @@ import torch
 from transformers import AutoFeatureExtractor
 
 from lcm_hf import BeiVocabulary, LcmConfig, LcmForBeiPrediction, LcmProcessor
-from lcm_hf.group_connectivity import ledoit_wolf_covariance
+from lcm_hf.group_connectivity_lcm import ledoit_wolf_covariance
 
 N = 10
 

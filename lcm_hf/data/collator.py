@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..connectivity_checks import check_connectivity_values
+from ..connectivity_checks_lcm import check_connectivity_values
 from ..errors_lcm import LcmInputError, LcmInputTypeError
 from ..vocabulary_lcm import BeiVocabulary
 

@@ -13,7 +13,7 @@ of labels are skipped), ``.mat`` (the array under ``mat_key``, or the only numer
   ``nilearn.connectome.vec_to_sym_matrix`` first.)
 - **The diagonal** of every stored matrix is set by ``values``: 1 for ``"correlation"`` (Pearson
   r, off-diagonal values checked to lie in [-1, 1]) or 0 for ``"fisher_z"`` (``arctanh(r)``, as
-  :func:`~lcm_hf.connectivity.fisher_z` writes it), whatever the file holds there (files often
+  :func:`~lcm_hf.connectivity_lcm.fisher_z` writes it), whatever the file holds there (files often
   store 0, NaN or inf). Use the model's processor with ``fisher_z`` matching ``values``.
 
 Every error names the file.

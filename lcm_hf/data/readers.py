@@ -12,7 +12,7 @@ Supported files (time series: rows are time points, columns are ROIs):
 Every read error is a ``ValueError`` naming the file. A time-series file that holds a square,
 symmetric matrix with a unit (or zero) diagonal is refused: it is a ready connectivity matrix,
 which :func:`~lcm_hf.data.import_connectivity_folder` reads (``build_dataset.py --format connectivity``).
-The per-file parsing and checks are the model core's one reader (:mod:`lcm_hf.timeseries_files`), which
+The per-file parsing and checks are the model core's one reader (:mod:`lcm_hf.timeseries_files_lcm`), which
 `lcm-hf predict`, `lcm-hf embed` and the pipeline call too; this module adds the importers' helpers.
 
 Example
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors_lcm import LcmInputError
-from ..text_tables import TEXT_SUFFIXES, read_text_table
-from ..timeseries_files import TIMESERIES_SUFFIXES, looks_like_connectivity, read_array, read_timeseries
+from ..text_tables_lcm import TEXT_SUFFIXES, read_text_table
+from ..timeseries_files_lcm import TIMESERIES_SUFFIXES, looks_like_connectivity, read_array, read_timeseries
 
 BIDS_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo")
 SCAN_ENTITIES = BIDS_ENTITIES[1:]
@@ -56,7 +56,7 @@ def parse_bids_name(name: str | os.PathLike) -> dict[str, str]:
 def read_array_file(path: str | os.PathLike, *, mat_key: str | None = None, allow_vector: bool = False,
                     suffixes: Sequence[str] = TIMESERIES_SUFFIXES, what: str = "time-series") -> np.ndarray:
     """The numeric array of one ``.1D/.tsv/.csv/.txt/.npy/.mat`` file, float64, as stored
-    (:func:`lcm_hf.timeseries_files.read_array`, the core reader's parsing, without the header labels).
+    (:func:`lcm_hf.timeseries_files_lcm.read_array`, the core reader's parsing, without the header labels).
 
     Parameters
     ----------
@@ -86,7 +86,7 @@ def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
     """The ROI labels a text time-series file names in its header, in column order, or None.
 
     A first line of names (``.tsv``/``.csv``/``.txt``), or an ABIDE ``rois_*.1D`` header of ``#``-prefixed
-    labels (:func:`lcm_hf.text_tables.read_text_table`). Binary files (``.npy``, ``.mat``) carry none.
+    labels (:func:`lcm_hf.text_tables_lcm.read_text_table`). Binary files (``.npy``, ``.mat``) carry none.
     """
     path = Path(path)
     if path.suffix.lower() not in TEXT_SUFFIXES:
@@ -96,7 +96,7 @@ def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
 
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
                          transpose: bool = False) -> np.ndarray:
-    """Read one ROI time-series file: the array of :func:`lcm_hf.timeseries_files.read_timeseries`, the one reader
+    """Read one ROI time-series file: the array of :func:`lcm_hf.timeseries_files_lcm.read_timeseries`, the one reader
     that `lcm-hf predict`, `lcm-hf embed` and the pipeline call too (same formats and checks).
 
     Parameters

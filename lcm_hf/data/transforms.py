@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..connectivity_windows import DEFAULT_SHORT_SERIES, DEFAULT_WINDOW_SIZE
+from ..windows_lcm import DEFAULT_SHORT_SERIES, DEFAULT_WINDOW_SIZE
 from ..errors_lcm import LcmInputError, LcmInputTypeError
 from .schema import connectome_column, num_rois_of
 
@@ -55,7 +55,7 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
         With a ``timeseries`` column (T x N).
     window_size : LcmProcessor or int
         The processor whose contract cuts the windows (``expand_windows(ds, processor)``), or a window size in
-        TRs (default :data:`~lcm_hf.connectivity_windows.DEFAULT_WINDOW_SIZE`) for a processor built from it,
+        TRs (default :data:`~lcm_hf.windows_lcm.DEFAULT_WINDOW_SIZE`) for a processor built from it,
         ``stride`` and ``short_series`` (default ``"drop"``).
     stride : int, optional
         With an int `window_size`: step between windows (default: non-overlapping).
@@ -115,7 +115,7 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
 
 
 def _warn_short(dataset, short: list[tuple[int, int]], window_size: int, policy: str) -> None:
-    from ..connectivity import MIN_TIMEPOINTS
+    from ..connectivity_lcm import MIN_TIMEPOINTS
     from .identity import scan_labels
 
     short = sorted(short)
@@ -142,7 +142,7 @@ def connectivity_processor(processor=None, fisher_z: bool | None = None, *, num_
     ValueError
         A group kind given by name (it needs a reference fitted on training data: ``processor.fit``).
     """
-    from ..group_connectivity import GROUP_KINDS
+    from ..group_connectivity_lcm import GROUP_KINDS
     from ..processing_lcm import LcmProcessor
 
     if isinstance(processor, LcmProcessor):
@@ -173,7 +173,7 @@ def add_connectivity(dataset, processor=None, *, fisher_z: bool | None = None, b
     dataset : datasets.Dataset or DatasetDict
     processor : LcmProcessor or str, optional
         The processor whose kind / Fisher z / fitted reference compute the FC; or a non-group kind name
-        (``lcm_hf.connectivity.CONNECTIVITY_KINDS``) for a bare processor (default ``"correlation"``).
+        (``lcm_hf.connectivity_lcm.CONNECTIVITY_KINDS``) for a bare processor (default ``"correlation"``).
     fisher_z : bool, optional
         With a kind name: Fisher z-transform (default False).
     batch_size : int

@@ -259,7 +259,7 @@ def make_demo_cohort(
         if representation == "timeseries":
             columns["timeseries"] = x
         else:
-            from ..connectivity import pearson_connectivity
+            from ..connectivity_lcm import pearson_connectivity
 
             columns["connectivity"] = pearson_connectivity(x).numpy()
         columns.update({"sex": list(sex), "age": age.tolist(), specific: list(label)})

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS
-from ..connectivity_windows import DEFAULT_WINDOW_SIZE
+from ..windows_lcm import DEFAULT_WINDOW_SIZE
 from ..training.baseline import logistic_regression_baseline
 from .report import write_report
 

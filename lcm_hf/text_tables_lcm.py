@@ -1,5 +1,5 @@
 """Text tables of ROI time series (``.1D`` / ``.txt`` / ``.tsv`` / ``.csv``): their numbers and the ROI labels
-their headers name: the text-table parsing of the one time-series reader (:mod:`lcm_hf.timeseries_files`, which
+their headers name: the text-table parsing of the one time-series reader (:mod:`lcm_hf.timeseries_files_lcm`, which
 the importers, the pipeline and the CLI call); part of the model core shipped as Hub remote code (numpy only).
 """
 

@@ -2,13 +2,13 @@
 folder too) and the dataset importers (:mod:`lcm_hf.data.readers`) all call :func:`read_timeseries`.
 
 Formats (rows are time points, columns ROIs): ``.npy`` (a 2-D array), text tables ``.1D`` / ``.txt`` / ``.tsv`` /
-``.csv`` (:mod:`lcm_hf.text_tables`: ``#`` header lines or a first row of names give the ROI labels, a first column
+``.csv`` (:mod:`lcm_hf.text_tables_lcm`: ``#`` header lines or a first row of names give the ROI labels, a first column
 of labels is dropped) and MATLAB v5 ``.mat`` (the array under ``mat_key``, or the only 2-D numeric array; scipy is
 imported only to read one). Checks: a 2-D array of finite numbers that is not a ready connectivity matrix
 (square, symmetric, unit or zero diagonal: such a file would be predicted as N time points). The TR comes from a
 BIDS sidecar ``<name>.json`` (``RepetitionTime``) when there is one.
 
-Part of the model core shipped as Hub remote code: imports only numpy and its sibling `text_tables` at module level.
+Part of the model core shipped as Hub remote code: imports only numpy and its sibling `text_tables_lcm` at module level.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors_lcm import LcmInputError
-from .text_tables import TEXT_SUFFIXES, read_text_table
+from .text_tables_lcm import TEXT_SUFFIXES, read_text_table
 
 TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
 CONNECTIVITY_HINT = ("use --format connectivity (lcm_hf.data.import_connectivity_folder) to import ready FC "

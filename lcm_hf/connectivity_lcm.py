@@ -10,7 +10,7 @@ points, columns are regions) or ``(B, T, N)`` per batch, and returns ``(B, N, N)
   Note: nilearn's *default* estimator is Ledoit-Wolf, which shrinks the covariance towards a
   scaled identity, so its default "correlation" is *not* the Pearson correlation.
 - :func:`partial_correlation`, :func:`covariance`.
-- Windows (:mod:`connectivity_windows`) and value checks of ready matrices (:mod:`connectivity_checks`)
+- Windows (:mod:`windows_lcm`) and value checks of ready matrices (:mod:`connectivity_checks_lcm`)
   live in sibling files.
 - :func:`fisher_z`: ``arctanh`` with clipping and a safe (finite) diagonal.
 - :func:`nilearn_connectivity`: the nilearn-backed kinds (``"tangent"``, shrunk covariance, ...).
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .connectivity_checks import _subject_name, _warn_constant
+from .connectivity_checks_lcm import _subject_name, _warn_constant
 from .errors_lcm import LcmInputError, LcmInputTypeError
 
 MIN_TIMEPOINTS = 3

@@ -5,7 +5,7 @@ One rule for every path (training data, streaming, the collator, prediction, the
 - windows of ``size`` TRs start every ``stride`` TRs (default ``size``: non-overlapping, as in the paper);
 - a tail shorter than a window is not a window (dropped): no window is shorter than ``size``, except
 - a series shorter than one window, which follows ``short_series``: ``"drop"`` (no window) or ``"pad"`` (one
-  window of all its TRs, when it has at least :data:`~lcm_hf.connectivity.MIN_TIMEPOINTS`);
+  window of all its TRs, when it has at least :data:`~lcm_hf.connectivity_lcm.MIN_TIMEPOINTS`);
 - random crops (streaming) shift all windows of a series by one offset in ``[0, slack]``, ``slack`` the TRs
   the full windows leave over, drawn from a given ``numpy.random.Generator``.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .connectivity import MIN_TIMEPOINTS, TORCH_KINDS, compute_connectivity
+from .connectivity_lcm import MIN_TIMEPOINTS, TORCH_KINDS, compute_connectivity
 from .errors_lcm import LcmInputError
 
 DEFAULT_WINDOW_SIZE = 90
