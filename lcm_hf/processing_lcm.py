@@ -18,8 +18,13 @@ import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
-from .connectivity_lcm import CONNECTIVITY_KINDS, compute_connectivity, fisher_z
 from .connectivity_checks_lcm import check_connectivity_values
+from .connectivity_lcm import CONNECTIVITY_KINDS, compute_connectivity, fisher_z
+from .errors_lcm import LcmInputError, LcmInputTypeError
+from .group_connectivity_lcm import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
+from .readout_lcm import logits_to_bei_predictions
+from .saving_lcm import staged_save
+from .vocabulary_lcm import VOCABULARY_NAME, BeiVocabulary
 from .windows_lcm import (
     DEFAULT_SHORT_SERIES,
     SHORT_SERIES_POLICIES,
@@ -27,11 +32,6 @@ from .windows_lcm import (
     sliding_windows,
     window_spans,
 )
-from .errors_lcm import LcmInputError, LcmInputTypeError
-from .group_connectivity_lcm import GROUP_KINDS, fit_tangent_reference, tangent_connectivity
-from .readout_lcm import logits_to_bei_predictions
-from .saving_lcm import staged_save
-from .vocabulary_lcm import VOCABULARY_NAME, BeiVocabulary
 
 REFERENCE_NAME = "connectivity_reference.safetensors"
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from lcm_hf.windows_lcm import sliding_windows, windowed_connectivity
 from lcm_hf.data import LcmDataCollator, add_connectivity, connectome_features, expand_windows
+from lcm_hf.windows_lcm import sliding_windows, windowed_connectivity
 
 RNG = np.random.default_rng(0)
 

@@ -9,8 +9,8 @@ import torch
 
 import lcm_hf.modeling_lcm as modeling
 from lcm_hf import LcmForBeiPrediction
-from lcm_hf.connectivity_lcm import pearson_connectivity
 from lcm_hf.connectivity_checks_lcm import check_connectivity_values
+from lcm_hf.connectivity_lcm import pearson_connectivity
 from lcm_hf.data import LcmDataCollator
 from lcm_testing import make_tiny_config, random_connectivity
 

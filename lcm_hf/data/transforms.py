@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from ..windows_lcm import DEFAULT_SHORT_SERIES, DEFAULT_WINDOW_SIZE
 from ..errors_lcm import LcmInputError, LcmInputTypeError
+from ..windows_lcm import DEFAULT_SHORT_SERIES, DEFAULT_WINDOW_SIZE
 from .schema import connectome_column, num_rois_of
 
 

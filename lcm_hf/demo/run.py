@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 
 from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS
-from ..windows_lcm import DEFAULT_WINDOW_SIZE
 from ..training.baseline import logistic_regression_baseline
+from ..windows_lcm import DEFAULT_WINDOW_SIZE
 from .report import write_report
 
 

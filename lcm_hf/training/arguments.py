@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..configuration_lcm import DEFAULT_MOMENTUM_EPOCHS, DEFAULT_READOUT_POLICY
-from ..windows_lcm import DEFAULT_WINDOW_SIZE
 from ..errors_lcm import LcmInputError
+from ..windows_lcm import DEFAULT_WINDOW_SIZE
 
 FINETUNE_MODES = ("semi_supervised", "linear_probe", "scratch")
 
