@@ -90,6 +90,9 @@ def pretraining_summary(world, test_metrics: dict) -> dict:
     """Mean and range over the pretraining BEIs of their subject-level test ROC-AUC (pretraining's test split)."""
     aucs = [test_metrics[f"test_{bei}/subject/roc_auc"] for bei in world.pretraining_beis
             if f"test_{bei}/subject/roc_auc" in test_metrics]
+    aucs = [value for value in aucs if value is not None and not math.isnan(value)]  # one-class test sets: no AUC
+    if not aucs:
+        return {"test_subject_auc_mean": None}
     return {"test_subject_auc_mean": float(np.mean(aucs)), "test_subject_auc_min": float(np.min(aucs)),
             "test_subject_auc_max": float(np.max(aucs))}
 
@@ -178,7 +181,7 @@ def prepare_fold(cohort, control: str, parts: tuple, model_dir: str):
 
 
 # ----------------------------------------------------------------------------- study
-def study(world, model_dirs: dict, sizes: list[int], seeds: int, folds: int, finetune_settings: dict,
+def study(world, model_dirs: dict, sizes: list[int], seeds: list[int], folds: int, finetune_settings: dict,
           modes: dict, controls: list[str], log, scratch: bool = True, save=None) -> list[dict]:
     """Every (control, size, seed, fold): the baseline, scratch and `modes` ``{pretraining size: [mode...]}``."""
     from lcm_hf.data.simulation import TARGET
@@ -186,7 +189,7 @@ def study(world, model_dirs: dict, sizes: list[int], seeds: int, folds: int, fin
     runs = []
     reference_dir = next(iter(model_dirs.values()))  # every pretrained model has the same size and vocabulary
     with tempfile.TemporaryDirectory() as work:
-        for seed in range(seeds):  # seed-major: a run cut short still has whole seeds at every size
+        for seed in seeds:  # seed-major: a run cut short still has whole seeds at every size
             for size in sizes:
                 for control in controls:
                     cohort = world.downstream_cohort(size, control, seed=seed)
@@ -338,6 +341,7 @@ def figure(runs: list[dict], path: str, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from lcm_hf.analysis.plots import save_figure
 
@@ -357,8 +361,10 @@ def figure(runs: list[dict], path: str, title: str) -> None:
             style = "--" if label in ("baseline", "scratch") else ("-" if "5k" in label else ":")
             line = ax.plot(x, mean, style, marker="o", label=label)[0]
             if not np.isnan(low).all():
-                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.08)
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.05)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_ylim(0.3, 1.0)  # intervals over 3 seeds are wide: clipped here, in full in RESULTS_transfer.md
         ax.set_xticks(sizes)
         ax.set_xticklabels([str(s) for s in sizes])
         ax.set_xlabel("downstream cohort size (subjects)")
@@ -384,8 +390,7 @@ def cpu_model() -> str:
 def report(runs: list[dict], settings: dict, figure_path: str | None) -> None:
     """Print the tables and goals of `runs`; draw the figure when `figure_path` is given."""
     if figure_path:
-        figure(runs, figure_path, f"SIMULATED transfer study ({settings['seeds']} seeds x {settings['folds']} folds; "
-                                  f"{settings['cpu']})")
+        figure(runs, figure_path, f"SIMULATED transfer study: mean and 95% interval over seeds; {settings['cpu']}")
     print(f"\n{len(runs)} runs in {settings['seconds']:.0f}s on {settings['cpu']} (1 thread per process)")
     print(auc_table(runs))
     print(difference_table(runs, "scratch"))
@@ -403,6 +408,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[40, 120, 400])
     parser.add_argument("--controls", nargs="+", default=["positive", "negative"], choices=["positive", "negative"])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first_seed", type=int, default=0,
+                        help="seeds first_seed .. seeds - 1 (several processes can share the seeds of one study)")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--pretrain_epochs", nargs="+", type=float, default=None,
                         help="epochs per pretraining size (default: PRETRAIN's for every size)")
@@ -424,11 +431,15 @@ def main(argv=None) -> None:
                         help="print the tables (and --figure) of saved runs (several files are pooled)")
     args = parser.parse_args(argv)
     if args.report:
-        runs, settings = [], None
+        runs, settings, seen = [], None, set()
         for path in args.report:
             with open(path) as handle:
                 saved = json.load(handle)
-            runs += saved["runs"]
+            for run in saved["runs"]:  # a run present in two files (processes sharing seeds) counts once
+                key = tuple(run[k] for k in ("control", "size", "seed", "fold", "method", "pretrain"))
+                if key not in seen:
+                    seen.add(key)
+                    runs.append(run)
             settings = settings or saved["settings"]
         settings["seconds"] = max(json.load(open(p))["settings"]["seconds"] for p in args.report)  # processes in parallel
         report(runs, settings, args.figure)
@@ -481,8 +492,8 @@ def main(argv=None) -> None:
                            "pretraining": pretraining, "runs": runs}, handle, indent=1)
             os.replace(temporary, args.out)
 
-        runs = study(world, model_dirs, args.sizes, args.seeds, args.folds, finetune_settings, modes, args.controls,
-                     log, scratch=not args.no_scratch, save=save)
+        runs = study(world, model_dirs, args.sizes, list(range(args.first_seed, args.seeds)), args.folds,
+                     finetune_settings, modes, args.controls, log, scratch=not args.no_scratch, save=save)
     settings["seconds"] = time.time() - start
     save(runs, complete=True)
     report(runs, settings, args.figure)
