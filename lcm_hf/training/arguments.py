@@ -364,11 +364,14 @@ class LcmTrainingArguments(TrainingArguments):
 
 @dataclass
 class FinetuneTrainingArguments(LcmTrainingArguments):
-    """`LcmTrainingArguments` with finetuning defaults."""
+    """`LcmTrainingArguments` with finetuning defaults. The learning rate (1e-2) and the 10 epochs (best validation
+    epoch kept) follow `benchmarks/bench_transfer.py` (`benchmarks/RESULTS_transfer.md`): at 1e-3 the new BEI tokens
+    of a pretrained model barely move in the few steps a small cohort gives."""
 
     output_dir: str = field(default="runs/finetune", metadata={"help": "Where the finetuned model goes."})
-    num_train_epochs: float = 40.0
+    num_train_epochs: float = 10.0
     per_device_train_batch_size: int = 16
+    learning_rate: float = 1e-2
 
 
 POSITIVE_COUNTS = (

@@ -315,45 +315,52 @@ def prepare_finetuning_data(datasets: dict, data_args: LcmDataArguments, model_n
     return FinetuningData(vocabulary, build_splits(parts, vocabulary, data_args, pseudo, processor), processor)
 
 
-def finetune(
-    datasets: dict | None,
-    data_args: LcmDataArguments,
-    finetune_args: LcmFinetuneArguments,
-    training_args,
-    prepared=None,
-    resume_from_checkpoint=None,
-) -> dict:
-    """Finetune a pretrained model on a dataset with new BEIs (see `LcmFinetuneArguments.mode`).
-
-    `datasets`: ``{name: DatasetDict | Dataset}``; `prepared` (optional) is :func:`prepare_finetuning_data`'s
-    `FinetuningData` instead, so several modes can be compared on one split (the demo does).
-    Returns the results dict (also in `results.json`).
-    """
-    from ..configuration_lcm import LcmConfig
-    from ..data import add_labels
-    from ..modeling_lcm import LcmForBeiPrediction
-    from ..processing_lcm import LcmProcessor
-    from .adapters import freeze_for_linear_probe
-    from .subjects import check_subject_overlap, optimistic_sentence
-
+def check_finetune_arguments(finetune_args: LcmFinetuneArguments) -> None:
+    """Raise ``ValueError`` naming the flag for a mode / LoRA / model folder combination `finetune` cannot run."""
     if finetune_args.mode not in FINETUNE_MODES:
         raise LcmInputError(f"--mode: expected one of {list(FINETUNE_MODES)}, got {finetune_args.mode!r}")
     if finetune_args.use_lora and finetune_args.mode != "semi_supervised":
         raise LcmInputError(f"--use_lora: expected --mode semi_supervised, got --mode {finetune_args.mode}")
     if not finetune_args.model_name_or_path:
         raise LcmInputError("--model_name_or_path: expected the pretrained model + processor folder, got none")
-    pretrained = LcmForBeiPrediction.from_pretrained(finetune_args.model_name_or_path)
-    old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
 
-    vocabulary, splits, processor = prepared or prepare_finetuning_data(
-        datasets, data_args, finetune_args.model_name_or_path, finetune_args.new_beis
-    )
-    splits, training_args, policy = apply_small_cohort_policy(dict(splits), training_args)
+
+def finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: dict, seed: int,
+                     old_vocabulary=None) -> tuple:
+    """The model :func:`finetune` trains for `finetune_args` (mode, LoRA, pseudo-labels), before training.
+
+    Parameters
+    ----------
+    finetune_args : LcmFinetuneArguments
+        ``model_name_or_path`` is the pretrained model + processor folder.
+    vocabulary : BeiVocabulary
+        The pretrained vocabulary extended with the new BEIs (:func:`prepare_finetuning_data`).
+    splits : dict
+        ``{"train", "validation", "test"}`` labelled windows (:func:`prepare_finetuning_data`).
+    seed : int
+        Initialises the new BEI tokens (or the whole model for ``scratch``).
+    old_vocabulary : BeiVocabulary, optional
+        The pretrained vocabulary (default: read from ``model_name_or_path``).
+
+    Returns
+    -------
+    (model, splits, new_names, trainable)
+        The model (a `peft.PeftModel` with LoRA), the splits (the training split with confident pseudo-labels
+        when ``confident_pseudo_label_threshold`` is set in ``semi_supervised`` mode), the new BEIs' names and the
+        names of the trainable parameters (None: all).
+    """
+    from ..configuration_lcm import LcmConfig
+    from ..data import add_labels
+    from ..modeling_lcm import LcmForBeiPrediction
+    from ..processing_lcm import LcmProcessor
+    from .adapters import freeze_for_linear_probe
+
+    check_finetune_arguments(finetune_args)
+    pretrained = LcmForBeiPrediction.from_pretrained(finetune_args.model_name_or_path)
+    if old_vocabulary is None:
+        old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
+    splits = dict(splits)
     new_names = [name for name in vocabulary.names if name not in old_vocabulary.names]
-    previous = None if finetune_args.mode == "scratch" else getattr(pretrained.config, "training_subjects", None)
-    overlap = None  # scratch: the starting model's weights (and what they saw) are not used
-    if finetune_args.mode != "scratch":
-        overlap = check_subject_overlap(previous, splits, getattr(finetune_args, "allow_subject_overlap", False))
 
     if finetune_args.confident_pseudo_label_threshold is not None and finetune_args.mode == "semi_supervised":
         missing = [n for n in old_vocabulary.names if old_vocabulary[n]["kind"] == "categorical"]
@@ -364,11 +371,11 @@ def finetune(
 
     if finetune_args.mode == "scratch":
         config = LcmConfig(**{**pretrained.config.to_dict(), "beis": vocabulary.to_config(), "readout_layers": None})
-        torch.manual_seed(training_args.seed)
+        torch.manual_seed(seed)
         model = LcmForBeiPrediction(config)
     else:
         model = pretrained
-        torch.manual_seed(training_args.seed)
+        torch.manual_seed(seed)
         model.add_beis([bei for bei in vocabulary.to_config() if bei["name"] in new_names])
     # The pretrained temperatures were fitted to the pretrained logits, which finetuning changes: dropped, not
     # inherited; `--calibrate` (the default) fits new ones on the validation split in `_finish`.
@@ -391,6 +398,41 @@ def finetune(
             model, r=finetune_args.lora_r, lora_alpha=finetune_args.lora_alpha, lora_dropout=finetune_args.lora_dropout
         )
         trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+    return model, splits, new_names, trainable
+
+
+def finetune(
+    datasets: dict | None,
+    data_args: LcmDataArguments,
+    finetune_args: LcmFinetuneArguments,
+    training_args,
+    prepared=None,
+    resume_from_checkpoint=None,
+) -> dict:
+    """Finetune a pretrained model on a dataset with new BEIs (see `LcmFinetuneArguments.mode`).
+
+    `datasets`: ``{name: DatasetDict | Dataset}``; `prepared` (optional) is :func:`prepare_finetuning_data`'s
+    `FinetuningData` instead, so several modes can be compared on one split (the demo does).
+    Returns the results dict (also in `results.json`).
+    """
+    from ..configuration_lcm import LcmConfig
+    from ..processing_lcm import LcmProcessor
+    from .subjects import check_subject_overlap, optimistic_sentence
+
+    check_finetune_arguments(finetune_args)
+    vocabulary, splits, processor = prepared or prepare_finetuning_data(
+        datasets, data_args, finetune_args.model_name_or_path, finetune_args.new_beis
+    )
+    splits, training_args, policy = apply_small_cohort_policy(dict(splits), training_args)
+    previous = None  # scratch: the starting model's weights (and what they saw) are not used
+    overlap = None
+    if finetune_args.mode != "scratch":
+        previous = getattr(LcmConfig.from_pretrained(finetune_args.model_name_or_path), "training_subjects", None)
+        overlap = check_subject_overlap(previous, splits, getattr(finetune_args, "allow_subject_overlap", False))
+    old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
+    model, splits, new_names, trainable = finetuning_model(
+        finetune_args, vocabulary, splits, training_args.seed, old_vocabulary
+    )
     trainer = _trainer(model, training_args, splits)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -423,8 +465,10 @@ __all__ = [
     "FinetuningData",
     "as_dataset_dicts",
     "confident_predictions",
+    "check_finetune_arguments",
     "finetune",
     "finetune_vocabulary",
+    "finetuning_model",
     "jsonable",
     "prepare_finetuning_data",
     "pretrain",
