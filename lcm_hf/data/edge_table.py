@@ -79,8 +79,8 @@ def _count_error(count: int, diagonal: bool, where: str) -> ValueError:
     other = rois_of_vector(count, not diagonal)
     hint = f"; it fits N={other} {'without' if diagonal else 'with'} the diagonal: {'drop' if diagonal else 'pass'} " \
         "--vector-diagonal" if other else ""
-    return ValueError(f"edge columns: expected K = {convention} columns, got K = {count} in {where} (nearest valid "
-                      f"counts: {nearest}{hint})")
+    return LcmInputError(f"edge columns: expected K = {convention} columns, got K = {count} in {where} (nearest valid "
+                         f"counts: {nearest}{hint})")
 
 
 def parse_pair_names(names: Sequence[str], separator: str, diagonal: bool = False) -> list[str] | None:
@@ -126,7 +126,7 @@ def parse_pair_names(names: Sequence[str], separator: str, diagonal: bool = Fals
 
 def _order_error(expected: list[str], names: list[str]) -> ValueError:
     position = next(i for i, (a, b) in enumerate(zip(expected, names)) if a != b)
-    return ValueError(
+    return LcmInputError(
         f"edge columns: expected the ROI pairs in upper-triangle row-major order ({', '.join(expected[:3])} ...), "
         f"got {names[position]!r} at edge {position} where {expected[position]!r} belongs; reorder the columns "
         "(or name them e0 ... eK)")

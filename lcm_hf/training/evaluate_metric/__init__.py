@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from ...errors_lcm import LcmInputError
+
 BEI_METRIC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lcm_bei_metrics")
 
 _LOADED = {}
@@ -43,7 +45,7 @@ def compute_bei_metrics(logits, labels, beis: list[dict], **options) -> dict[str
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim != 2 or labels.shape != (logits.shape[0], len(beis)):
-        raise ValueError(f"expected labels of shape ({logits.shape[0]}, {len(beis)}), got {labels.shape}")
+        raise LcmInputError(f"expected labels of shape ({logits.shape[0]}, {len(beis)}), got {labels.shape}")
     return load_bei_metric().compute(
         predictions=logits,
         references=labels,
