@@ -73,7 +73,7 @@ def _triangle(n: int, diagonal: bool) -> list[tuple[int, int]]:
     return list(zip(rows.tolist(), cols.tolist()))
 
 
-def _count_error(count: int, diagonal: bool, where: str) -> ValueError:
+def _count_error(count: int, diagonal: bool, where: str) -> LcmInputError:
     convention = "N(N+1)/2 (with the diagonal)" if diagonal else "N(N-1)/2 (an upper triangle without the diagonal)"
     nearest = ", ".join(f"{size} (N={n})" for size, n in nearest_vector_sizes(count, diagonal))
     other = rois_of_vector(count, not diagonal)
@@ -124,7 +124,7 @@ def parse_pair_names(names: Sequence[str], separator: str, diagonal: bool = Fals
     return None
 
 
-def _order_error(expected: list[str], names: list[str]) -> ValueError:
+def _order_error(expected: list[str], names: list[str]) -> LcmInputError:
     position = next(i for i, (a, b) in enumerate(zip(expected, names)) if a != b)
     return LcmInputError(
         f"edge columns: expected the ROI pairs in upper-triangle row-major order ({', '.join(expected[:3])} ...), "
