@@ -14,7 +14,8 @@ from .errors_lcm import LcmInputError
 TEXT_SUFFIXES = (".1d", ".txt", ".tsv", ".csv")
 
 
-def _is_float(token: str) -> bool:
+def is_float(token: str) -> bool:
+    """Whether a text token parses as a number (a header cell that is an ROI code, a data value)."""
     try:
         float(token)
     except ValueError:
@@ -53,13 +54,13 @@ def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
             tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
             if delimiter == "\t" and len(tokens) == 1:  # a .tsv written with spaces
                 tokens = line.split()
-            if not rows and not all(_is_float(t) for t in tokens[1:] or tokens):
+            if not rows and not all(is_float(t) for t in tokens[1:] or tokens):
                 headers.append(tokens)  # a header row of names
                 continue
             rows.append((line_number, tokens))
     if not rows:
         raise LcmInputError(f"expected numeric rows in {path}, found none")
-    label_column = not _is_float(rows[0][1][0])
+    label_column = not is_float(rows[0][1][0])
     if label_column:  # the first column holds labels
         rows = [(n, tokens[1:]) for n, tokens in rows]
     width = len(rows[0][1])
@@ -80,4 +81,4 @@ def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
     return data, labels
 
 
-__all__ = ["TEXT_SUFFIXES", "read_text_table"]
+__all__ = ["TEXT_SUFFIXES", "is_float", "read_text_table"]

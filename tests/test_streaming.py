@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from lcm_hf.training.streaming import WindowStream, crop_starts, holdout_split
+from lcm_hf.training.streaming import WindowStream, holdout_split
+from lcm_hf.windows_lcm import window_spans
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,11 @@ def arguments(output_dir, **training):
                     load_best_model_at_end=False, save_total_limit=None)
     settings.update(training)
     return data, model, LcmTrainingArguments(**settings)
+
+
+def crop_starts(length, window_size, stride, rng):
+    """Start TRs of a scan's streamed windows: the one window rule with random-offset crops."""
+    return [start for start, _ in window_spans(length, window_size, stride, short_series="drop", rng=rng)]
 
 
 def test_crop_starts_and_holdout_are_deterministic():

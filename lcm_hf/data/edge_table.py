@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors_lcm import LcmInputError
+from ..text_tables_lcm import is_float
 from .connectivity_import import (
     CONNECTIVITY_VALUES,
     check_connectivity_matrix,
@@ -153,19 +154,11 @@ def _index_edges(columns: Sequence[str], prefix: str, rule: str, diagonal: bool,
     return EdgeColumns([c for _, c in found], n, None, rule)
 
 
-def _is_number(name: str) -> bool:
-    try:
-        float(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _pair_runs(columns: Sequence[str], prefix: str, separator: str) -> list[list[str]]:
     """Runs of consecutive columns ``prefix<A><separator><B>``, longest first."""
     runs, run = [], []
     for column in columns:
-        if column.startswith(prefix) and separator in column[len(prefix):] and not _is_number(column):
+        if column.startswith(prefix) and separator in column[len(prefix):] and not is_float(column):
             run.append(column)
         elif run:
             runs.append(run)

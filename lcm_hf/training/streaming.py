@@ -300,19 +300,6 @@ def arrow_row(table, column: str = "timeseries") -> dict:
     return row
 
 
-def crop_starts(length: int, window_size: int, stride: int, rng: np.random.Generator | None) -> list[int]:
-    """Start TRs of the full windows of one scan by the window rule
-    (:func:`lcm_hf.windows_lcm.window_spans`, short scans dropped): ``floor((length - window) / stride)
-    + 1`` windows, shifted by a random offset in ``[0, slack]`` when `rng` is given.
-
-    >>> crop_starts(10, 4, 4, None)
-    [0, 4]
-    """
-    from ..windows_lcm import window_spans
-
-    return [start for start, _ in window_spans(length, window_size, stride, short_series="drop", rng=rng)]
-
-
 class WindowStream(torch.utils.data.IterableDataset):
     """Training windows cut on the fly from a stream of scans; endless (pass after pass); resumable.
 
@@ -438,7 +425,6 @@ __all__ = [
     "StreamCollator",
     "StreamSources",
     "WindowStream",
-    "crop_starts",
     "holdout_split",
     "open_stream",
     "published_split_names",
