@@ -99,3 +99,13 @@ def test_script_options_default_to_the_config(tmp_path):
 
     assert parse_arguments(types, base + ["--recipe", "small_cohort"])[2].momentum_epochs == 2
     assert parse_arguments(types, base + ["--recipe", "small_cohort", "--momentum_epochs", "4"])[2].momentum_epochs == 4
+
+
+def test_a_stage_1_as_long_as_the_run_is_said(tmp_path, train):
+    """A run no longer than the config's stage 1 never reaches the readout policy: one warning says so."""
+    model = default_model()
+    trainer = LcmTrainer(model=model, args=lcm_arguments(tmp_path, num_train_epochs=2), train_dataset=train,
+                         data_collator=collate)
+    with pytest.warns(UserWarning, match=r"stage 1 \(5 momentum epochs, from the model config\) covers all 2 training"):
+        trainer.train()
+    assert all(stage == "momentum" for _, stage in trainer.schedule.stage_history)

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -160,6 +161,11 @@ class LcmReadoutScheduleCallback(TrainerCallback, ExportableState):
         if self.momentum_epochs is None:
             self.momentum_epochs, self.momentum_source = config.momentum_epochs, "the model config"
         config.momentum_epochs = int(self.momentum_epochs)  # the config records what training used
+        if (self.momentum_steps is None and args.max_steps <= 0 and self.momentum_epochs >= args.num_train_epochs
+                and config.readout_policy not in ("mean", "last")):
+            warnings.warn(f"stage 1 ({self.momentum_epochs} momentum epochs, from {self.momentum_source}) covers all "
+                          f"{args.num_train_epochs:g} training epochs: the readout policy {config.readout_policy!r} "
+                          "never trains; pass --momentum_epochs below --num_train_epochs", UserWarning, stacklevel=2)
         if self.readout_layers:  # restored from a checkpoint
             config.set_readout_layers(dict(self.readout_layers))
         self.stage = self.stage_for_epoch(math.floor((state.epoch or 0.0) + _EPOCH_EPS))
