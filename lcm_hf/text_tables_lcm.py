@@ -1,17 +1,56 @@
 """Text tables of ROI time series (``.1D`` / ``.txt`` / ``.tsv`` / ``.csv``): their numbers and the ROI labels
 their headers name: the text-table parsing of the one time-series reader (:mod:`lcm_hf.timeseries_files_lcm`, which
 the importers, the pipeline and the CLI call); part of the model core shipped as Hub remote code (numpy only).
+
+Delimiter and decimal mark come from the file's content, whatever its suffix (:func:`detect_text_format`): tab,
+semicolon, comma or whitespace, with decimal points or decimal commas (``0,5;1,2`` or ``0,5<TAB>1,2``: read as
+0.5 and 1.2; a comma-delimited file cannot hold decimal commas). Each reading of the first lines is tried; when two
+readings give different numbers (``0,5`` as one column of 0.5, or as two columns 0 and 5) the file is refused as
+ambiguous, never guessed.
+
+Header rows (``header="auto"``, the default): lines starting with ``#`` (ABIDE ``rois_*.1D``: ``#2001 #2002 ...``),
+leading rows holding names, and a first row of ROI codes: whole numbers written without a decimal point or
+exponent (``2001 2002 ...``), all distinct, at least two, above rows with at least one value written otherwise
+(decimals: ``0.53``). A first row of codes above rows that are all whole numbers too is refused as ambiguous, naming
+``header="yes"`` / ``"no"`` (``--header``). ``header="yes"``: the first line that does not start with ``#`` is a
+header row, whatever it holds; ``header="no"``: every such line is data (a row of names is an error).
+A header whose first cell is empty (``,roi_a,roi_b``: pandas' ``to_csv`` with its index) marks the first column as
+row labels, dropped like a first column of non-numeric labels (``TR1``, ``TR2``, ...).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors_lcm import LcmInputError
 
 TEXT_SUFFIXES = (".1d", ".txt", ".tsv", ".csv")
+HEADER_CHOICES = ("auto", "yes", "no")
+DELIMITERS = ("\t", ";", ",", None)
+"""Delimiters tried, in this order of preference when readings agree (None: runs of whitespace)."""
+DELIMITER_NAMES = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespace"}
+SAMPLE_LINES = 50
+"""Non-empty, non-``#`` lines from the top of a file on which its delimiter and decimal mark are detected."""
+MISSING_TOKENS = ("", "n/a", "na")
+"""Cells that decide no reading (empty, BIDS ``n/a``); how they are read is the parser's business."""
+_CODE = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class TextFormat(NamedTuple):
+    """How a text table is written."""
+
+    delimiter: str | None
+    """``"\\t"``, ``";"``, ``","`` or None (whitespace)."""
+    decimal_comma: bool
+    """Numbers are written ``0,5`` (read as 0.5)."""
+
+    def describe(self) -> str:
+        return f"{DELIMITER_NAMES[self.delimiter]}-delimited with decimal {'commas' if self.decimal_comma else 'points'}"
 
 
 def is_float(token: str) -> bool:
@@ -23,11 +62,116 @@ def is_float(token: str) -> bool:
     return True
 
 
-def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
+def _number(token: str, decimal_comma: bool) -> float:
+    if decimal_comma:
+        if "." in token:  # one decimal mark per file
+            raise ValueError(f"could not convert string to float: {token!r} (a decimal point among decimal commas)")
+        token = token.replace(",", ".")
+    return float(token)
+
+
+def _is_number(token: str, decimal_comma: bool) -> bool:
+    try:
+        _number(token, decimal_comma)
+    except ValueError:
+        return False
+    return True
+
+
+def _tokens(line: str, delimiter: str | None) -> list[str]:
+    parts = line.split(delimiter) if delimiter is not None else line.split()
+    return [part.strip().strip('"') for part in parts]
+
+
+def _numeric_row(tokens: list[str], decimal_comma: bool, missing: bool = False) -> bool:
+    """A row of numbers (its first cell may be a label): not a header row of names. ``missing``: empty and ``n/a``
+    cells count as numbers (detection: they decide no reading)."""
+    return all((missing and t.lower() in MISSING_TOKENS) or _is_number(t, decimal_comma) for t in tokens[1:] or tokens)
+
+
+def _reading(lines: list[str], fmt: TextFormat):
+    """(data signature, whether the header row fits the columns) of the sample read as ``fmt``, or None when
+    ``fmt`` cannot read it (no numeric rows, ragged rows, a cell that is no number)."""
+    rows = [_tokens(line, fmt.delimiter) for line in lines]
+    start = next((i for i, tokens in enumerate(rows) if _numeric_row(tokens, fmt.decimal_comma, True)), None)
+    if start is None:
+        return None
+    data = rows[start:]
+    width = len(data[0])
+    if any(len(tokens) != width for tokens in data):
+        return None
+    label = width > 1 and not _is_number(data[0][0], fmt.decimal_comma)
+    cells = [tokens[label:] for tokens in data]
+    if fmt.decimal_comma and not any("," in t for row in cells for t in row):
+        return None  # no decimal comma: the decimal-point reading of the same cells
+    signature = tuple(tuple(repr(_number(t, fmt.decimal_comma)) if t.lower() not in MISSING_TOKENS else "?" + t
+                            for t in row) for row in cells)
+    header_fits = not rows[:start] or len(rows[start - 1]) == width
+    return signature, header_fits
+
+
+def _columns(signature) -> str:
+    return f"{len(signature[0])} column{'s' if len(signature[0]) != 1 else ''}"
+
+
+def detect_text_format(lines: list[str], source: str = "the file") -> TextFormat | None:
+    """The delimiter and decimal mark of a text table, from its (non-empty, non-``#``) lines.
+
+    Every reading (:data:`DELIMITERS` x decimal point / comma) of the first :data:`SAMPLE_LINES` lines is tried;
+    readings that give the same numbers are one (the first delimiter in :data:`DELIMITERS` is kept). Among readings
+    that differ, one whose header row (if any) has one cell per column wins when it is the only such reading.
+
+    Returns
+    -------
+    TextFormat, or None when no reading gives numbers (the caller reports the first bad line).
+
+    Raises
+    ------
+    LcmInputError
+        Two readings give different numbers (``0,5``: one column of 0.5, or two columns 0 and 5), naming both.
+    """
+    sample = lines[:SAMPLE_LINES]
+    text = "\n".join(sample)
+    found: list[tuple[TextFormat, tuple, bool]] = []
+    for delimiter in DELIMITERS:
+        if delimiter is not None and delimiter not in text:
+            continue
+        for decimal_comma in (False, True):
+            if decimal_comma and (delimiter == "," or "," not in text):
+                continue
+            fmt = TextFormat(delimiter, decimal_comma)
+            reading = _reading(sample, fmt)
+            if reading is not None and all(reading[0] != other for _, other, _ in found):
+                found.append((fmt, *reading))
+    if len(found) > 1 and sum(fits for *_, fits in found) == 1:
+        found = [item for item in found if item[2]]
+    if len(found) > 1:
+        (first, one, _), (second, two, _) = found[:2]
+        raise LcmInputError(
+            f"expected one way to read {source}, got two: {first.describe()} ({_columns(one)}) or "
+            f"{second.describe()} ({_columns(two)}); write it with '.' decimals (0.5) and tabs between columns "
+            "(or save a .npy)")
+    return found[0][0] if found else None
+
+
+def _integers(rows, label: int) -> bool:
+    """Every cell of ``rows`` is written as a whole number (missing cells aside)."""
+    return all(_INTEGER.fullmatch(t) or t.lower() in MISSING_TOKENS for _, tokens in rows for t in tokens[label:])
+
+
+def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.ndarray, list[str] | None]:
     """A text table of numbers (one row per TR) and the column labels its header names.
 
-    Lines starting with ``#`` (ABIDE ``rois_*.1D``: ``#2001 #2002 ...``) and a first row of names are headers;
-    a first column of non-numeric values (time or ROI labels) is dropped.
+    Delimiter and decimal mark are detected from the content (module docstring); lines starting with ``#``
+    (ABIDE ``rois_*.1D``: ``#2001 #2002 ...``), a first row of names and (``header="auto"``) a first row of ROI
+    codes above decimal data are headers; a first column of non-numeric values (time or ROI labels) is dropped.
+
+    Parameters
+    ----------
+    path : path-like
+    header : {"auto", "yes", "no"}
+        Whether the first line that does not start with ``#`` is a header row: detected (auto), always (yes) or
+        never (no).
 
     Returns
     -------
@@ -37,48 +181,88 @@ def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
     Raises
     ------
     ValueError
-        Naming the file and line: no numeric rows, a ragged row, a non-number.
+        Naming the file and line: no numeric rows, a ragged row, a non-number, two readings of the delimiter or
+        decimal mark, a first row that may be ROI codes or data (``header="auto"``), a header row of another
+        width than the data.
     """
     path = os.fspath(path)
-    suffix = os.path.splitext(path)[1].lower()
-    delimiter = "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None)
-    rows, headers = [], []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("#"):  # ABIDE rois_*.1D: "#2001 #2002 ..."
-                headers.append([t.strip().lstrip("#").strip() for t in line.lstrip("#").split(delimiter)])
-                continue
-            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
-            if delimiter == "\t" and len(tokens) == 1:  # a .tsv written with spaces
-                tokens = line.split()
-            if not rows and not all(is_float(t) for t in tokens[1:] or tokens):
-                headers.append(tokens)  # a header row of names
-                continue
-            rows.append((line_number, tokens))
+    if header not in HEADER_CHOICES:
+        raise LcmInputError(f"expected header 'auto', 'yes' or 'no', got {header!r}")
+    with open(path, "rb") as handle:
+        if handle.read(4) == b"PK\x03\x04":
+            raise LcmInputError(f"expected a text table in {path}, got a zip file (an Excel workbook?): save the sheet "
+                                "as .csv/.tsv (or the array as .npy)")
+    with open(path, encoding="utf-8-sig") as handle:
+        lines = [(number, line.strip()) for number, line in enumerate(handle.read().splitlines())]
+    lines = [(number, line) for number, line in lines if line]
+    body = [line for _, line in lines if not line.startswith("#")]
+    fmt = detect_text_format(body, path)
+    if fmt is None:  # no reading gives numbers: read as the suffix says, to name the first bad line
+        suffix = os.path.splitext(path)[1].lower()
+        fmt = TextFormat("," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None), False)
+    delimiter, decimal_comma = fmt
+    rows, headers, named_rows = [], [], []
+    first_body = next((number for number, line in lines if not line.startswith("#")), None)
+    for line_number, line in lines:
+        if line.startswith("#"):  # ABIDE rois_*.1D: "#2001 #2002 ..."
+            headers.append([t.strip().lstrip("#").strip() for t in line.lstrip("#").split(delimiter)])
+            continue
+        tokens = _tokens(line, delimiter)
+        if header == "yes" and line_number == first_body:
+            headers.append(tokens)  # header="yes": the first line that is not '#' is the header row
+            named_rows.append((line_number, tokens))
+            continue
+        if not rows and not _numeric_row(tokens, decimal_comma):
+            if header == "no":
+                raise LcmInputError(f"expected numbers on line {line_number + 1} of {path} (header='no' / --header "
+                                    f"no: no header row), got {', '.join(map(repr, tokens[:3]))}; use --header auto")
+            headers.append(tokens)  # a header row of names
+            named_rows.append((line_number, tokens))
+            continue
+        rows.append((line_number, tokens))
     if not rows:
         raise LcmInputError(f"expected numeric rows in {path}, found none")
-    label_column = not is_float(rows[0][1][0])
-    if label_column:  # the first column holds labels
-        rows = [(n, tokens[1:]) for n, tokens in rows]
+    label_column = len(rows[0][1]) > 1 and not _is_number(rows[0][1][0], decimal_comma)
+    first = rows[0][1][label_column:]
+    if header == "auto" and len(first) >= 2 and all(_CODE.fullmatch(t) for t in first) \
+            and len({int(t) for t in first}) == len(first) and len(rows) > 1:
+        if _integers(rows[1:], label_column):
+            shown = " ".join(first[:3]) + (" ..." if len(first) > 3 else "")
+            raise LcmInputError(
+                f"expected a header row or data on line {rows[0][0] + 1} of {path}, got {shown}: ROI codes or the "
+                "first time point (every row below is whole numbers too); pass --header yes (a header row) or "
+                "--header no (data) (header='yes' / 'no')")
+        named_rows.append(rows.pop(0))  # a header row of ROI codes above decimal data
+        headers.append(named_rows[-1][1])
+        label_column = len(rows[0][1]) > 1 and not _is_number(rows[0][1][0], decimal_comma)
     width = len(rows[0][1])
-    data = np.empty((len(rows), width), dtype=np.float64)
+    named = [h for h in headers if len(h) == width]  # the header rows with a cell per column
+    if not label_column and width > 1 and named and named[-1][0] == "":
+        label_column = True  # ",roi_a,roi_b": the first column holds row labels (a pandas index)
+    data = np.empty((len(rows), width - label_column), dtype=np.float64)
     for i, (line_number, tokens) in enumerate(rows):
         if len(tokens) != width:
-            raise LcmInputError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line {line_number + 1}")
+            raise LcmInputError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line "
+                                f"{line_number + 1}")
         try:
-            data[i] = [float(t) for t in tokens]
+            data[i] = [_number(t, decimal_comma) for t in tokens[label_column:]]
         except ValueError as err:
             raise LcmInputError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
+    if named_rows and len(named_rows[-1][1]) > 1 and len(named_rows[-1][1]) not in (width, width - label_column):
+        line_number, cells = named_rows[-1]  # never dropped silently: a header row that names other columns
+        raise LcmInputError(f"expected one ROI label per column in the header row (line {line_number + 1}) of {path}, "
+                            f"got {len(cells)} labels for {width - label_column} columns; fix the header row")
     labels = None
-    for header in reversed(headers):
-        header = [t for t in header if t] if delimiter is None else header
-        if len(header) == width + label_column:
-            labels = header[label_column:]
+    for cells in reversed(headers):
+        cells = [t for t in cells if t] if delimiter is None else cells
+        if len(cells) == width:
+            labels = cells[label_column:]
+            break
+        if len(cells) == width - label_column and label_column:
+            labels = cells
             break
     return data, labels
 
 
-__all__ = ["TEXT_SUFFIXES", "is_float", "read_text_table"]
+__all__ = ["DELIMITERS", "HEADER_CHOICES", "TEXT_SUFFIXES", "TextFormat", "detect_text_format", "is_float",
+           "read_text_table"]

@@ -2,7 +2,8 @@
 folder too) and the dataset importers (:mod:`lcm_hf.data.readers`) all call :func:`read_timeseries`.
 
 Formats (rows are time points, columns ROIs): ``.npy`` (a 2-D array), text tables ``.1D`` / ``.txt`` / ``.tsv`` /
-``.csv`` (:mod:`lcm_hf.text_tables_lcm`: ``#`` header lines or a first row of names give the ROI labels, a first column
+``.csv`` (:mod:`lcm_hf.text_tables_lcm`: tab, semicolon, comma or whitespace delimiters and decimal commas detected
+from the content; ``#`` header lines, a first row of names or of ROI codes give the ROI labels, a first column
 of labels is dropped) and MATLAB v5 ``.mat`` (the array under ``mat_key``, or the only 2-D numeric array; scipy is
 imported only to read one). Checks: a 2-D array of finite numbers that is not a ready connectivity matrix
 (square, symmetric, unit or zero diagonal: such a file would be predicted as N time points). The TR comes from a
@@ -66,7 +67,8 @@ def _read_mat(path: str, mat_key: str | None, allow_vector: bool) -> np.ndarray:
 
 
 def read_array(path: str | os.PathLike, *, mat_key: str | None = None, allow_vector: bool = False,
-               suffixes=TIMESERIES_SUFFIXES, what: str = "time-series") -> tuple[np.ndarray, list[str] | None]:
+               suffixes=TIMESERIES_SUFFIXES, what: str = "time-series",
+               header: str = "auto") -> tuple[np.ndarray, list[str] | None]:
     """The numeric array of one ``.1D/.tsv/.csv/.txt/.npy/.mat`` file, float64 as stored, with the column labels
     a text header names.
 
@@ -81,6 +83,9 @@ def read_array(path: str | os.PathLike, *, mat_key: str | None = None, allow_vec
         Accepted (lower-case) suffixes.
     what : str
         Kind of file, for messages.
+    header : {"auto", "yes", "no"}
+        Text tables: whether the first line that does not start with ``#`` is a header row
+        (:func:`lcm_hf.text_tables_lcm.read_text_table`; auto: names, or ROI codes above decimal data).
 
     Returns
     -------
@@ -107,7 +112,7 @@ def read_array(path: str | os.PathLike, *, mat_key: str | None = None, allow_vec
         elif suffix == ".mat":
             data = _read_mat(path, mat_key, allow_vector)
         elif suffix in TEXT_SUFFIXES:
-            data, labels = read_text_table(path)
+            data, labels = read_text_table(path, header=header)
         else:
             raise LcmInputError(f"expected a {what} file ending in {list(TIMESERIES_SUFFIXES)}, got {path!r}")
         data = np.asarray(data, dtype=np.float64)
@@ -150,7 +155,8 @@ def read_repetition_time(path: str | os.PathLike) -> float | None:
     return None if value is None else float(value)
 
 
-def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, transpose: bool = False) -> TimeseriesFile:
+def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, transpose: bool = False,
+                    header: str = "auto") -> TimeseriesFile:
     """Read one ROI time-series file with what it says about itself: the one reader of every path.
 
     Parameters
@@ -161,6 +167,10 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
         Variable holding the time series in a ``.mat`` file (default: its only 2-D numeric array).
     transpose : bool
         The file is ROI x time; return its transpose.
+    header : {"auto", "yes", "no"}
+        Text tables: whether the first line that does not start with ``#`` is a header row (auto: a row of names,
+        or of ROI codes above decimal data; a row of codes above whole numbers is refused as ambiguous). The
+        rule reads the file only, so a file reads the same at import and at prediction.
 
     Returns
     -------
@@ -184,7 +194,7 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
     (4, 3)
     """
     path = os.fspath(path)
-    data, labels = read_array(path, mat_key=mat_key)
+    data, labels = read_array(path, mat_key=mat_key, header=header)
     if data.ndim != 2:
         raise LcmInputError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
     if transpose:

@@ -82,7 +82,7 @@ def read_array_file(path: str | os.PathLike, *, mat_key: str | None = None, allo
     return read_array(path, mat_key=mat_key, allow_vector=allow_vector, suffixes=suffixes, what=what)[0]
 
 
-def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
+def read_roi_labels(path: str | os.PathLike, header: str = "auto") -> list[str] | None:
     """The ROI labels a text time-series file names in its header, in column order, or None.
 
     A first line of names (``.tsv``/``.csv``/``.txt``), or an ABIDE ``rois_*.1D`` header of ``#``-prefixed
@@ -91,11 +91,11 @@ def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
     path = Path(path)
     if path.suffix.lower() not in TEXT_SUFFIXES:
         return None
-    return read_text_table(path)[1]
+    return read_text_table(path, header=header)[1]
 
 
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
-                         transpose: bool = False) -> np.ndarray:
+                         transpose: bool = False, header: str = "auto") -> np.ndarray:
     """Read one ROI time-series file: the array of :func:`lcm_hf.timeseries_files_lcm.read_timeseries`, the one reader
     that `lcm-hf predict`, `lcm-hf embed` and the pipeline call too (same formats and checks).
 
@@ -107,6 +107,9 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
         Variable holding the time series in a ``.mat`` file.
     transpose : bool
         The file is ROI x time; return its transpose.
+    header : {"auto", "yes", "no"}
+        Text tables: whether the first line that does not start with ``#`` is a header row
+        (:func:`lcm_hf.text_tables_lcm.read_text_table`).
 
     Returns
     -------
@@ -126,7 +129,7 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     >>> read_timeseries_file(path).shape
     (4, 3)
     """
-    return read_timeseries(path, mat_key=mat_key, transpose=transpose).timeseries
+    return read_timeseries(path, mat_key=mat_key, transpose=transpose, header=header).timeseries
 
 
 def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None):
