@@ -54,7 +54,7 @@ def _predict(args) -> int:
     from .pipeline_lcm import load_phenotype_pipeline, read_input
 
     try:
-        inputs = [read_input(path) for path in args.timeseries]  # a bad file fails before the model loads
+        inputs = [read_input(path, header=args.header) for path in args.timeseries]  # a bad file fails before the model loads
         check_model_argument(args.model)
         predict = load_phenotype_pipeline(args.model, device=args.device)
         num_rois = predict.model.config.num_rois
@@ -92,7 +92,7 @@ def _embed(args) -> int:
                           flag="--output")
         check_model_argument(args.model)
         path = embed_files(args.model, args.timeseries, args.output, subject_ids=args.subject_ids,
-                           overwrite=args.overwrite, device=args.device)
+                           overwrite=args.overwrite, device=args.device, header=args.header)
     except (LcmInputError, FileNotFoundError, FileExistsError) as err:
         raise SystemExit(f"error: {err}") from None
     print(f"wrote {path}")
@@ -100,7 +100,7 @@ def _embed(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .console import ArgumentParser, add_console_arguments
+    from .console import ArgumentParser, add_console_arguments, add_header_argument
 
     parser = ArgumentParser(prog="lcm-hf", description="Large Connectome Model (LCM) tools")
     add_console_arguments(parser)
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeseries", nargs="+", required=True, help=".npy / .mat / .1D / .txt / .tsv / .csv files (T x N)"
     )
     predict.add_argument("--json", action="store_true", help="one JSON line per file")
+    add_header_argument(predict)
     predict.add_argument("--windows", action="store_true", help="also each window's prediction (under 'windows')")
     predict.add_argument("--device", default=None, help="torch device (default: the first GPU, else the CPU)")
     predict.set_defaults(handler=_predict)
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--subject-ids", nargs="+", default=None,
                        help="one per file (default: the BIDS sub- entity, else the file name)")
     embed.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    add_header_argument(embed)
     embed.add_argument("--device", default=None, help="torch device (default: cpu)")
     embed.set_defaults(handler=_embed)
     return parser

@@ -134,6 +134,17 @@ def error_exit(message: str) -> int:
     return EXIT_USAGE
 
 
+HEADER_HELP = ("text files: is the first line that does not start with '#' a header row of ROI labels? auto (default): "
+               "a row of names, or of ROI codes (whole numbers, all distinct, e.g. 2001 2002 ...) above decimal data; "
+               "codes above whole numbers are refused as ambiguous; yes: always; no: never (it is data)")
+
+
+def add_header_argument(parser) -> None:
+    """``--header auto|yes|no``: the text reader's header rule (:func:`lcm_hf.text_tables_lcm.read_text_table`),
+    one flag for build_dataset.py, `lcm-hf predict` and `lcm-hf embed`."""
+    parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto", help=HEADER_HELP)
+
+
 def run_main(main: Callable[[list[str]], object], argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run a console entry's ``main(argv)``; user errors become one line ``error: ...`` and exit status 2.
 
@@ -206,6 +217,7 @@ __all__ = [
     "EXIT_USAGE",
     "ArgumentParser",
     "add_console_arguments",
+    "add_header_argument",
     "available_cpus",
     "debug_enabled",
     "default_num_threads",

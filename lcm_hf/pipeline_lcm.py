@@ -42,10 +42,11 @@ NO_PROCESSOR_WARNING = (
     "processor.save_pretrained(folder)")
 
 
-def read_input(path: str | os.PathLike) -> dict:
+def read_input(path: str | os.PathLike, header: str = "auto") -> dict:
     """One subject's pipeline input from a time-series file, read by the core's one reader
     (:func:`lcm_hf.timeseries_files_lcm.read_timeseries`: .npy, .mat, text tables; finite values; a connectivity
-    matrix refused).
+    matrix refused). ``header`` ("auto", "yes", "no"): whether a text table's first line that does not start with
+    ``#`` is a header row (as ``build_dataset.py --header`` read the training files).
 
     Returns
     -------
@@ -53,7 +54,7 @@ def read_input(path: str | os.PathLike) -> dict:
         ``timeseries`` (T, N) float32, ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None,
         from a BIDS sidecar ``<name>.json``) and ``subject_id`` (the path).
     """
-    timeseries, roi_labels, repetition_time = read_timeseries(path)
+    timeseries, roi_labels, repetition_time = read_timeseries(path, header=header)
     return {"timeseries": timeseries, "roi_labels": roi_labels, "repetition_time": repetition_time,
             "subject_id": os.fspath(path)}
 

@@ -3,9 +3,13 @@
 Importers (``--format``):
 
   folder  A folder of per-scan ROI time-series files (.1D, .tsv, .csv, .txt, .npy, .mat;
-          rows = time points, columns = ROIs; '#' header lines, a header row of ROI names and a
-          first column of labels are skipped) matched to rows of a phenotype CSV/TSV
-          (--phenotypes). subject_id comes from the subject: the table's --subject-column
+          rows = time points, columns = ROIs; tab, ';', ',' or whitespace between values and
+          decimal commas (0,5) detected from the content; '#' header lines, a header row of ROI names
+          or codes and a first column of labels are skipped: --header auto (default) takes a first
+          row of names, or of ROI codes (whole numbers, all distinct: 2001 2002 ...) above decimal
+          data, and refuses codes above whole numbers as ambiguous; --header yes|no decides; files with
+          and without a header row in one folder are refused) matched to rows of a phenotype table
+          (--phenotypes: .csv/.tsv/.txt, delimiter detected, or .xlsx with pip install "lcm-hf[xlsx]"). subject_id comes from the subject: the table's --subject-column
           (alias --id-column; default subject_id / participant_id / subject / SUB_ID) matched
           exactly to the 'sub-XX' label of 'sub-XX[_ses-YY][_task-ZZ][_run-NN]*' names ('sub-' and
           leading zeros ignored, never a substring: sub-13 is not subject 1), or to the stem / its
@@ -71,7 +75,7 @@ from lcm_hf.errors_lcm import LcmInputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lcm_hf.console import ArgumentParser, add_console_arguments
+    from lcm_hf.console import ArgumentParser, add_console_arguments, add_header_argument
 
     parser = ArgumentParser(
         prog="build_dataset.py", description=__doc__.split("\n\n")[0],
@@ -97,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pattern", help="glob for file names (default '*', '*.nii*' with --format nifti)")
     parser.add_argument("--mat-key", help="variable holding the time series in .mat files")
     parser.add_argument("--transpose", action="store_true", help="files are ROI x time")
+    add_header_argument(parser)
     parser.add_argument("--atlas", default="aal", help="ABIDE atlas suffix (default aal)")
     parser.add_argument("--atlas-image", help="3-D labels atlas NIfTI (required for --format nifti)")
     parser.add_argument("--t-r", type=float, help="repetition time in seconds (--format nifti; needed for filtering)")
@@ -172,6 +177,9 @@ def check_flags(parser, args) -> None:
                          f"phenotypes of every subject), got {' '.join(unused)}")
     elif args.edge_prefix is not None:
         parser.error(f"--edge-prefix {args.edge_prefix!r}: expected with --format edges, got --format {args.format}")
+    if args.header != "auto" and args.format != "folder":  # the rule of the time-series text files
+        parser.error(f"--header {args.header}: expected with --format folder (time-series text files), got --format "
+                     f"{args.format}")
     for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size)):
         if not 0 <= value < 1:
             parser.error(f"{flag}: expected a fraction of subjects in [0, 1), got {value}")
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         dataset = import_timeseries_folder(
             args.input, args.phenotypes, pattern=args.pattern or "*", mat_key=args.mat_key,
-            transpose=args.transpose, **matching)
+            transpose=args.transpose, header=args.header, **matching)
     print(f"imported {len(dataset)} scans of {len(set(dataset['subject_id']))} subjects", file=sys.stderr)
     warn_class_variants(dataset)  # ADHD / adhd / Adhd: one warning per column with the --class_aliases to merge them
     # the processor's window and FC rules (lcm_hf.processing_lcm.LcmProcessor), as training and prediction use them

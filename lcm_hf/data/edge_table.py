@@ -46,12 +46,12 @@ from .connectivity_import import (
     rois_of_vector,
     vector_to_matrix,
 )
+from .readers import TABLE_SUFFIXES, read_table
 
 PAIR_SEPARATORS = (".", "-", "__")
 """Separators of ROI-pair edge names (``ROI_A.ROI_B``), tried in this order."""
 INDEX_PREFIX = "e"
 """Index edge names without ``edge_prefix``: ``e0 ... eK-1``."""
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
 @dataclass
@@ -237,16 +237,13 @@ def find_edge_columns(columns: Sequence[str], *, edge_prefix: str | None = None,
 
 
 def describe_edge_table(path: str | os.PathLike) -> str | None:
-    """A short description of the edge columns of a CSV/TSV table (its header only is read), or None when the file
-    is not such a table. Used to point users to ``--format edges``."""
+    """A short description of the edge columns of a table (its header only is read, :func:`~lcm_hf.data.readers.read_table`),
+    or None when the file is not such a table. Used to point users to ``--format edges``."""
     path = Path(path)
     if path.suffix.lower() not in TABLE_SUFFIXES or not path.is_file():
         return None
-    import pandas as pd
-
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
     try:
-        header = list(pd.read_csv(path, sep=sep, nrows=0).columns)
+        header = list(read_table(path, nrows=0, what="table").columns)
     except Exception:  # any unreadable file is simply not an edge table here
         return None
     for diagonal in (False, True):
@@ -353,7 +350,9 @@ def import_edge_table(
     Parameters
     ----------
     path : path-like
-        A ``.csv`` (comma) or ``.tsv``/``.txt`` (tab) table.
+        A ``.csv`` / ``.tsv`` / ``.txt`` table (tab, ``;``, ``,`` or whitespace delimiter detected from the content,
+        decimal commas in a tab/``;`` table read as numbers) or an ``.xlsx`` workbook (with ``openpyxl``:
+        ``pip install "lcm-hf[xlsx]"``), read by :func:`~lcm_hf.data.readers.read_table`.
     subject_column : str, optional
         Column of subject ids (default: the first of ``subject_id``, ``participant_id``, ``subject``, ``SUB_ID``).
     scan_column : str, optional

@@ -122,6 +122,25 @@ def build_dataset(records: list[dict], arrays: list[np.ndarray], phenotype_colum
     return hfds.Dataset.from_dict(columns, features=features)
 
 
+def clash_hint(first: Path, second: Path) -> str:
+    """How to keep one of two files of one scan: ``--pattern`` matching the name's part after the BIDS entities
+    (``*_desc-aal_timeseries.tsv``), preferring the file that is not an fMRIPrep confounds table."""
+    from .readers import BIDS_ENTITIES
+
+    def tail(path: Path) -> str:
+        parts = path.name.split("_")
+        return "_".join(p for p in parts if p.split("-")[0] not in BIDS_ENTITIES or "-" not in p)
+
+    confounds = [p for p in (first, second) if "confounds" in p.name.lower()]
+    keep = next((p for p in (first, second) if p not in confounds), first)
+    other = second if keep == first else first
+    pattern = f"*{tail(keep)}" if tail(keep) and tail(keep) != tail(other) else None
+    what = f" ({other.name} looks like an fMRIPrep confounds table)" if confounds and other in confounds else ""
+    if pattern is None:
+        return f"keep one of them with --pattern GLOB (pattern=){what}, or name the scans apart (ses-/run-)"
+    return f"read only the series with --pattern '{pattern}' (pattern=){what}"
+
+
 def load_table(phenotypes, subject_column: str | None, scan_column: str | None, id_column: str | None):
     """(table, subject column, scan column): the phenotype table with its id columns checked."""
     if subject_column and id_column and subject_column != id_column:
@@ -202,7 +221,7 @@ def import_files(folder: Path, files: Sequence[Path], read: Callable[[Path], np.
         key = (subject, ident.scan_id)
         if key in seen:
             raise LcmInputError(f"expected one file per scan, got {seen[key]} and {ident.path} for subject "
-                                f"{subject!r} scan {ident.scan_id!r}")
+                                f"{subject!r} scan {ident.scan_id!r}; {clash_hint(seen[key], ident.path)}")
         seen[key] = ident.path
     if not keep:
         raise LcmInputError(f"expected at least one {what} file matched to the phenotypes in {folder}, got none")

@@ -29,7 +29,13 @@ from ..errors_lcm import LcmInputError
 from .contract import add_contract_columns
 from .folders import build_dataset, check_roi_counts, import_files, list_files, progress_bar
 from .matching import check_unmatched, clean_value
-from .readers import TIMESERIES_SUFFIXES, read_phenotypes, read_roi_labels, read_timeseries_file
+from .readers import (
+    TIMESERIES_SUFFIXES,
+    read_phenotypes,
+    read_roi_labels,
+    read_timeseries,
+    read_timeseries_file,
+)
 
 ABIDE_DEFAULT_MAPPING: dict[str, dict] = {
     "DX_GROUP": {"column": "diagnosis", "values": {1: "autism", 2: "control"}},
@@ -59,6 +65,7 @@ def import_timeseries_folder(
     subject_pattern: str | None = None,
     unmatched: str = "warn",
     progress: bool = False,
+    header: str = "auto",
 ):
     """Import a folder of per-scan ROI time-series files.
 
@@ -110,6 +117,12 @@ def import_timeseries_folder(
         is ever chosen among duplicates.
     progress : bool
         Show a progress bar.
+    header : {"auto", "yes", "no"}
+        Text files: whether the first line that does not start with ``#`` is a header row of ROI labels
+        (:func:`lcm_hf.text_tables_lcm.read_text_table`: auto takes a row of names, or of ROI codes such as
+        ``2001 2002 ...`` above decimal data, and refuses codes above whole numbers as ambiguous). The labels are
+        the dataset's ``roi_labels``; files with a header row beside files without one are refused (naming one of
+        each), never imported without their labels.
 
     Returns
     -------
@@ -134,11 +147,12 @@ def import_timeseries_folder(
     folder = Path(folder)
     check_unmatched(unmatched)
     files = list_files(folder, pattern, recursive, TIMESERIES_SUFFIXES, "time-series", exclude=[phenotypes])
-    read_files: list[Path] = []  # the files imported: a skipped (unmatched) file's header is not read
+    labelled: list[tuple[Path, list[str] | None]] = []  # the files imported, with their header's labels
 
     def read(path: Path) -> np.ndarray:
-        read_files.append(path)
-        return read_timeseries_file(path, mat_key=mat_key, transpose=transpose)
+        item = read_timeseries(path, mat_key=mat_key, transpose=transpose, header=header)
+        labelled.append((path, item.roi_labels))
+        return item.timeseries
 
     dataset = import_files(
         folder, files, read, phenotypes,
@@ -146,15 +160,34 @@ def import_timeseries_folder(
         site_column=site_column, phenotype_columns=phenotype_columns, num_rois=num_rois,
         subject_pattern=subject_pattern, unmatched=unmatched, progress=progress, desc="reading time series",
         what="time-series")
-    return add_contract_columns(dataset, roi_labels=None if transpose else header_roi_labels(read_files))
+    return add_contract_columns(dataset, roi_labels=None if transpose else common_roi_labels(labelled))
 
 
-def header_roi_labels(files: Sequence[Path]) -> list[str] | None:
-    """The ROI labels the files' headers name, when every file names the same ones; a ``ValueError`` naming
-    the first file whose labels (names or order) differ."""
+def header_roi_labels(files: Sequence[Path], header: str = "auto") -> list[str] | None:
+    """The ROI labels the files' headers name (:func:`common_roi_labels` of :func:`~lcm_hf.data.readers.read_roi_labels`)."""
+    return common_roi_labels([(path, read_roi_labels(path, header=header)) for path in files])
+
+
+def common_roi_labels(labelled: Sequence[tuple[Path, list[str] | None]]) -> list[str] | None:
+    """The ROI labels of ``(file, labels or None)`` pairs, when every file names the same ones; None when no file
+    names any.
+
+    Raises
+    ------
+    ValueError
+        Files with a header of labels beside files without one (one of each named: importing them would drop the
+        labels, and with them the column-order check at prediction), or the first file whose labels (names or
+        order) differ.
+    """
+    with_labels = next((path for path, found in labelled if found is not None), None)
+    without = next((path for path, found in labelled if found is None), None)
+    if with_labels is not None and without is not None:
+        raise LcmInputError(
+            f"expected a header row of ROI labels in every file or in none, got one in {with_labels} and none in "
+            f"{without}; give every file the same header row (a .npy/.mat file names no labels: save it as .tsv "
+            "with one), else the labels would be dropped for the whole dataset")
     labels, first = None, None
-    for path in files:
-        found = read_roi_labels(path)
+    for path, found in labelled:
         if found is None:
             return None
         if labels is None:

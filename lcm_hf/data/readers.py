@@ -2,9 +2,11 @@
 
 Supported files (time series: rows are time points, columns are ROIs):
 
-- ``.1D`` / ``.txt`` / ``.tsv`` / ``.csv``: delimited text (whitespace, tab or comma). Header
-  lines are skipped: lines starting with ``#`` (ABIDE ``rois_*.1D`` headers) and a first line
-  of non-numeric names. A first column of non-numeric values (ROI or time labels) is dropped.
+- ``.1D`` / ``.txt`` / ``.tsv`` / ``.csv``: delimited text (tab, semicolon, comma or whitespace, detected
+  from the content; decimal commas read as numbers; :mod:`lcm_hf.text_tables_lcm`). Header lines are
+  skipped: lines starting with ``#`` (ABIDE ``rois_*.1D`` headers), a first line of names, and a first
+  line of ROI codes above decimal data (``--header`` decides). A first column of non-numeric values (ROI
+  or time labels) is dropped.
 - ``.npy``: a 2-D array.
 - ``.mat``: a MATLAB (v5) file; the array under ``mat_key`` (or the only 2-D numeric array
   when ``mat_key`` is None).
@@ -132,8 +134,139 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     return read_timeseries(path, mat_key=mat_key, transpose=transpose, header=header).timeseries
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
+"""Suffixes of phenotype and edge tables: delimited text (delimiter detected from the content) or an Excel workbook."""
+XLSX_EXTRA = 'pip install "lcm-hf[xlsx]"'
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:[0-9]+,[0-9]*|,[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TABLE_DELIMITERS = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespace"}
+
+
+def table_delimiter(lines: Sequence[str], source: str = "the table") -> str | None:
+    """The delimiter of a text table from its first lines: the one of tab, ``;``, ``,`` that splits every line
+    (quotes respected) into the same number (>= 2) of columns, else whitespace when it does; None when no
+    delimiter does (a one-column table). Two delimiters that both do are refused, naming both.
+    """
+    import csv
+
+    lines = [line for line in lines if line.strip()][:50]
+    text = "\n".join(lines)
+    fits = []
+    for delimiter in ("\t", ";", ","):
+        if delimiter in text:
+            counts = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+            if len(counts) == 1 and min(counts) >= 2:
+                fits.append((delimiter, counts.pop()))
+    if not fits:
+        counts = {len(line.split()) for line in lines}
+        return None if len(counts) != 1 or min(counts, default=0) < 2 else r"\s+"
+    if len(fits) > 1:
+        (one, n), (two, m) = fits[:2]
+        raise LcmInputError(f"expected one delimiter in {source}, got two that split every line evenly: "
+                            f"{_TABLE_DELIMITERS[one]} ({n} columns) and {_TABLE_DELIMITERS[two]} ({m} columns); "
+                            "save it with tabs (.tsv) or commas (.csv) only")
+    return fits[0][0]
+
+
+def _decimal_commas(table, delimiter: str | None, skip: Sequence[str], source: str):
+    """Columns written with decimal commas (``30,5``) as float64; refused in a comma-delimited table (quoted) and
+    beside columns with decimal points (one decimal mark per table)."""
+    import pandas as pd
+
+    commas, points = [], []
+    for column in table.columns:
+        if column in skip:
+            continue
+        values = table[column]
+        if values.dtype == object:
+            present = [str(v).strip() for v in values if isinstance(v, str) and v.strip()]
+            if present and all(_DECIMAL_COMMA.fullmatch(v) or v.lstrip("+-").isdigit() for v in present) \
+                    and any("," in v for v in present):
+                commas.append((column, next(v for v in present if "," in v)))
+        elif pd.api.types.is_float_dtype(values):
+            finite = values.dropna().to_numpy()
+            if len(finite) and (finite != np.round(finite)).any():
+                points.append((column, float(finite[finite != np.round(finite)][0])))
+    if not commas:
+        return table
+    column, value = commas[0]
+    if delimiter == ",":
+        raise LcmInputError(f"expected decimal points in the comma-delimited {source}, got decimal commas in column "
+                            f"{column!r} ({value!r}); save it with ';' or tabs between columns, or '.' decimals")
+    if points:
+        raise LcmInputError(f"expected one decimal mark in {source}, got decimal commas in column {column!r} "
+                            f"({value!r}) and decimal points in column {points[0][0]!r} ({points[0][1]!r})")
+    table = table.copy()
+    for column, _ in commas:
+        table[column] = pd.to_numeric(table[column].str.strip().str.replace(",", ".", regex=False))
+    return table
+
+
+def read_table(path: str | os.PathLike, *, str_columns: Sequence[str] = (), nrows: int | None = None,
+               what: str = "phenotype table"):
+    """A phenotype or edge table as a pandas DataFrame: ``.csv`` / ``.tsv`` / ``.txt`` (delimiter detected from the
+    content: tab, ``;``, ``,`` or whitespace; columns of decimal commas ``30,5`` read as numbers in a tab/``;``
+    table) or ``.xlsx`` (its first sheet; needs ``openpyxl``: ``pip install "lcm-hf[xlsx]"``).
+
+    Parameters
+    ----------
+    path : path-like
+    str_columns : sequence of str
+        Columns read as strings (ids like ``"007"`` keep their zeros).
+    nrows : int, optional
+        Read only the header and this many rows.
+    what : str
+        The kind of table, for messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Naming the file: unreadable, two delimiters that fit, decimal commas in a comma table or beside decimal
+        points, an ``.xlsx`` without ``openpyxl`` (naming the extra), an old ``.xls`` workbook.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"expected a {what} at {path}, found none")
+    dtype = {c: str for c in str_columns} or None
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    suffix = path.suffix.lower()
+    if suffix == ".xls" or magic.startswith(b"\xd0\xcf\x11\xe0"):
+        raise LcmInputError(f"expected a .csv/.tsv/.txt/.xlsx {what}, got an old Excel (.xls) workbook {path}: save "
+                            "it as .xlsx or CSV")
+    if suffix == ".xlsx" or magic.startswith(b"PK\x03\x04"):
+        if suffix != ".xlsx":
+            raise LcmInputError(f"expected a text {what} in {path}, got a zip file (an Excel workbook?): name it "
+                                ".xlsx or save the sheet as CSV")
+        try:
+            import openpyxl  # noqa: F401  (pandas' reader of .xlsx)
+        except ImportError:
+            raise LcmInputError(f"expected openpyxl to read the Excel {what} {path}: {XLSX_EXTRA} (or save the "
+                                "sheet as CSV)") from None
+        try:
+            return pd.read_excel(path, dtype=dtype, nrows=nrows)
+        except Exception as err:  # zipfile.BadZipFile, KeyError, ValueError... for a damaged workbook
+            raise LcmInputError(f"expected a readable Excel .xlsx {what}, got {path}: {type(err).__name__}: "
+                                f"{err}") from err
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            head = [line for _, line in zip(range(60), handle)]
+        delimiter = table_delimiter(head, str(path))
+        table = pd.read_csv(path, sep=delimiter if delimiter is not None else ",", dtype=dtype, nrows=nrows,
+                            encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        if isinstance(err, LcmInputError):
+            raise
+        raise LcmInputError(f"expected a readable CSV/TSV {what}, got {path}: {err}") from err
+    return _decimal_commas(table, delimiter, list(str_columns), f"the {what} {path}")
+
+
 def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None):
-    """A phenotype table as a pandas DataFrame (CSV, TSV by suffix, or an existing DataFrame).
+    """A phenotype table as a pandas DataFrame (``.csv`` / ``.tsv`` / ``.txt`` with the delimiter detected from the
+    content, ``.xlsx`` with ``openpyxl``: :func:`read_table`; or an existing DataFrame).
 
     ``id_column`` (one name or several: subject and scan columns) is read as strings, so ids
     like ``"007"`` keep their zeros.
@@ -142,25 +275,21 @@ def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None)
 
     if isinstance(path_or_frame, pd.DataFrame):
         return path_or_frame.copy()
-    path = Path(path_or_frame)
-    if not path.is_file():
-        raise FileNotFoundError(f"expected a phenotype table at {path}, found none")
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
     columns = [id_column] if isinstance(id_column, str) else [c for c in (id_column or ()) if c]
-    try:
-        return pd.read_csv(path, sep=sep, dtype={c: str for c in columns} or None)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise LcmInputError(f"expected a readable CSV/TSV phenotype table, got {path}: {err}") from err
+    return read_table(path_or_frame, str_columns=columns)
 
 
 __all__ = [
     "BIDS_ENTITIES",
     "SCAN_ENTITIES",
+    "TABLE_SUFFIXES",
     "TIMESERIES_SUFFIXES",
     "looks_like_connectivity",
     "parse_bids_name",
     "read_array_file",
     "read_phenotypes",
     "read_roi_labels",
+    "read_table",
     "read_timeseries_file",
+    "table_delimiter",
 ]
