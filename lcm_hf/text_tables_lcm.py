@@ -225,7 +225,7 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
     label_column = len(rows[0][1]) > 1 and not _is_number(rows[0][1][0], decimal_comma)
     first = rows[0][1][label_column:]
     if header == "auto" and len(first) >= 2 and all(_CODE.fullmatch(t) for t in first) \
-            and len({int(t) for t in first}) == len(first) and len(rows) > 1:
+            and len({int(t) for t in first}) == len(first) and len(rows) > 1 and len(rows[1][1]) == len(rows[0][1]):
         if _integers(rows[1:], label_column):
             shown = " ".join(first[:3]) + (" ..." if len(first) > 3 else "")
             raise LcmInputError(

@@ -6,6 +6,9 @@ its exit status, stdout and stderr are captured. One process pays the imports (t
 cheap cases stays fast.
 
     results = run_cases([{"id": "x", "command": "build_dataset", "argv": [...], "cwd": "/tmp/x"}, ...])
+
+A case may add ``"without": ["openpyxl"]``: those modules cannot be imported while it runs (an optional package
+absent).
     results["x"] == {"rc": 2, "stdout": "...", "stderr": "error: ..."}
 
 Run as a script: ``python tests/console_cases.py cases.json results.json``.
@@ -62,6 +65,8 @@ def main(source, target):
         out, err = io.StringIO(), io.StringIO()
         previous = os.getcwd()
         os.chdir(case["cwd"])
+        hidden = {name: sys.modules.get(name) for name in case.get("without", ())}  # optional packages absent
+        sys.modules.update({name: None for name in hidden})  # `import name` raises ImportError for this case
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 rc = run_main(_entry(case["command"]), case["argv"])
@@ -71,6 +76,11 @@ def main(source, target):
             rc, err = -1, io.StringIO(err.getvalue() + "".join(traceback.format_exception(error)))
         finally:
             os.chdir(previous)
+            for name, module in hidden.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
         results[case["id"]] = {"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()}
     with open(target, "w") as handle:
         json.dump(results, handle)

@@ -12,6 +12,7 @@ Areas (issue 19): the edge-table import (`--format edges`), values checked at bu
 and the misleading messages made one line naming the culprit.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from own_data import NUM_ROIS, ROOT, write_cohort
 
 N = 5  # ROIs of the edge tables
 LABELS = [f"R{i}" for i in range(N)]
+HAVE_OPENPYXL = importlib.util.find_spec("openpyxl") is not None
 DEAD_PID = 4194000  # above the usual pid_max (4194304 is the kernel's limit): checked dead in the fixture
 
 
@@ -47,7 +49,7 @@ def edge_names(style, labels=LABELS, prefix=""):
 
 
 def write_edge_table(path, style="dot", subjects=6, phenotypes=None, labels=LABELS, prefix="", fisher=False,
-                     seed=0, subject_column="participant_id", edit=None):
+                     seed=0, subject_column="participant_id", edit=None, sep=None, decimal="."):
     """One table, a row per subject: subject column, phenotypes, then the upper-triangle edges. Returns the (S, N, N)
     float64 matrices it holds (Fisher z when `fisher`)."""
     import pandas as pd
@@ -67,9 +69,105 @@ def write_edge_table(path, style="dot", subjects=6, phenotypes=None, labels=LABE
     frame = pd.DataFrame(table)
     if edit is not None:
         frame = edit(frame)
-    sep = "\t" if str(path).endswith((".tsv", ".txt")) else ","
-    frame.to_csv(path, sep=sep, index=False)
+    if str(path).endswith(".xlsx"):
+        frame.to_excel(path, index=False)
+        return fc
+    sep = sep or ("\t" if str(path).endswith((".tsv", ".txt")) else ",")
+    frame.to_csv(path, sep=sep, index=False, decimal=decimal)
     return fc
+
+
+SERIES_T = 30
+CODES = [str(2001 + 10 * i) for i in range(NUM_ROIS)]  # AAL-like ROI codes
+
+
+def series_reference(seed, integers=False):
+    """A (SERIES_T, NUM_ROIS) float64 series: the reference an import is compared to."""
+    rng = np.random.default_rng(seed)
+    if integers:
+        return rng.integers(100, 2000, size=(SERIES_T, NUM_ROIS)).astype(np.float64)
+    return rng.standard_normal((SERIES_T, NUM_ROIS)) * 10 + 100
+
+
+def render(array, sep, decimal_comma=False, header=None, integers=False):
+    """The text of a table of numbers: `repr` floats (exact), decimal commas, an optional header row."""
+    def cell(value):
+        text = str(int(value)) if integers else repr(float(value))
+        return text.replace(".", ",") if decimal_comma else text
+
+    lines = [sep.join(map(str, header))] if header is not None else []
+    return "\n".join(lines + [sep.join(cell(v) for v in row) for row in array]) + "\n"
+
+
+def write_series_folder(folder, text, suffix=".csv", subjects=3, seed=30, integers=False, table=None):
+    """`sub-XX_task-rest_bold<suffix>` files holding `text(array, s)` and a participants.tsv (or `table`: name ->
+    text); returns {subject: (T, N) float64}."""
+    folder.mkdir()
+    refs = {}
+    for s in range(subjects):
+        array = series_reference(seed + s, integers)
+        (folder / f"sub-{s + 1:02d}_task-rest_bold{suffix}").write_text(text(array, s))
+        refs[f"sub-{s + 1:02d}"] = array
+    name, content = table or ("participants.tsv", "participant_id\tsex\n" + "".join(
+        f"sub-{s + 1:02d}\t{'FM'[s % 2]}\n" for s in range(subjects)))
+    (folder / name).write_text(content)
+    return refs
+
+
+def write_format_files(base, files, refs):
+    """The delimiter, decimal-comma, xlsx and header inputs of issue 19 (items 2 and 4)."""
+    names = [f"roi_{i}" for i in range(NUM_ROIS)]
+    folders = {
+        "semicolon_csv": (lambda a, s: render(a, ";", header=names), ".csv", {}),
+        "decimal_comma_semicolon": (lambda a, s: render(a, ";", True, header=names), ".csv", {}),
+        "decimal_comma_tab_txt": (lambda a, s: render(a, "\t", True), ".txt", {}),
+        "whitespace_csv": (lambda a, s: render(a, "   "), ".csv", {}),
+        "tab_csv": (lambda a, s: render(a, "\t", header=names), ".csv", {}),
+        "code_header": (lambda a, s: render(a, "\t", header=CODES), ".tsv", {}),
+        "code_header_label_column": (lambda a, s: "ROI," + ",".join(CODES) + "\n" + "".join(
+            f"TR{t},{','.join(map(repr, row))}\n" for t, row in enumerate(a.tolist())), ".csv", {}),
+        "pandas_index": (lambda a, s: __import__("pandas").DataFrame(a, columns=[int(c) for c in CODES]).to_csv(),
+                         ".csv", {}),
+        "code_header_integers": (lambda a, s: render(a, "\t", header=CODES, integers=True), ".tsv",
+                                 {"integers": True}),
+        "mixed_headers": (lambda a, s: render(a, "\t", header=names if s != 1 else None), ".tsv", {}),
+        "header_too_wide": (lambda a, s: render(a, "\t", header=[*names, "extra"]), ".tsv", {}),
+        "decimal_comma_one_column": (lambda a, s: "".join(f"{repr(float(v)).replace('.', ',')}\n" for v in a[:, 0]),
+                                     ".csv", {}),
+        "phenotypes_semicolon": (lambda a, s: render(a, "\t", header=names), ".tsv", {"table": (
+            "participants.csv", "participant_id;sex;age\nsub-01;F;30,5\nsub-02;M;41,25\nsub-03;F;27\n")}),
+        "phenotypes_two_delimiters": (lambda a, s: render(a, "\t", header=names), ".tsv", {"table": (
+            "participants.csv", "participant_id;sex,age\nsub-01;F,30\nsub-02;M,41\nsub-03;F,27\n")}),
+        "phenotypes_mixed_decimals": (lambda a, s: render(a, "\t", header=names), ".tsv", {"table": (
+            "participants.csv", "participant_id;age;height\nsub-01;30,5;1.72\nsub-02;41;1.80\nsub-03;27;1.65\n")}),
+    }
+    for name, (text, suffix, options) in folders.items():
+        refs[name] = write_series_folder(base / name, text, suffix, **options)
+        files[name] = str(base / name)
+    (base / "fmriprep").mkdir()  # fMRIPrep derivatives: the confounds table beside each series
+    for s in range(2):
+        np.savetxt(base / "fmriprep" / f"sub-{s + 1:02d}_task-rest_desc-aal_timeseries.tsv", series_reference(40 + s),
+                   delimiter="\t", header="\t".join(names), comments="")
+        (base / "fmriprep" / f"sub-{s + 1:02d}_task-rest_desc-confounds_timeseries.tsv").write_text(
+            "global_signal\tcsf\tframewise_displacement\n1.0\t2.0\tn/a\n" + "1.1\t2.2\t0.1\n" * 29)
+    files["fmriprep"] = str(base / "fmriprep")
+    (base / "phenotypes_xlsx").mkdir()  # an Excel phenotype table beside tab series
+    for s in range(3):
+        np.savetxt(base / "phenotypes_xlsx" / f"sub-{s + 1:02d}_task-rest_bold.tsv", series_reference(50 + s),
+                   delimiter="\t", header="\t".join(names), comments="")
+    if HAVE_OPENPYXL:
+        import pandas as pd
+
+        pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-03"], "sex": ["F", "M", "F"],
+                      "age": [30.5, 41.25, 27.0]}).to_excel(base / "phenotypes_xlsx" / "phenotypes.xlsx", index=False)
+        refs["edges_xlsx"] = write_edge_table(base / "edges_sheet.xlsx", seed=17)
+    else:
+        (base / "phenotypes_xlsx" / "phenotypes.xlsx").write_bytes(b"PK\x03\x04 a workbook needs openpyxl")
+        (base / "edges_sheet.xlsx").write_bytes(b"PK\x03\x04 a workbook needs openpyxl")
+    files["edges_sheet"] = str(base / "edges_sheet.xlsx")
+    refs["edges_decimal_comma"] = write_edge_table(base / "edges_decimal_comma.csv", sep=";", decimal=",", seed=18)
+    files["edges_decimal_comma"] = str(base / "edges_decimal_comma.csv")
+    files["code_file"] = str(base / "code_header_integers" / "sub-01_task-rest_bold.tsv")
 
 
 def load(folder):
@@ -136,8 +234,8 @@ def world(tmp_path_factory):
         participant_id=["sub-01", None, "sub-03", "sub-04", "sub-05", "sub-06"]))
     write_edge_table(path("edges_header_only.csv"), edit=lambda f: f.iloc[:0])
     write_edge_table(path("edges_diag_unflagged.csv"), "diag", seed=16)
-    (base / "edges.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
-    files["edges_xlsx"] = str(base / "edges.xlsx")
+    (base / "edges_damaged.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    files["edges_damaged_xlsx"] = str(base / "edges_damaged.xlsx")
     with open(path("phenotypes_only.csv"), "w") as handle:
         handle.write("participant_id,sex,age\nsub-01,F,30\nsub-02,M,31\n")
     for name in ("only_table", "only_table_default", "table_as_phenotypes"):
@@ -197,6 +295,7 @@ def world(tmp_path_factory):
     (base / "stale" / f".out.old-{DEAD_PID}").mkdir()
     (base / "stale" / f".out.tmp-{os.getpid()}").mkdir()
     files["stale"] = str(base / "stale")
+    write_format_files(base, files, refs)
     for link, target in (("dataset_link", "dataset"), ("cohort_link", "cohort"), ("series_link.tsv", "series.tsv")):
         os.symlink(base / target, base / link)
         files[link.split(".")[0]] = str(base / link)
@@ -206,7 +305,8 @@ def world(tmp_path_factory):
         cwd = base / "cases" / case.id
         cwd.mkdir(parents=True)
         argv = [f"out_{case.id}" if a == "out" else a.format(**files) for a in case.argv]  # unique names: datasets
-        cases.append({"id": case.id, "command": case.command, "argv": argv, "cwd": str(cwd)})  # caches by name
+        cases.append({"id": case.id, "command": case.command, "argv": argv, "cwd": str(cwd),  # caches by name
+                      "without": case.without})
     before = {name: open(files[name], "rb").read() for name in ("edges_dot", "series")}
     markers = {name: open(os.path.join(files[name], ".lcm_hf_output.json")).read() for name in ("dataset",)}
     results = run_cases(cases)
@@ -215,13 +315,13 @@ def world(tmp_path_factory):
 
 # ---------------------------------------------------------------------------------------------------- the table
 class Case:
-    def __init__(self, id, command, argv, rc, stderr=None, check=None, absent=None):
+    def __init__(self, id, command, argv, rc, stderr=None, check=None, absent=None, without=()):
         self.id, self.command, self.argv, self.rc = id, command, argv, rc
-        self.stderr, self.check, self.absent = stderr, check, absent
+        self.stderr, self.check, self.absent, self.without = stderr, check, absent, list(without)
 
 
-def B(id, argv, rc=2, stderr=None, check=None, absent=None):
-    return Case(id, "build_dataset", argv, rc, stderr, check, absent)
+def B(id, argv, rc=2, stderr=None, check=None, absent=None, without=()):
+    return Case(id, "build_dataset", argv, rc, stderr, check, absent, without)
 
 
 def P(id, argv, stderr, command="pretrain"):
@@ -283,8 +383,11 @@ CASES = [
     B("edges_folder_input", ["{only_table}", *EDGES], stderr=r"expected one edge table .*got the folder"),
     B("edges_missing_file", ["{base}/no_such_table.csv", *EDGES],
       stderr=r"expected an edge table \(\.csv/\.tsv\) at .*no_such_table\.csv, found none"),
-    B("edges_xlsx", ["{edges_xlsx}", *EDGES], stderr=r"expected an edge table ending in \['\.csv', '\.tsv', '\.txt'\], "
-                                                    r"got 'edges\.xlsx'"),
+    B("edges_xlsx_damaged", ["{edges_damaged_xlsx}", *EDGES],
+      stderr=r"expected a readable Excel \.xlsx table, got .*edges_damaged\.xlsx: BadZipFile" if HAVE_OPENPYXL else
+      r'expected openpyxl to read the Excel table .*edges_damaged\.xlsx: pip install "lcm-hf\[xlsx\]"'),
+    B("edges_odd_suffix", ["{a_file}", *EDGES], stderr=r"expected an edge table ending in \['\.csv', '\.tsv', '\.txt', "
+                                                      r"'\.xlsx'\], got 'a_file'"),
     B("edges_header_only", ["{edges_header_only}", *EDGES], stderr=r"expected at least one data row in .*header_only"),
     B("edges_diagonal_unflagged", ["{edges_diag_unflagged}", *EDGES],
       stderr=r"got 15 pairs with it \(R0\.R0 \.\.\. R4\.R4\) .*: pass --vector-diagonal"),
@@ -415,6 +518,69 @@ CASES = [
                                     "{a_file}/x.parquet"], r"--output: expected a writable place"),
     C("embed_output_exists", ["embed", "--model", "{pretrained}", "--timeseries", "{series}", "--output",
                               "{existing}.parquet"], r"existing\.parquet exists; pass .*--overwrite"),
+    # --- delimiters, decimal commas, .xlsx tables (values checked in test_text_formats_import_right) -------------
+    *[B(name, [f"{{{name}}}", "--phenotypes", f"{{{name}}}/participants.tsv", "--output", "out"], 0)
+      for name in ("semicolon_csv", "decimal_comma_semicolon", "decimal_comma_tab_txt", "whitespace_csv", "tab_csv")],
+    B("decimal_comma_ambiguous", ["{decimal_comma_one_column}", "--output", "out"],
+      stderr=r"expected one way to read .*sub-01_task-rest_bold\.csv, got two: comma-delimited with decimal points "
+             r"\(2 columns\) or whitespace-delimited with decimal commas \(1 column\)"),
+    B("phenotypes_semicolon_decimal_comma", ["{phenotypes_semicolon}", "--phenotypes",
+                                             "{phenotypes_semicolon}/participants.csv", "--output", "out"], 0),
+    B("phenotypes_two_delimiters", ["{phenotypes_two_delimiters}", "--phenotypes",
+                                    "{phenotypes_two_delimiters}/participants.csv", "--output", "out"],
+      stderr=r"expected one delimiter in .*participants\.csv, got two .*semicolon \(2 columns\) and comma"),
+    B("phenotypes_mixed_decimal_marks", ["{phenotypes_mixed_decimals}", "--phenotypes",
+                                         "{phenotypes_mixed_decimals}/participants.csv", "--output", "out"],
+      stderr=r"expected one decimal mark in .*participants\.csv, got decimal commas in column 'age' \('30,5'\) and "
+             r"decimal points in column 'height'"),
+    B("phenotypes_xlsx", ["{phenotypes_xlsx}", "--phenotypes", "{phenotypes_xlsx}/phenotypes.xlsx", "--output", "out"],
+      0 if HAVE_OPENPYXL else 2, stderr=None if HAVE_OPENPYXL else r'pip install "lcm-hf\[xlsx\]"'),
+    B("phenotypes_xlsx_without_openpyxl", ["{phenotypes_xlsx}", "--phenotypes", "{phenotypes_xlsx}/phenotypes.xlsx",
+                                           "--output", "out"],
+      stderr=r'^error: expected openpyxl to read the Excel phenotype table .*phenotypes\.xlsx: pip install '
+             r'"lcm-hf\[xlsx\]" \(or save the sheet as CSV\)$', without=["openpyxl"]),
+    B("edges_xlsx", ["{edges_sheet}", *EDGES], 0 if HAVE_OPENPYXL else 2,
+      stderr=None if HAVE_OPENPYXL else r'pip install "lcm-hf\[xlsx\]"'),
+    B("edges_xlsx_without_openpyxl", ["{edges_sheet}", *EDGES], stderr=r'expected openpyxl to read the Excel '
+                                                                      r'phenotype table .*pip install "lcm-hf\[xlsx\]"',
+      without=["openpyxl"]),
+    B("edges_semicolon_decimal_comma", ["{edges_decimal_comma}", *EDGES], 0),
+    # --- header rows: ROI codes, mixed styles, labels never dropped -----------------------------------------------
+    B("code_header", ["{code_header}", "--phenotypes", "{code_header}/participants.tsv", "--output", "out"], 0),
+    B("code_header_label_column", ["{code_header_label_column}", "--phenotypes",
+                                   "{code_header_label_column}/participants.tsv", "--output", "out"], 0),
+    B("pandas_index_and_codes", ["{pandas_index}", "--phenotypes", "{pandas_index}/participants.tsv", "--output",
+                                 "out"], 0),
+    B("code_header_above_integers", ["{code_header_integers}", "--phenotypes",
+                                     "{code_header_integers}/participants.tsv", "--output", "out"],
+      stderr=r"expected a header row or data on line 1 of .*sub-01_task-rest_bold\.tsv, got 2001 2011 2021 \.\.\.: "
+             r"ROI codes or the first time point .*pass --header yes .* or --header no"),
+    B("code_header_above_integers_header_yes", ["{code_header_integers}", "--phenotypes",
+                                                "{code_header_integers}/participants.tsv", "--output", "out",
+                                                "--header", "yes"], 0),
+    B("code_header_above_integers_header_no", ["{code_header_integers}", "--phenotypes",
+                                               "{code_header_integers}/participants.tsv", "--output", "out",
+                                               "--header", "no"], 0),
+    B("names_header_with_header_no", ["{tab_csv}", "--phenotypes", "{tab_csv}/participants.tsv", "--output", "out",
+                                      "--header", "no"],
+      stderr=r"expected numbers on line 1 of .*sub-01_task-rest_bold\.csv \(header='no' / --header no: no header "
+             r"row\), got 'roi_0'"),
+    B("mixed_header_styles", ["{mixed_headers}", "--phenotypes", "{mixed_headers}/participants.tsv", "--output", "out"],
+      stderr=r"expected a header row of ROI labels in every file or in none, got one in .*sub-01_task-rest_bold\.tsv "
+             r"and none in .*sub-02_task-rest_bold\.tsv"),
+    B("header_wider_than_the_data", ["{header_too_wide}", "--phenotypes", "{header_too_wide}/participants.tsv",
+                                     "--output", "out"],
+      stderr=rf"expected one ROI label per column in the header row \(line 1\) of .*bold\.tsv, got {NUM_ROIS + 1} "
+             rf"labels for {NUM_ROIS} columns"),
+    B("header_flag_with_edges", ["{edges_dot}", *EDGES, "--header", "yes"],
+      stderr=r"--header yes: expected with --format folder \(time-series text files\), got --format edges"),
+    C("predict_code_header_ambiguous", ["predict", "--model", "{pretrained}", "--timeseries", "{code_file}"],
+      r"sub-01_task-rest_bold\.tsv, got 2001 2011 2021 .*--header yes"),
+    # --- fMRIPrep derivatives: the confounds tables beside the series -------------------------------------------
+    B("fmriprep_confounds_clash", ["{fmriprep}", "--output", "out"],
+      stderr=r"expected one file per scan, got .*desc-aal_timeseries\.tsv and .*desc-confounds_timeseries\.tsv .*"
+             r"read only the series with --pattern '\*desc-aal_timeseries\.tsv' .*fMRIPrep confounds table"),
+    B("fmriprep_with_pattern", ["{fmriprep}", "--output", "out", "--pattern", "*desc-aal_timeseries.tsv"], 0),
 ]
 
 
@@ -480,6 +646,57 @@ def test_edge_table_phenotypes_and_options(world):
 
     split = load_published(output(world, "edges_split"))
     assert set(split) == {"train", "test"} and not set(split["train"]["subject_id"]) & set(split["test"]["subject_id"])
+
+
+FORMATS = {  # case id -> (reference folder, ROI labels, rows of the first file that are data)
+    "semicolon_csv": ("semicolon_csv", [f"roi_{i}" for i in range(NUM_ROIS)], None),
+    "decimal_comma_semicolon": ("decimal_comma_semicolon", [f"roi_{i}" for i in range(NUM_ROIS)], None),
+    "decimal_comma_tab_txt": ("decimal_comma_tab_txt", None, None),
+    "whitespace_csv": ("whitespace_csv", None, None),
+    "tab_csv": ("tab_csv", [f"roi_{i}" for i in range(NUM_ROIS)], None),
+    "code_header": ("code_header", CODES, None),
+    "code_header_label_column": ("code_header_label_column", CODES, None),
+    "pandas_index_and_codes": ("pandas_index", CODES, None),
+    "code_header_above_integers_header_yes": ("code_header_integers", CODES, None),
+    "code_header_above_integers_header_no": ("code_header_integers", None, "codes"),
+}
+
+
+@pytest.mark.parametrize("case_id", sorted(FORMATS))
+def test_text_formats_import_right(world, case_id):
+    """Every delimiter / decimal mark / header style gives the numbers written (float64 reference, stored float32)
+    and the ROI labels of the header, never a header row as a time point."""
+    name, labels, extra = FORMATS[case_id]
+    dataset = load(output(world, case_id))
+    refs = world["refs"][name]
+    assert sorted(dataset["subject_id"]) == sorted(refs)
+    for row in dataset:
+        expected = refs[row["subject_id"]]
+        if extra == "codes":  # --header no: the code row is the first time point, as asked
+            expected = np.vstack([np.asarray(CODES, dtype=np.float64), expected])
+        np.testing.assert_allclose(np.asarray(row["timeseries"], dtype=np.float64), expected, rtol=1e-6)
+    assert ("roi_labels" in dataset.column_names) == (labels is not None)
+    if labels is not None:
+        assert dataset[0]["roi_labels"] == labels
+
+
+def test_phenotype_and_edge_formats_import_right(world):
+    semicolon = load(output(world, "phenotypes_semicolon_decimal_comma"))
+    assert dict(zip(semicolon["subject_id"], semicolon["age"])) == {"sub-01": 30.5, "sub-02": 41.25, "sub-03": 27.0}
+    fmriprep = load(output(world, "fmriprep_with_pattern"))
+    assert len(fmriprep) == 2 and fmriprep[0]["roi_labels"] == [f"roi_{i}" for i in range(NUM_ROIS)]
+    edges = ["edges_semicolon_decimal_comma"] + (["edges_xlsx"] if HAVE_OPENPYXL else [])
+    for case_id, name in zip(edges, ["edges_decimal_comma", "edges_xlsx"]):
+        dataset = load(output(world, case_id))
+        reference = world["refs"][name].copy()
+        for matrix in reference:
+            np.fill_diagonal(matrix, 1.0)
+        got = np.stack([np.asarray(row, dtype=np.float64) for row in dataset["connectivity"]])
+        np.testing.assert_allclose(got, reference, atol=1e-6)
+        assert dataset[0]["roi_labels"] == LABELS and dataset["age"] == [float(20 + s) for s in range(6)]
+    if HAVE_OPENPYXL:
+        sheet = load(output(world, "phenotypes_xlsx"))
+        assert dict(zip(sheet["subject_id"], sheet["age"])) == {"sub-01": 30.5, "sub-02": 41.25, "sub-03": 27.0}
 
 
 def test_refusals_leave_the_inputs_as_they_were(world):
