@@ -90,23 +90,28 @@ def _numeric_row(tokens: list[str], decimal_comma: bool, missing: bool = False) 
 
 
 def _reading(lines: list[str], fmt: TextFormat):
-    """(data signature, whether the header row fits the columns) of the sample read as ``fmt``, or None when
-    ``fmt`` cannot read it (no numeric rows, ragged rows, a cell that is no number)."""
+    """(data signature, whether a header row has one cell per column, two or more) of the sample read as ``fmt``,
+    or None when ``fmt`` cannot read it (no numeric rows, ragged rows, a cell that is no number)."""
     rows = [_tokens(line, fmt.delimiter) for line in lines]
     start = next((i for i, tokens in enumerate(rows) if _numeric_row(tokens, fmt.decimal_comma, True)), None)
     if start is None:
         return None
     data = rows[start:]
     width = len(data[0])
-    if any(len(tokens) != width for tokens in data):
+    if any(len(tokens) != width or not _numeric_row(tokens, fmt.decimal_comma, True) for tokens in data):
         return None
     label = width > 1 and not _is_number(data[0][0], fmt.decimal_comma)
+    if start and len(rows[start - 1]) > 1 and len(rows[start - 1]) not in (width, width - label):
+        return None  # a header row naming other columns: read_text_table refuses it
     cells = [tokens[label:] for tokens in data]
     if fmt.decimal_comma and not any("," in t for row in cells for t in row):
         return None  # no decimal comma: the decimal-point reading of the same cells
-    signature = tuple(tuple(repr(_number(t, fmt.decimal_comma)) if t.lower() not in MISSING_TOKENS else "?" + t
-                            for t in row) for row in cells)
-    header_fits = not rows[:start] or len(rows[start - 1]) == width
+    try:
+        signature = tuple(tuple(repr(_number(t, fmt.decimal_comma)) if t.lower() not in MISSING_TOKENS else "?" + t
+                                for t in row) for row in cells)
+    except ValueError:  # a first cell that is no number below a first row whose first cell is one
+        return None
+    header_fits = bool(rows[:start]) and width > 1 and len(rows[start - 1]) == width  # a header row confirms it
     return signature, header_fits
 
 
@@ -119,7 +124,7 @@ def detect_text_format(lines: list[str], source: str = "the file") -> TextFormat
 
     Every reading (:data:`DELIMITERS` x decimal point / comma) of the first :data:`SAMPLE_LINES` lines is tried;
     readings that give the same numbers are one (the first delimiter in :data:`DELIMITERS` is kept). Among readings
-    that differ, one whose header row (if any) has one cell per column wins when it is the only such reading.
+    that differ, the one whose header row has one cell per column (two or more) wins when it is the only one.
 
     Returns
     -------
@@ -152,6 +157,19 @@ def detect_text_format(lines: list[str], source: str = "the file") -> TextFormat
             f"{second.describe()} ({_columns(two)}); write it with '.' decimals (0.5) and tabs between columns "
             "(or save a .npy)")
     return found[0][0] if found else None
+
+
+def _likeliest_format(lines: list[str], suffix: str) -> TextFormat:
+    """The format of a file no reading fits (a bad cell): the first of tab, ``;``, ``,`` found the same number of
+    times on every line (else the suffix's: ``,`` for .csv, tab for .tsv, whitespace), decimal commas when that
+    is not ``,`` and the lines hold commas."""
+    for delimiter in DELIMITERS[:-1]:
+        counts = {line.count(delimiter) for line in lines}
+        if len(counts) == 1 and counts.pop() > 0:
+            break
+    else:
+        delimiter = "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None)
+    return TextFormat(delimiter, delimiter != "," and any("," in line for line in lines))
 
 
 def _integers(rows, label: int) -> bool:
@@ -197,9 +215,8 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
     lines = [(number, line) for number, line in lines if line]
     body = [line for _, line in lines if not line.startswith("#")]
     fmt = detect_text_format(body, path)
-    if fmt is None:  # no reading gives numbers: read as the suffix says, to name the first bad line
-        suffix = os.path.splitext(path)[1].lower()
-        fmt = TextFormat("," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None), False)
+    if fmt is None:  # no reading gives numbers: the likeliest one, to name the first bad line
+        fmt = _likeliest_format(body[:SAMPLE_LINES], os.path.splitext(path)[1].lower())
     delimiter, decimal_comma = fmt
     rows, headers, named_rows = [], [], []
     first_body = next((number for number, line in lines if not line.startswith("#")), None)
@@ -224,7 +241,7 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
         raise LcmInputError(f"expected numeric rows in {path}, found none")
     label_column = len(rows[0][1]) > 1 and not _is_number(rows[0][1][0], decimal_comma)
     first = rows[0][1][label_column:]
-    if header == "auto" and len(first) >= 2 and all(_CODE.fullmatch(t) for t in first) \
+    if header == "auto" and not named_rows and len(first) >= 2 and all(_CODE.fullmatch(t) for t in first) \
             and len({int(t) for t in first}) == len(first) and len(rows) > 1 and len(rows[1][1]) == len(rows[0][1]):
         if _integers(rows[1:], label_column):
             shown = " ".join(first[:3]) + (" ..." if len(first) > 3 else "")

@@ -177,7 +177,7 @@ def _decimal_commas(table, delimiter: str | None, skip: Sequence[str], source: s
         if column in skip:
             continue
         values = table[column]
-        if values.dtype == object:
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
             present = [str(v).strip() for v in values if isinstance(v, str) and v.strip()]
             if present and all(_DECIMAL_COMMA.fullmatch(v) or v.lstrip("+-").isdigit() for v in present) \
                     and any("," in v for v in present):
