@@ -79,8 +79,11 @@ def _is_number(token: str, decimal_comma: bool) -> bool:
 
 
 def _tokens(line: str, delimiter: str | None) -> list[str]:
-    parts = line.split(delimiter) if delimiter is not None else line.split()
-    return [part.strip().strip('"') for part in parts]
+    if delimiter is None:
+        parts = line.split()
+    else:
+        parts = [part.strip() for part in line.split(delimiter)]
+    return [part.strip('"') for part in parts] if '"' in line else parts
 
 
 def _numeric_row(tokens: list[str], decimal_comma: bool, missing: bool = False) -> bool:
@@ -262,7 +265,10 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
             raise LcmInputError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line "
                                 f"{line_number + 1}")
         try:
-            data[i] = [_number(t, decimal_comma) for t in tokens[label_column:]]
+            cells = tokens[label_column:]
+            if decimal_comma:
+                cells = [str(_number(t, True)) if "." in t else t.replace(",", ".") for t in cells]
+            data[i] = np.asarray(cells, dtype=np.float64) if cells else []
         except ValueError as err:
             raise LcmInputError(f"expected numbers on line {line_number + 1} of {path}: {err}") from None
     if named_rows and len(named_rows[-1][1]) > 1 and len(named_rows[-1][1]) not in (width, width - label_column):

@@ -152,6 +152,7 @@ def write_format_files(base, files, refs):
             "global_signal\tcsf\tframewise_displacement\n1.0\t2.0\tn/a\n" + "1.1\t2.2\t0.1\n" * 29)
     files["fmriprep"] = str(base / "fmriprep")
     (base / "phenotypes_xlsx").mkdir()  # an Excel phenotype table beside tab series
+    files["phenotypes_xlsx"] = str(base / "phenotypes_xlsx")
     for s in range(3):
         np.savetxt(base / "phenotypes_xlsx" / f"sub-{s + 1:02d}_task-rest_bold.tsv", series_reference(50 + s),
                    delimiter="\t", header="\t".join(names), comments="")
