@@ -385,8 +385,8 @@ CASES = [
     B("edges_missing_file", ["{base}/no_such_table.csv", *EDGES],
       stderr=r"expected an edge table \(\.csv/\.tsv\) at .*no_such_table\.csv, found none"),
     B("edges_xlsx_damaged", ["{edges_damaged_xlsx}", *EDGES],
-      stderr=r"expected a readable Excel \.xlsx table, got .*edges_damaged\.xlsx: BadZipFile" if HAVE_OPENPYXL else
-      r'expected openpyxl to read the Excel table .*edges_damaged\.xlsx: pip install "lcm-hf\[xlsx\]"'),
+      stderr=r"expected a readable Excel \.xlsx edge table, got .*edges_damaged\.xlsx: BadZipFile" if HAVE_OPENPYXL else
+      r'expected openpyxl to read the Excel edge table .*edges_damaged\.xlsx: pip install "lcm-hf\[xlsx\]"'),
     B("edges_odd_suffix", ["{a_file}", *EDGES], stderr=r"expected an edge table ending in \['\.csv', '\.tsv', '\.txt', "
                                                       r"'\.xlsx'\], got 'a_file'"),
     B("edges_header_only", ["{edges_header_only}", *EDGES], stderr=r"expected at least one data row in .*header_only"),
@@ -543,7 +543,7 @@ CASES = [
     B("edges_xlsx", ["{edges_sheet}", *EDGES], 0 if HAVE_OPENPYXL else 2,
       stderr=None if HAVE_OPENPYXL else r'pip install "lcm-hf\[xlsx\]"'),
     B("edges_xlsx_without_openpyxl", ["{edges_sheet}", *EDGES], stderr=r'expected openpyxl to read the Excel '
-                                                                      r'phenotype table .*pip install "lcm-hf\[xlsx\]"',
+                                                                      r'edge table .*pip install "lcm-hf\[xlsx\]"',
       without=["openpyxl"]),
     B("edges_semicolon_decimal_comma", ["{edges_decimal_comma}", *EDGES], 0),
     # --- header rows: ROI codes, mixed styles, labels never dropped -----------------------------------------------

@@ -305,7 +305,7 @@ def _present(value):
 def _read_table(path: Path, subject_column, scan_column):
     from .folders import load_table
 
-    return load_table(path, subject_column, scan_column, None)
+    return load_table(path, subject_column, scan_column, None, what="edge table")
 
 
 def edge_values(table, columns: Sequence[str], where: str) -> np.ndarray:

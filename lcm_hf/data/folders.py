@@ -141,14 +141,16 @@ def clash_hint(first: Path, second: Path) -> str:
     return f"read only the series with --pattern '{pattern}' (pattern=){what}"
 
 
-def load_table(phenotypes, subject_column: str | None, scan_column: str | None, id_column: str | None):
-    """(table, subject column, scan column): the phenotype table with its id columns checked."""
+def load_table(phenotypes, subject_column: str | None, scan_column: str | None, id_column: str | None,
+               what: str = "phenotype table"):
+    """(table, subject column, scan column): the phenotype table with its id columns checked (``what`` names the
+    table in read errors)."""
     if subject_column and id_column and subject_column != id_column:
         raise LcmInputError(f"expected one subject column, got subject_column={subject_column!r} and "
                             f"id_column={id_column!r} (id_column is the old name of subject_column)")
     subject_column = subject_column or id_column
     id_columns = [subject_column] if subject_column else list(SUBJECT_COLUMNS)
-    table = read_phenotypes(phenotypes, id_column=id_columns + [scan_column])
+    table = read_phenotypes(phenotypes, id_column=id_columns + [scan_column], what=what)
     where = "the phenotype table"
     if subject_column is None:
         subject_column = next((c for c in SUBJECT_COLUMNS if c in table.columns), None)

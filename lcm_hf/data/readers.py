@@ -264,19 +264,19 @@ def read_table(path: str | os.PathLike, *, str_columns: Sequence[str] = (), nrow
     return _decimal_commas(table, delimiter, list(str_columns), f"the {what} {path}")
 
 
-def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None):
+def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None, what: str = "phenotype table"):
     """A phenotype table as a pandas DataFrame (``.csv`` / ``.tsv`` / ``.txt`` with the delimiter detected from the
     content, ``.xlsx`` with ``openpyxl``: :func:`read_table`; or an existing DataFrame).
 
     ``id_column`` (one name or several: subject and scan columns) is read as strings, so ids
-    like ``"007"`` keep their zeros.
+    like ``"007"`` keep their zeros. ``what`` names the table in messages.
     """
     import pandas as pd
 
     if isinstance(path_or_frame, pd.DataFrame):
         return path_or_frame.copy()
     columns = [id_column] if isinstance(id_column, str) else [c for c in (id_column or ()) if c]
-    return read_table(path_or_frame, str_columns=columns)
+    return read_table(path_or_frame, str_columns=columns, what=what)
 
 
 __all__ = [
