@@ -149,8 +149,13 @@ def detect_text_format(lines: list[str], source: str = "the file") -> TextFormat
                 continue
             fmt = TextFormat(delimiter, decimal_comma)
             reading = _reading(sample, fmt)
-            if reading is not None and all(reading[0] != other for _, other, _ in found):
+            if reading is None:
+                continue
+            same = next((i for i, (_, other, _) in enumerate(found) if other == reading[0]), None)
+            if same is None:
                 found.append((fmt, *reading))
+            elif reading[1]:  # the same numbers, and this reading's header fits: the kept one is confirmed
+                found[same] = (found[same][0], found[same][1], True)
     if len(found) > 1 and sum(fits for *_, fits in found) == 1:
         found = [item for item in found if item[2]]
     if len(found) > 1:
