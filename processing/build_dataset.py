@@ -9,7 +9,8 @@ Importers (``--format``):
           row of names, or of ROI codes (whole numbers, all distinct: 2001 2002 ...) above decimal
           data, and refuses codes above whole numbers as ambiguous; --header yes|no decides; files with
           and without a header row in one folder are refused) matched to rows of a phenotype table
-          (--phenotypes: .csv/.tsv/.txt, delimiter detected, or .xlsx with pip install "lcm-hf[xlsx]"). subject_id comes from the subject: the table's --subject-column
+          (--phenotypes: .csv/.tsv/.txt, delimiter detected, or .xlsx with pip install "lcm-hf[xlsx]").
+          subject_id comes from the subject: the table's --subject-column
           (alias --id-column; default subject_id / participant_id / subject / SUB_ID) matched
           exactly to the 'sub-XX' label of 'sub-XX[_ses-YY][_task-ZZ][_run-NN]*' names ('sub-' and
           leading zeros ignored, never a substring: sub-13 is not subject 1), or to the stem / its
