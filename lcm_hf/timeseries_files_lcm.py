@@ -5,7 +5,14 @@ Formats (rows are time points, columns ROIs): ``.npy`` (a 2-D array), text table
 ``.csv`` (:mod:`lcm_hf.text_tables_lcm`: ``#`` header lines or a first row of names give the ROI labels, a first column
 of labels is dropped) and MATLAB v5 ``.mat`` (the array under ``mat_key``, or the only 2-D numeric array; scipy is
 imported only to read one). Checks: a 2-D array of finite numbers that is not a ready connectivity matrix
-(square, symmetric, unit or zero diagonal: such a file would be predicted as N time points). The TR comes from a
+(square, symmetric, unit or zero diagonal: such a file would be predicted as N time points).
+
+Censored (scrubbed) volumes: a row whose every cell is missing (an empty cell, ``NaN``/``nan``, BIDS ``n/a``, ``NA``,
+or NaN in a ``.npy``/``.mat`` array) is a censored volume, whatever the spelling. They are refused by default, naming
+the file, the rows and the flag; with ``censored_volumes="drop"`` (``--censored-volumes drop``) they come back as
+NaN rows in their place in time: FC uses the valid volumes only and no window holds a censored volume (the window
+rule, :func:`lcm_hf.windows_lcm.window_spans`). A row with only some ROIs missing is not a censored volume: it is
+refused under either policy, as are infinite values. The TR comes from a
 BIDS sidecar ``<name>.json`` (``RepetitionTime``) when there is one.
 
 Part of the model core shipped as Hub remote code: imports only numpy and its sibling `text_tables_lcm` at module level.
@@ -23,6 +30,10 @@ from .errors_lcm import LcmInputError
 from .text_tables_lcm import TEXT_SUFFIXES, read_text_table
 
 TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
+CENSORED_POLICIES = ("refuse", "drop")
+"""What :func:`read_timeseries` does with censored (scrubbed) volumes: refuse the file (the default) or keep them as
+NaN rows, which the window rule (:mod:`lcm_hf.windows_lcm`) leaves out of every window and FC."""
+CENSORED_FLAG = "--censored-volumes drop (censored_volumes='drop' in Python)"
 CONNECTIVITY_HINT = ("use --format connectivity (lcm_hf.data.import_connectivity_folder) to import ready FC "
                      "matrices, or pass one to the pipeline as {'connectivity': matrix}")
 
@@ -150,7 +161,62 @@ def read_repetition_time(path: str | os.PathLike) -> float | None:
     return None if value is None else float(value)
 
 
-def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, transpose: bool = False) -> TimeseriesFile:
+def _rows(indices, shown: int = 5) -> str:
+    """``"TRs 3, 4, 9 ..."``: the first row indices (0-based TRs) of a list."""
+    indices = [int(i) for i in indices]
+    return f"TR{'s' if len(indices) > 1 else ''} " + ", ".join(map(str, indices[:shown])) + (
+        " ..." if len(indices) > shown else "")
+
+
+def check_missing_values(data: np.ndarray, path: str, censored_volumes: str = "refuse") -> int:
+    """Apply the censored-volume policy to a (T, N) array read from ``path``; return its number of censored volumes.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, shape (T, N)
+    path : str
+        Named in errors.
+    censored_volumes : {"refuse", "drop"}
+        Whole rows of NaN (censored volumes): refused, or kept (counted) for the window rule to leave out.
+
+    Raises
+    ------
+    ValueError
+        Censored volumes under ``"refuse"`` (the file, the count, the first TRs and the flag); under either policy a
+        row with only some ROIs missing, infinite values, or no valid volume at all.
+    """
+    if censored_volumes not in CENSORED_POLICIES:
+        raise LcmInputError(f"expected censored_volumes to be one of {list(CENSORED_POLICIES)}, got {censored_volumes!r}")
+    missing = np.isnan(data)
+    infinite = np.isinf(data)
+    if infinite.any():
+        row, column = (int(i) for i in np.argwhere(infinite)[0])
+        raise LcmInputError(f"expected finite values in the time series {path}, got {int(infinite.sum())} inf "
+                            f"(first at row {row}, column {column})")
+    if not missing.any():
+        return 0
+    whole = missing.all(axis=1)
+    partial = np.flatnonzero(missing.any(axis=1) & ~whole)
+    if partial.size:
+        columns = np.flatnonzero(missing[partial[0]]).tolist()
+        raise LcmInputError(
+            f"expected whole censored rows (every ROI missing) or none in the time series {path}, got {partial.size} "
+            f"row{'s' if partial.size > 1 else ''} with only some ROIs missing ({_rows(partial)}; first at ROI columns "
+            f"{columns[:5]}{' ...' if len(columns) > 5 else ''}): a volume is censored whole; fill or remove those "
+            "ROIs")
+    censored = np.flatnonzero(whole)
+    if censored_volumes == "refuse":
+        raise LcmInputError(
+            f"expected no censored volumes (rows of empty, NaN or n/a cells) in the time series {path}, got "
+            f"{censored.size} of {data.shape[0]} ({_rows(censored)}; 0-based): pass {CENSORED_FLAG} to compute FC on "
+            "the valid volumes only (no window holds a censored one)")
+    if censored.size == data.shape[0]:
+        raise LcmInputError(f"expected valid volumes in the time series {path}, got all {data.shape[0]} censored")
+    return int(censored.size)
+
+
+def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, transpose: bool = False,
+                    censored_volumes: str = "refuse") -> TimeseriesFile:
     """Read one ROI time-series file with what it says about itself: the one reader of every path.
 
     Parameters
@@ -161,19 +227,24 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
         Variable holding the time series in a ``.mat`` file (default: its only 2-D numeric array).
     transpose : bool
         The file is ROI x time; return its transpose.
+    censored_volumes : {"refuse", "drop"}
+        Censored (scrubbed) volumes, rows of missing cells (empty, ``NaN``, ``n/a``, ``NA``): refused (default), or
+        kept as NaN rows in their place in time, which every window and FC leaves out (:mod:`lcm_hf.windows_lcm`).
 
     Returns
     -------
     TimeseriesFile
-        ``timeseries`` (T, N) float32, ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None).
+        ``timeseries`` (T, N) float32 (NaN rows: censored volumes, only with ``censored_volumes="drop"``),
+        ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None).
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
     ValueError
-        Naming the file: another suffix, unreadable, not 2-D, NaN/inf values, or a square symmetric matrix with a
-        unit (or zero) diagonal ("looks like a connectivity matrix", saying how to pass ready FC instead).
+        Naming the file: another suffix, unreadable, not 2-D, censored volumes (by default: naming the rows and the
+        flag), a row with only some ROIs missing, inf values, or a square symmetric matrix with a unit (or zero)
+        diagonal ("looks like a connectivity matrix", saying how to pass ready FC instead).
 
     Examples
     --------
@@ -189,11 +260,7 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
         raise LcmInputError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
     if transpose:
         data, labels = data.T, None
-    bad = ~np.isfinite(data)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise LcmInputError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
-                            f"(first at row {row}, column {column})")
+    check_missing_values(data, path, censored_volumes)
     if looks_like_connectivity(data):
         n = data.shape[0]
         raise LcmInputError(f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), "
@@ -201,5 +268,5 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
     return TimeseriesFile(np.ascontiguousarray(data, dtype=np.float32), labels, read_repetition_time(path))
 
 
-__all__ = ["TIMESERIES_SUFFIXES", "TimeseriesFile", "looks_like_connectivity", "read_array", "read_repetition_time",
-           "read_timeseries"]
+__all__ = ["CENSORED_FLAG", "CENSORED_POLICIES", "TIMESERIES_SUFFIXES", "TimeseriesFile", "check_missing_values",
+           "looks_like_connectivity", "read_array", "read_repetition_time", "read_timeseries"]
