@@ -5,6 +5,8 @@ Supported files (time series: rows are time points, columns are ROIs):
 - ``.1D`` / ``.txt`` / ``.tsv`` / ``.csv``: delimited text (whitespace, tab or comma). Header
   lines are skipped: lines starting with ``#`` (ABIDE ``rois_*.1D`` headers) and a first line
   of non-numeric names. A first column of non-numeric values (ROI or time labels) is dropped.
+  Empty, ``NaN``, ``n/a`` and ``NA`` cells are missing values: a row of them is a censored volume,
+  refused unless ``censored_volumes="drop"``.
 - ``.npy``: a 2-D array.
 - ``.mat``: a MATLAB (v5) file; the array under ``mat_key`` (or the only 2-D numeric array
   when ``mat_key`` is None).
@@ -95,7 +97,7 @@ def read_roi_labels(path: str | os.PathLike) -> list[str] | None:
 
 
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
-                         transpose: bool = False) -> np.ndarray:
+                         transpose: bool = False, censored_volumes: str = "refuse") -> np.ndarray:
     """Read one ROI time-series file: the array of :func:`lcm_hf.timeseries_files_lcm.read_timeseries`, the one reader
     that `lcm-hf predict`, `lcm-hf embed` and the pipeline call too (same formats and checks).
 
@@ -107,6 +109,9 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
         Variable holding the time series in a ``.mat`` file.
     transpose : bool
         The file is ROI x time; return its transpose.
+    censored_volumes : {"refuse", "drop"}
+        Censored volumes (rows of empty, ``NaN``, ``n/a`` or ``NA`` cells): refused (default) or kept as NaN rows
+        (:func:`lcm_hf.timeseries_files_lcm.read_timeseries`).
 
     Returns
     -------
@@ -115,8 +120,9 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     Raises
     ------
     ValueError
-        Naming the file: unreadable, not 2-D, NaN/inf values, or a square symmetric matrix with a
-        unit (or zero) diagonal ("looks like a connectivity matrix": use ``--format connectivity``).
+        Naming the file: unreadable, not 2-D, censored volumes (by default), a partly missing row, inf values, or a
+        square symmetric matrix with a unit (or zero) diagonal ("looks like a connectivity matrix": use
+        ``--format connectivity``).
 
     Examples
     --------
@@ -126,7 +132,7 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     >>> read_timeseries_file(path).shape
     (4, 3)
     """
-    return read_timeseries(path, mat_key=mat_key, transpose=transpose).timeseries
+    return read_timeseries(path, mat_key=mat_key, transpose=transpose, censored_volumes=censored_volumes).timeseries
 
 
 def read_phenotypes(path_or_frame, id_column: str | Sequence[str] | None = None):
