@@ -188,22 +188,17 @@ def check_missing_values(data: np.ndarray, path: str, censored_volumes: str = "r
     if censored_volumes not in CENSORED_POLICIES:
         raise LcmInputError(f"expected censored_volumes to be one of {list(CENSORED_POLICIES)}, got {censored_volumes!r}")
     missing = np.isnan(data)
-    infinite = np.isinf(data)
-    if infinite.any():
-        row, column = (int(i) for i in np.argwhere(infinite)[0])
-        raise LcmInputError(f"expected finite values in the time series {path}, got {int(infinite.sum())} inf "
-                            f"(first at row {row}, column {column})")
-    if not missing.any():
+    whole = missing.all(axis=1) if data.shape[1] else np.zeros(data.shape[0], dtype=bool)
+    bad = np.isinf(data) | (missing & ~whole[:, None])  # inf, and NaN in a row that is not wholly censored
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        partial = np.flatnonzero((missing & ~whole[:, None]).any(axis=1))
+        hint = (f"; {partial.size} row{'s' if partial.size > 1 else ''} with only some ROIs missing ({_rows(partial)}): "
+                "a censored volume is a whole row of missing cells, fill or remove the missing ROIs") if partial.size else ""
+        raise LcmInputError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
+                            f"(first at row {row}, column {column}){hint}")
+    if not whole.any():
         return 0
-    whole = missing.all(axis=1)
-    partial = np.flatnonzero(missing.any(axis=1) & ~whole)
-    if partial.size:
-        columns = np.flatnonzero(missing[partial[0]]).tolist()
-        raise LcmInputError(
-            f"expected whole censored rows (every ROI missing) or none in the time series {path}, got {partial.size} "
-            f"row{'s' if partial.size > 1 else ''} with only some ROIs missing ({_rows(partial)}; first at ROI columns "
-            f"{columns[:5]}{' ...' if len(columns) > 5 else ''}): a volume is censored whole; fill or remove those "
-            "ROIs")
     censored = np.flatnonzero(whole)
     if censored_volumes == "refuse":
         raise LcmInputError(
