@@ -15,12 +15,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from own_data import ROOT, load_script
 
 from lcm_hf.errors_lcm import LcmInputError
 from lcm_hf.processing_lcm import LcmProcessor
 from lcm_hf.timeseries_files_lcm import read_timeseries
 from lcm_hf.windows_lcm import censored_rows, sliding_windows, window_spans
-from own_data import ROOT, load_script
 
 N, T = 5, 120
 LABELS = [f"roi_{i}" for i in range(N)]
@@ -269,8 +269,9 @@ def test_prediction_says_the_same_words_and_drops_the_same_windows(model_folder,
 
 # ------------------------------------------------------------------------------------------------- README
 def test_readme_censored_volumes_block_runs_as_written(tmp_path):
-    from lcm_hf.data import load_published
     from test_readme_own_data import readme_block
+
+    from lcm_hf.data import load_published
 
     folder = tmp_path / "my_scrubbed"
     folder.mkdir()
