@@ -8,8 +8,8 @@ run in one subprocess per module (`console_cases.run_cases`: the imports are pai
 marked slow.
 
 Areas (issue 19): the edge-table import (`--format edges`), values checked at build time (class spellings, integer
-"classes"), censored (scrubbed) volumes in every spelling, outputs that never overwrite inputs, counts refused by flag, stale temporary folders of killed writes,
-and the misleading messages made one line naming the culprit.
+"classes"), censored (scrubbed) volumes in every spelling, outputs that never overwrite inputs, counts refused by
+flag, stale temporary folders of killed writes, and the misleading messages made one line naming the culprit.
 """
 
 import json
