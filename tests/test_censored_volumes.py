@@ -301,3 +301,21 @@ def test_readme_censored_volumes_block_runs_as_written(tmp_path):
         expected += [x[start:start + 40] for start in (0, 40, 80) if not set(censored) & set(range(start, start + 40))]
     np.testing.assert_allclose(np.stack([np.asarray(w, dtype=np.float64) for w in train["timeseries"]]),
                                np.stack(expected), rtol=1e-6)
+
+
+def test_streamed_training_windows_never_hold_a_censored_volume(tmp_path):
+    """Training on a stored series with censored volumes (built without --window-size): the windows the stream cuts
+    on the fly, random crops included, are the window rule's."""
+    import itertools
+
+    from lcm_hf.data import import_timeseries_folder
+    from lcm_hf.training.streaming import WindowStream
+
+    for s, censored in ((1, CENSORED), (2, [])):
+        write(tmp_path / f"sub-0{s}_bold.tsv", series(seed=s, censored=censored), "")
+    scans = import_timeseries_folder(tmp_path, censored_volumes="drop").to_iterable_dataset()
+    stream = WindowStream(scans, 20, 10, seed=0)
+    rows = list(itertools.islice(iter(stream), 60))
+    assert all(not np.isnan(np.asarray(row["timeseries"])).any() and row["window_length"] == 20 for row in rows)
+    per_pass = [row["subject_id"] for row in rows[:17]]
+    assert per_pass.count("01") == 6 and per_pass.count("02") == 11  # no slack at stride 10: the grid of the rule
