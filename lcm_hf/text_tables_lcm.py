@@ -65,6 +65,8 @@ def read_text_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | No
             if delimiter == "\t" and len(tokens) == 1:  # a .tsv written with spaces
                 tokens = line.split()
             if not rows and not all(is_value(t) for t in tokens[1:] or tokens):
+                if delimiter == "\t" and len(tokens) > 1:  # as before: names without empty edge cells
+                    tokens = [t.strip() for t in line.strip().split("\t")]
                 headers.append(tokens)  # a header row of names
                 continue
             rows.append((line_number, tokens))
