@@ -90,8 +90,9 @@ class LcmProcessor(FeatureExtractionMixin):
         (:mod:`lcm_hf.windows_lcm`) that training data, streaming, the collator, prediction and
         embeddings all cut through :meth:`split_windows` / :meth:`window_spans`. A tail shorter than a window is
         dropped, and so is a window holding a censored volume (a row of NaN, read with
-        ``censored_volumes="drop"``); FC of a whole series uses its valid volumes. None (the default of a bare processor, e.g. for ready connectivity): one FC per whole series;
-        the training scripts record ``--window_size`` (default
+        ``censored_volumes="drop"``); FC of a whole series uses its valid volumes. None (the default of a bare
+        processor, e.g. for ready connectivity): one FC per whole series; the training scripts record
+        ``--window_size`` (default
         :data:`~lcm_hf.windows_lcm.DEFAULT_WINDOW_SIZE`).
     short_series : {"drop", "pad"}
         A series shorter than one window, the same in training and prediction: ``"drop"`` (training leaves it
