@@ -6,6 +6,9 @@
   the "phenotype-prediction" pipeline; files (.npy, .mat, or text tables .1D/.txt/.tsv/.csv with one row per TR)
   are read by the core's one reader (`lcm_hf.timeseries_files_lcm.read_timeseries`).
 - ``lcm-hf embed --model DIR --timeseries FILE... --output F.parquet``: per-subject embeddings.
+
+Censored (scrubbed) volumes in the files (rows of empty, ``NaN``, ``n/a`` or ``NA`` cells) are refused, naming the
+file and rows, unless ``--censored-volumes drop``: then no window holds one (the reader's and the window rule's policy).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def _predict(args) -> int:
     from .pipeline_lcm import load_phenotype_pipeline, read_input
 
     try:
-        inputs = [read_input(path, header=args.header) for path in args.timeseries]  # a bad file fails before the model loads
+        inputs = [read_input(path, args.censored_volumes, header=args.header)
+                  for path in args.timeseries]  # a bad file fails before the model loads
         check_model_argument(args.model)
         predict = load_phenotype_pipeline(args.model, device=args.device)
         num_rois = predict.model.config.num_rois
@@ -92,11 +96,21 @@ def _embed(args) -> int:
                           flag="--output")
         check_model_argument(args.model)
         path = embed_files(args.model, args.timeseries, args.output, subject_ids=args.subject_ids,
-                           overwrite=args.overwrite, device=args.device, header=args.header)
+                           overwrite=args.overwrite, device=args.device, censored_volumes=args.censored_volumes,
+                           header=args.header)
     except (LcmInputError, FileNotFoundError, FileExistsError) as err:
         raise SystemExit(f"error: {err}") from None
     print(f"wrote {path}")
     return 0
+
+
+def add_censored_argument(parser) -> None:
+    """``--censored-volumes refuse|drop``: the core reader's policy for censored (scrubbed) volumes."""
+    from .timeseries_files_lcm import CENSORED_POLICIES
+
+    parser.add_argument("--censored-volumes", choices=CENSORED_POLICIES, default="refuse",
+                        help="rows of empty / NaN / n/a / NA cells (scrubbed volumes): refuse the file (default), or "
+                             "leave them out (no window holds one; FC of the valid volumes)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--json", action="store_true", help="one JSON line per file")
     add_header_argument(predict)
+    add_censored_argument(predict)
     predict.add_argument("--windows", action="store_true", help="also each window's prediction (under 'windows')")
     predict.add_argument("--device", default=None, help="torch device (default: the first GPU, else the CPU)")
     predict.set_defaults(handler=_predict)
@@ -127,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one per file (default: the BIDS sub- entity, else the file name)")
     embed.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     add_header_argument(embed)
+    add_censored_argument(embed)
     embed.add_argument("--device", default=None, help="torch device (default: cpu)")
     embed.set_defaults(handler=_embed)
     return parser

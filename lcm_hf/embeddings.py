@@ -156,7 +156,7 @@ def subject_id_of(path: str | os.PathLike) -> str:
 
 def embed_files(model: str | os.PathLike, files: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                 subject_ids: Sequence[str] | None = None, overwrite: bool = False, device=None,
-                header: str = "auto") -> Path:
+                censored_volumes: str = "refuse", header: str = "auto") -> Path:
     """Embed time-series files with a model folder and write one parquet row per subject.
 
     Parameters
@@ -168,6 +168,8 @@ def embed_files(model: str | os.PathLike, files: Sequence[str | os.PathLike], ou
     subject_ids : one per file, optional (default: :func:`subject_id_of`)
     overwrite : bool
     device : torch device, optional
+    censored_volumes : {"refuse", "drop"}
+        Censored volumes in the files: refused (default), or left out of every window (the core reader's policy)
     header : {"auto", "yes", "no"}
         Text files: whether the first line that does not start with ``#`` is a header row
         (:func:`lcm_hf.text_tables_lcm.read_text_table`).
@@ -183,18 +185,19 @@ def embed_files(model: str | os.PathLike, files: Sequence[str | os.PathLike], ou
     pipe = load_phenotype_pipeline(model, device=device if device is not None else "cpu")
     processor = pipe.feature_extractor
     subject_ids = list(subject_ids) if subject_ids is not None else [subject_id_of(f) for f in files]
-    series = [read_checked(processor, f, header=header) for f in files]
+    series = [read_checked(processor, f, censored_volumes, header=header) for f in files]
     embeddings = subject_embeddings(pipe.model, processor, series, subject_ids)
     tokens = BeiVocabulary.from_config(pipe.model.config.beis).token_names()
     return write_embeddings(embeddings, output, token_names=tokens, overwrite=overwrite)
 
 
-def read_checked(processor, path: str | os.PathLike, header: str = "auto") -> np.ndarray:
+def read_checked(processor, path: str | os.PathLike, censored_volumes: str = "refuse",
+                 header: str = "auto") -> np.ndarray:
     """A (T, N) series from a file (the core's one reader, as `lcm-hf predict` and the pipeline read it), its ROI
     labels and TR checked against the processor's contract."""
     from .pipeline_lcm import read_input
 
-    item = read_input(path, header=header)
+    item = read_input(path, censored_volumes, header=header)
     processor.check_roi_labels(item.get("roi_labels"), str(path))
     processor.check_repetition_time(item.get("repetition_time"), str(path))
     return item["timeseries"]

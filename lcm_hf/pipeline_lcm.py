@@ -42,11 +42,12 @@ NO_PROCESSOR_WARNING = (
     "processor.save_pretrained(folder)")
 
 
-def read_input(path: str | os.PathLike, header: str = "auto") -> dict:
+def read_input(path: str | os.PathLike, censored_volumes: str = "refuse", header: str = "auto") -> dict:
     """One subject's pipeline input from a time-series file, read by the core's one reader
     (:func:`lcm_hf.timeseries_files_lcm.read_timeseries`: .npy, .mat, text tables; finite values; a connectivity
-    matrix refused). ``header`` ("auto", "yes", "no"): whether a text table's first line that does not start with
-    ``#`` is a header row (as ``build_dataset.py --header`` read the training files).
+    matrix refused; censored volumes refused unless ``censored_volumes="drop"``: then NaN rows no window holds).
+    ``header`` ("auto", "yes", "no"): whether a text table's first line that does not start with ``#`` is a header
+    row (as ``build_dataset.py --header`` read the training files).
 
     Returns
     -------
@@ -54,7 +55,7 @@ def read_input(path: str | os.PathLike, header: str = "auto") -> dict:
         ``timeseries`` (T, N) float32, ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None,
         from a BIDS sidecar ``<name>.json``) and ``subject_id`` (the path).
     """
-    timeseries, roi_labels, repetition_time = read_timeseries(path, header=header)
+    timeseries, roi_labels, repetition_time = read_timeseries(path, censored_volumes=censored_volumes, header=header)
     return {"timeseries": timeseries, "roi_labels": roi_labels, "repetition_time": repetition_time,
             "subject_id": os.fspath(path)}
 
@@ -112,14 +113,16 @@ class PhenotypePredictionPipeline(Pipeline):
             inputs = np.asarray(inputs, dtype=np.float32)
         return super().__call__(inputs, **kwargs)
 
-    def _sanitize_parameters(self, return_windows=None, window_batch_size=None, **kwargs):
+    def _sanitize_parameters(self, return_windows=None, window_batch_size=None, censored_volumes=None, **kwargs):
         if kwargs:
-            raise LcmInputTypeError(f"unexpected arguments {sorted(kwargs)}; expected return_windows, window_batch_size")
+            raise LcmInputTypeError(f"unexpected arguments {sorted(kwargs)}; expected return_windows, window_batch_size, "
+                                    "censored_volumes")
         forward = {} if window_batch_size is None else {"window_batch_size": int(window_batch_size)}
         post = {} if return_windows is None else {"return_windows": bool(return_windows)}
-        return {}, forward, post
+        pre = {} if censored_volumes is None else {"censored_volumes": censored_volumes}
+        return pre, forward, post
 
-    def preprocess(self, inputs) -> dict:
+    def preprocess(self, inputs, censored_volumes: str = "refuse") -> dict:
         processor = self.feature_extractor
         item = dict(inputs) if isinstance(inputs, Mapping) else {"timeseries": inputs}
         unknown = sorted(set(item) - set(INPUT_KEYS))
@@ -127,7 +130,7 @@ class PhenotypePredictionPipeline(Pipeline):
             raise LcmInputError(f"expected input keys among {list(INPUT_KEYS)}, got {unknown}")
         source = item.get("subject_id")
         if isinstance(item.get("timeseries"), (str, os.PathLike)):
-            read = read_input(item["timeseries"])
+            read = read_input(item["timeseries"], censored_volumes)
             source = source or read["subject_id"]
             item = {**read, **{key: value for key, value in item.items() if key != "timeseries" and value is not None}}
         source = str(source) if source is not None else "the input"

@@ -28,8 +28,10 @@ from .vocabulary_lcm import VOCABULARY_NAME, BeiVocabulary
 from .windows_lcm import (
     DEFAULT_SHORT_SERIES,
     SHORT_SERIES_POLICIES,
+    censored_rows,
     check_window_spec,
     sliding_windows,
+    valid_volumes,
     window_spans,
 )
 
@@ -87,8 +89,10 @@ class LcmProcessor(FeatureExtractionMixin):
         The windows in TRs (stride default: ``window_size``, non-overlapping): the one window rule
         (:mod:`lcm_hf.windows_lcm`) that training data, streaming, the collator, prediction and
         embeddings all cut through :meth:`split_windows` / :meth:`window_spans`. A tail shorter than a window is
-        dropped. None (the default of a bare processor, e.g. for ready connectivity): one FC per whole series;
-        the training scripts record ``--window_size`` (default
+        dropped, and so is a window holding a censored volume (a row of NaN, read with
+        ``censored_volumes="drop"``); FC of a whole series uses its valid volumes. None (the default of a bare
+        processor, e.g. for ready connectivity): one FC per whole series; the training scripts record
+        ``--window_size`` (default
         :data:`~lcm_hf.windows_lcm.DEFAULT_WINDOW_SIZE`).
     short_series : {"drop", "pad"}
         A series shorter than one window, the same in training and prediction: ``"drop"`` (training leaves it
@@ -307,19 +311,26 @@ class LcmProcessor(FeatureExtractionMixin):
                           UserWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ windows, fit, FC
-    def window_spans(self, n_time: int, *, rng: np.random.Generator | None = None) -> list[tuple[int, int]]:
-        """``(start, valid TRs)`` of the windows of a series of ``n_time`` TRs by the contract (the window rule,
-        :func:`~lcm_hf.windows_lcm.window_spans`): ``[(0, n_time)]`` without ``window_size``.
+    def window_spans(self, series, *, rng: np.random.Generator | None = None) -> list[tuple[int, int]]:
+        """``(start, valid TRs)`` of the windows of a series by the contract (the window rule,
+        :func:`~lcm_hf.windows_lcm.window_spans`): ``[(0, T)]`` without ``window_size``.
 
         Parameters
         ----------
-        n_time : int
+        series : array-like (T, N), or int T
+            The series: its censored volumes (rows of NaN) are in no window (a window holding one is dropped).
+            An int: the TRs of a series with none censored.
         rng : numpy.random.Generator, optional
             Random-offset crops (streaming): all windows shifted by one offset in ``[0, slack]``.
         """
+        if isinstance(series, (int, np.integer)):
+            n_time, censored = int(series), None
+        else:
+            n_time, censored = len(series), censored_rows(series)
         if self.window_size is None:
-            return [(0, int(n_time))]
-        return window_spans(n_time, self.window_size, self.window_stride, short_series=self.short_series, rng=rng)
+            return [(0, n_time)]
+        return window_spans(n_time, self.window_size, self.window_stride, short_series=self.short_series, rng=rng,
+                            censored=censored)
 
     def split_windows(self, series, subject_id=None, *, training: bool = False,
                       rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,7 +338,8 @@ class LcmProcessor(FeatureExtractionMixin):
 
         Full windows of ``window_size`` TRs (a shorter tail is dropped); a series shorter than one window
         follows ``short_series`` the same way in training and prediction: one window of all its TRs
-        (``"pad"``, zero-padded to S), or none (``"drop"``).
+        (``"pad"``, zero-padded to S), or none (``"drop"``). A window holding a censored volume (a row of NaN) is
+        dropped (the window rule, :mod:`lcm_hf.windows_lcm`).
 
         Parameters
         ----------
@@ -351,6 +363,12 @@ class LcmProcessor(FeatureExtractionMixin):
         windows, lengths = sliding_windows(x, self.window_size, self.window_stride, short_series=self.short_series,
                                            rng=rng)
         if windows.shape[0] == 0 and not training:
+            censored = int(censored_rows(x).sum())
+            if censored and len(self.window_spans(x.shape[0])):
+                raise LcmInputError(
+                    f"subject {subject_id!r}: expected at least one window of {self.window_size} consecutive valid TRs, "
+                    f"got {x.shape[0]} TRs of which {censored} censored, one in every window (no window holds a "
+                    "censored volume)")
             if self.short_series == "drop":
                 raise LcmInputError(
                     f"subject {subject_id!r}: expected at least one window of {self.window_size} TRs, got "
@@ -378,7 +396,8 @@ class LcmProcessor(FeatureExtractionMixin):
         """
         if self.kind not in GROUP_KINDS:
             return self
-        pieces = [piece for _, piece in self._pieces(timeseries, lengths, None, cut_windows, training=True)]
+        pieces = [valid_volumes(piece) for _, piece in self._pieces(timeseries, lengths, None, cut_windows,
+                                                                     training=True)]
         self._reference = fit_tangent_reference(pieces)
         return self
 
@@ -400,7 +419,12 @@ class LcmProcessor(FeatureExtractionMixin):
                 yield i, window[: int(size)]
 
     def connectivity(self, pieces: Sequence[torch.Tensor], subject_ids=None) -> torch.Tensor:
-        """FC (W, N, N) float32 of windows (each (T_w, N), valid TRs only) by the contract's kind and Fisher z."""
+        """FC (W, N, N) float32 of windows (each (T_w, N), valid TRs only) by the contract's kind and Fisher z.
+
+        Censored volumes (rows of NaN, :func:`~lcm_hf.windows_lcm.censored_rows`) are left out: the FC of a whole
+        series uses its valid volumes (a window of the contract holds none).
+        """
+        pieces = [valid_volumes(piece) for piece in pieces]
         if self.kind not in GROUP_KINDS:
             return compute_connectivity(list(pieces), kind=self.kind, fisher_z=self.fisher_z, subject_ids=subject_ids)
         if self._reference is None:

@@ -16,6 +16,10 @@ exponent (``2001 2002 ...``), all distinct, at least two, above rows with at lea
 header row, whatever it holds; ``header="no"``: every such line is data (a row of names is an error).
 A header whose first cell is empty (``,roi_a,roi_b``: pandas' ``to_csv`` with its index) marks the first column as
 row labels, dropped like a first column of non-numeric labels (``TR1``, ``TR2``, ...).
+
+Missing cells (:data:`MISSING_TOKENS`: empty, ``n/a``, ``NA``, any case) are read as NaN, like ``NaN`` itself; whether
+a row of them (a censored volume) is accepted is the reader's policy (:func:`lcm_hf.timeseries_files_lcm.read_timeseries`,
+``censored_volumes``). A delimiter ending every line (``1<TAB>2<TAB>``) is a line terminator, not a column.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ DELIMITER_NAMES = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespac
 SAMPLE_LINES = 50
 """Non-empty, non-``#`` lines from the top of a file on which its delimiter and decimal mark are detected."""
 MISSING_TOKENS = ("", "n/a", "na")
-"""Cells that decide no reading (empty, BIDS ``n/a``); how they are read is the parser's business."""
+"""Missing cells, compared in lower case: empty (how pandas writes NaN to CSV/TSV), BIDS ``n/a``, R's ``NA``. They
+decide no reading and are read as NaN."""
 _CODE = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -60,6 +65,11 @@ def is_float(token: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_missing(token: str) -> bool:
+    """Whether a text cell is a missing value (:data:`MISSING_TOKENS`; ``NaN`` itself parses as a number)."""
+    return token.lower() in MISSING_TOKENS
 
 
 def _number(token: str, decimal_comma: bool) -> float:
@@ -219,7 +229,7 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
             raise LcmInputError(f"expected a text table in {path}, got a zip file (an Excel workbook?): save the sheet "
                                 "as .csv/.tsv (or the array as .npy)")
     with open(path, encoding="utf-8-sig") as handle:
-        lines = [(number, line.strip()) for number, line in enumerate(handle.read().splitlines())]
+        lines = [(number, line.strip(" \r\n")) for number, line in enumerate(handle.read().splitlines())]
     lines = [(number, line) for number, line in lines if line]
     body = [line for _, line in lines if not line.startswith("#")]
     fmt = detect_text_format(body, path)
@@ -237,7 +247,7 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
             headers.append(tokens)  # header="yes": the first line that is not '#' is the header row
             named_rows.append((line_number, tokens))
             continue
-        if not rows and not _numeric_row(tokens, decimal_comma):
+        if not rows and not _numeric_row(tokens, decimal_comma, missing=True):
             if header == "no":
                 raise LcmInputError(f"expected numbers on line {line_number + 1} of {path} (header='no' / --header "
                                     f"no: no header row), got {', '.join(map(repr, tokens[:3]))}; use --header auto")
@@ -247,7 +257,8 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
         rows.append((line_number, tokens))
     if not rows:
         raise LcmInputError(f"expected numeric rows in {path}, found none")
-    label_column = len(rows[0][1]) > 1 and not _is_number(rows[0][1][0], decimal_comma)
+    rows, headers = _drop_trailing_delimiter(rows, headers, delimiter)
+    label_column = _label_column(rows[0][1], decimal_comma)
     first = rows[0][1][label_column:]
     if header == "auto" and not named_rows and len(first) >= 2 and all(_CODE.fullmatch(t) for t in first) \
             and len({int(t) for t in first}) == len(first) and len(rows) > 1 and len(rows[1][1]) == len(rows[0][1]):
@@ -259,7 +270,7 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
                 "--header no (data) (header='yes' / 'no')")
         named_rows.append(rows.pop(0))  # a header row of ROI codes above decimal data
         headers.append(named_rows[-1][1])
-        label_column = len(rows[0][1]) > 1 and not _is_number(rows[0][1][0], decimal_comma)
+        label_column = _label_column(rows[0][1], decimal_comma)
     width = len(rows[0][1])
     named = [h for h in headers if len(h) == width]  # the header rows with a cell per column
     if not label_column and width > 1 and named and named[-1][0] == "":
@@ -270,7 +281,7 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
             raise LcmInputError(f"expected {width} columns on every row of {path}, got {len(tokens)} on line "
                                 f"{line_number + 1}")
         try:
-            cells = tokens[label_column:]
+            cells = ["nan" if is_missing(t) else t for t in tokens[label_column:]]
             if decimal_comma:
                 cells = [str(_number(t, True)) if "." in t else t.replace(",", ".") for t in cells]
             data[i] = np.asarray(cells, dtype=np.float64) if cells else []
@@ -292,5 +303,21 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
     return data, labels
 
 
-__all__ = ["DELIMITERS", "HEADER_CHOICES", "TEXT_SUFFIXES", "TextFormat", "detect_text_format", "is_float",
-           "read_text_table"]
+def _label_column(tokens: list[str], decimal_comma: bool) -> bool:
+    """A first cell that is neither a number nor a missing value: the first column holds row labels."""
+    return len(tokens) > 1 and not (_is_number(tokens[0], decimal_comma) or is_missing(tokens[0]))
+
+
+def _drop_trailing_delimiter(rows, headers, delimiter):
+    """Rows (and headers) without the empty last cell of a delimiter ending every line (``1<TAB>2<TAB>3<TAB>``): a
+    line terminator, not a column of missing values."""
+    if delimiter is None or not all(len(tokens) > 1 and tokens[-1] == "" for _, tokens in rows):
+        return rows, headers
+    width = len(rows[0][1])
+    if any(len(header) == width and header[-1] != "" for header in headers):  # a header names that column
+        return rows, headers
+    return [(n, tokens[:-1]) for n, tokens in rows], [header[:-1] if len(header) == width else header for header in headers]
+
+
+__all__ = ["DELIMITERS", "HEADER_CHOICES", "MISSING_TOKENS", "TEXT_SUFFIXES", "TextFormat", "detect_text_format",
+           "is_float", "is_missing", "read_text_table"]

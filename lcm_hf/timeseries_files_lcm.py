@@ -6,7 +6,14 @@ Formats (rows are time points, columns ROIs): ``.npy`` (a 2-D array), text table
 from the content; ``#`` header lines, a first row of names or of ROI codes give the ROI labels, a first column
 of labels is dropped) and MATLAB v5 ``.mat`` (the array under ``mat_key``, or the only 2-D numeric array; scipy is
 imported only to read one). Checks: a 2-D array of finite numbers that is not a ready connectivity matrix
-(square, symmetric, unit or zero diagonal: such a file would be predicted as N time points). The TR comes from a
+(square, symmetric, unit or zero diagonal: such a file would be predicted as N time points).
+
+Censored (scrubbed) volumes: a row whose every cell is missing (an empty cell, ``NaN``/``nan``, BIDS ``n/a``, ``NA``,
+or NaN in a ``.npy``/``.mat`` array) is a censored volume, whatever the spelling. They are refused by default, naming
+the file, the rows and the flag; with ``censored_volumes="drop"`` (``--censored-volumes drop``) they come back as
+NaN rows in their place in time: FC uses the valid volumes only and no window holds a censored volume (the window
+rule, :func:`lcm_hf.windows_lcm.window_spans`). A row with only some ROIs missing is not a censored volume: it is
+refused under either policy, as are infinite values. The TR comes from a
 BIDS sidecar ``<name>.json`` (``RepetitionTime``) when there is one.
 
 Part of the model core shipped as Hub remote code: imports only numpy and its sibling `text_tables_lcm` at module level.
@@ -24,6 +31,10 @@ from .errors_lcm import LcmInputError
 from .text_tables_lcm import TEXT_SUFFIXES, read_text_table
 
 TIMESERIES_SUFFIXES = (".1d", ".tsv", ".csv", ".txt", ".npy", ".mat")
+CENSORED_POLICIES = ("refuse", "drop")
+"""What :func:`read_timeseries` does with censored (scrubbed) volumes: refuse the file (the default) or keep them as
+NaN rows, which the window rule (:mod:`lcm_hf.windows_lcm`) leaves out of every window and FC."""
+CENSORED_FLAG = "--censored-volumes drop (censored_volumes='drop' in Python)"
 CONNECTIVITY_HINT = ("use --format connectivity (lcm_hf.data.import_connectivity_folder) to import ready FC "
                      "matrices, or pass one to the pipeline as {'connectivity': matrix}")
 
@@ -155,8 +166,57 @@ def read_repetition_time(path: str | os.PathLike) -> float | None:
     return None if value is None else float(value)
 
 
+def _rows(indices, shown: int = 5) -> str:
+    """``"TRs 3, 4, 9 ..."``: the first row indices (0-based TRs) of a list."""
+    indices = [int(i) for i in indices]
+    return f"TR{'s' if len(indices) > 1 else ''} " + ", ".join(map(str, indices[:shown])) + (
+        " ..." if len(indices) > shown else "")
+
+
+def check_missing_values(data: np.ndarray, path: str, censored_volumes: str = "refuse") -> int:
+    """Apply the censored-volume policy to a (T, N) array read from ``path``; return its number of censored volumes.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, shape (T, N)
+    path : str
+        Named in errors.
+    censored_volumes : {"refuse", "drop"}
+        Whole rows of NaN (censored volumes): refused, or kept (counted) for the window rule to leave out.
+
+    Raises
+    ------
+    ValueError
+        Censored volumes under ``"refuse"`` (the file, the count, the first TRs and the flag); under either policy a
+        row with only some ROIs missing, infinite values, or no valid volume at all.
+    """
+    if censored_volumes not in CENSORED_POLICIES:
+        raise LcmInputError(f"expected censored_volumes to be one of {list(CENSORED_POLICIES)}, got {censored_volumes!r}")
+    missing = np.isnan(data)
+    whole = missing.all(axis=1) if data.shape[1] else np.zeros(data.shape[0], dtype=bool)
+    bad = np.isinf(data) | (missing & ~whole[:, None])  # inf, and NaN in a row that is not wholly censored
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        partial = np.flatnonzero((missing & ~whole[:, None]).any(axis=1))
+        hint = (f"; {partial.size} row{'s' if partial.size > 1 else ''} with only some ROIs missing ({_rows(partial)}): "
+                "a censored volume is a whole row of missing cells, fill or remove the missing ROIs") if partial.size else ""
+        raise LcmInputError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
+                            f"(first at row {row}, column {column}){hint}")
+    if not whole.any():
+        return 0
+    censored = np.flatnonzero(whole)
+    if censored_volumes == "refuse":
+        raise LcmInputError(
+            f"expected no censored volumes (rows of empty, NaN or n/a cells) in the time series {path}, got "
+            f"{censored.size} of {data.shape[0]} ({_rows(censored)}; 0-based): pass {CENSORED_FLAG} to compute FC on "
+            "the valid volumes only (no window holds a censored one)")
+    if censored.size == data.shape[0]:
+        raise LcmInputError(f"expected valid volumes in the time series {path}, got all {data.shape[0]} censored")
+    return int(censored.size)
+
+
 def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, transpose: bool = False,
-                    header: str = "auto") -> TimeseriesFile:
+                    censored_volumes: str = "refuse", header: str = "auto") -> TimeseriesFile:
     """Read one ROI time-series file with what it says about itself: the one reader of every path.
 
     Parameters
@@ -167,6 +227,9 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
         Variable holding the time series in a ``.mat`` file (default: its only 2-D numeric array).
     transpose : bool
         The file is ROI x time; return its transpose.
+    censored_volumes : {"refuse", "drop"}
+        Censored (scrubbed) volumes, rows of missing cells (empty, ``NaN``, ``n/a``, ``NA``): refused (default), or
+        kept as NaN rows in their place in time, which every window and FC leaves out (:mod:`lcm_hf.windows_lcm`).
     header : {"auto", "yes", "no"}
         Text tables: whether the first line that does not start with ``#`` is a header row (auto: a row of names,
         or of ROI codes above decimal data; a row of codes above whole numbers is refused as ambiguous). The
@@ -175,15 +238,17 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
     Returns
     -------
     TimeseriesFile
-        ``timeseries`` (T, N) float32, ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None).
+        ``timeseries`` (T, N) float32 (NaN rows: censored volumes, only with ``censored_volumes="drop"``),
+        ``roi_labels`` (list of N str or None), ``repetition_time`` (float or None).
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
     ValueError
-        Naming the file: another suffix, unreadable, not 2-D, NaN/inf values, or a square symmetric matrix with a
-        unit (or zero) diagonal ("looks like a connectivity matrix", saying how to pass ready FC instead).
+        Naming the file: another suffix, unreadable, not 2-D, censored volumes (by default: naming the rows and the
+        flag), a row with only some ROIs missing, inf values, or a square symmetric matrix with a unit (or zero)
+        diagonal ("looks like a connectivity matrix", saying how to pass ready FC instead).
 
     Examples
     --------
@@ -199,11 +264,7 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
         raise LcmInputError(f"expected a 2-D (T, N) time series in {path}, got shape {data.shape}")
     if transpose:
         data, labels = data.T, None
-    bad = ~np.isfinite(data)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise LcmInputError(f"expected finite values in the time series {path}, got {int(bad.sum())} NaN/inf "
-                            f"(first at row {row}, column {column})")
+    check_missing_values(data, path, censored_volumes)
     if looks_like_connectivity(data):
         n = data.shape[0]
         raise LcmInputError(f"{path} looks like a connectivity matrix ({n} x {n}, symmetric, unit or zero diagonal), "
@@ -211,5 +272,5 @@ def read_timeseries(path: str | os.PathLike, *, mat_key: str | None = None, tran
     return TimeseriesFile(np.ascontiguousarray(data, dtype=np.float32), labels, read_repetition_time(path))
 
 
-__all__ = ["TIMESERIES_SUFFIXES", "TimeseriesFile", "looks_like_connectivity", "read_array", "read_repetition_time",
-           "read_timeseries"]
+__all__ = ["CENSORED_FLAG", "CENSORED_POLICIES", "TIMESERIES_SUFFIXES", "TimeseriesFile", "check_missing_values",
+           "looks_like_connectivity", "read_array", "read_repetition_time", "read_timeseries"]

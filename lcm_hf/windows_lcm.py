@@ -7,12 +7,17 @@ One rule for every path (training data, streaming, the collator, prediction, the
 - a series shorter than one window, which follows ``short_series``: ``"drop"`` (no window) or ``"pad"`` (one
   window of all its TRs, when it has at least :data:`~lcm_hf.connectivity_lcm.MIN_TIMEPOINTS`);
 - random crops (streaming) shift all windows of a series by one offset in ``[0, slack]``, ``slack`` the TRs
-  the full windows leave over, drawn from a given ``numpy.random.Generator``.
+  the full windows leave over, drawn from a given ``numpy.random.Generator``;
+- censored (scrubbed) volumes, rows of NaN in their place in time (:func:`censored_rows`; the reader keeps them only
+  with ``censored_volumes="drop"``), keep the windows where they are, and a window holding one is dropped: no window
+  straddles a gap, every window is ``size`` consecutive valid TRs (the padded window of a short series too). FC
+  without windows (a whole series) uses its valid volumes (:func:`valid_volumes`).
 
 :class:`~lcm_hf.processing_lcm.LcmProcessor` holds a model's ``size`` / ``stride`` / ``short_series`` (its
 contract) and calls :func:`window_spans`; every other path cuts windows through the processor.
 
 - :func:`window_spans`: the rule, as ``(start, valid TRs)`` pairs.
+- :func:`censored_rows` / :func:`valid_volumes`: the censored volumes of a series, the series without them.
 - :func:`sliding_windows`: the windows as a zero-padded ``(W, size, N)`` tensor and their valid TRs.
 - :func:`windowed_connectivity`: their FC over each window's valid TRs (never the padding).
 
@@ -54,6 +59,31 @@ def check_window_spec(size, stride=None, short_series: str = DEFAULT_SHORT_SERIE
     return int(size if stride is None else stride)
 
 
+def censored_rows(timeseries) -> np.ndarray:
+    """Bool mask (T,) of the censored volumes of a (T, N) series (numpy or torch): its rows that are NaN in every ROI.
+
+    A row with only some NaN is not censored (the reader refuses it; FC refuses it as non-finite).
+    """
+    if isinstance(timeseries, torch.Tensor):
+        if timeseries.ndim != 2 or timeseries.shape[1] == 0 or not timeseries.is_floating_point():
+            return np.zeros(timeseries.shape[0] if timeseries.ndim else 0, dtype=bool)
+        return torch.isnan(timeseries).all(dim=1).cpu().numpy()
+    x = np.asarray(timeseries)
+    if x.ndim != 2 or x.shape[1] == 0 or not np.issubdtype(x.dtype, np.floating):
+        return np.zeros(x.shape[0] if x.ndim else 0, dtype=bool)
+    return np.isnan(x).all(axis=1)
+
+
+def valid_volumes(timeseries):
+    """The series without its censored volumes (:func:`censored_rows`), for FC over a whole series: the series itself
+    when none is censored."""
+    censored = censored_rows(timeseries)
+    if not censored.any():
+        return timeseries
+    keep = np.flatnonzero(~censored)
+    return timeseries[torch.as_tensor(keep)] if isinstance(timeseries, torch.Tensor) else np.asarray(timeseries)[keep]
+
+
 def window_spans(
     n_time: int,
     size: int,
@@ -61,6 +91,7 @@ def window_spans(
     *,
     short_series: str = DEFAULT_SHORT_SERIES,
     rng: np.random.Generator | None = None,
+    censored=None,
 ) -> list[tuple[int, int]]:
     """The windows of a series of ``n_time`` TRs by the window rule (module docstring).
 
@@ -77,12 +108,14 @@ def window_spans(
     rng : numpy.random.Generator, optional
         Random crops: every start shifted by ``rng.integers(0, slack + 1)`` (drawn only when ``slack > 0``),
         ``slack = n_time - ((count - 1) * stride + size)``. None: windows start at TR 0.
+    censored : array-like of bool, shape (n_time,), optional
+        Censored volumes (:func:`censored_rows`): the windows stay where they are and those holding one are dropped.
 
     Returns
     -------
     list of (int, int)
         ``(start, valid TRs)`` of each window: ``floor((n_time - size) / stride) + 1`` windows of ``size`` TRs,
-        or for a short series ``[]`` / ``[(0, n_time)]``.
+        or for a short series ``[]`` / ``[(0, n_time)]``; less the windows holding a censored volume.
 
     Examples
     --------
@@ -90,15 +123,31 @@ def window_spans(
     [(0, 90), (90, 90)]
     >>> window_spans(40, 90), window_spans(40, 90, short_series="pad")
     ([], [(0, 40)])
+    >>> censored = np.zeros(300, dtype=bool); censored[95] = True
+    >>> window_spans(300, 90, censored=censored)
+    [(0, 90), (180, 90)]
     """
     stride = check_window_spec(size, stride, short_series)
     n_time = int(n_time)
     if n_time < size:
-        return [(0, n_time)] if short_series == "pad" and n_time >= MIN_TIMEPOINTS else []
+        return _uncensored([(0, n_time)] if short_series == "pad" and n_time >= MIN_TIMEPOINTS else [], censored, n_time)
     count = (n_time - size) // stride + 1
     slack = n_time - ((count - 1) * stride + size)
     offset = int(rng.integers(0, slack + 1)) if rng is not None and slack > 0 else 0
-    return [(offset + k * stride, int(size)) for k in range(count)]
+    return _uncensored([(offset + k * stride, int(size)) for k in range(count)], censored, n_time)
+
+
+def _uncensored(spans: list[tuple[int, int]], censored, n_time: int) -> list[tuple[int, int]]:
+    """The spans holding no censored volume."""
+    if censored is None:
+        return spans
+    censored = np.asarray(censored, dtype=bool)
+    if censored.shape != (n_time,):
+        raise LcmInputError(f"expected a censored-volume mask of {n_time} TRs, got shape {censored.shape}")
+    if not censored.any():
+        return spans
+    before = np.concatenate([[0], np.cumsum(censored)])  # censored volumes before each TR
+    return [(start, length) for start, length in spans if before[start + length] == before[start]]
 
 
 def sliding_windows(
@@ -110,7 +159,8 @@ def sliding_windows(
     rng: np.random.Generator | None = None,
     pad_value: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut one ``(T, N)`` series into the windows of :func:`window_spans` (a tail shorter than a window dropped).
+    """Cut one ``(T, N)`` series into the windows of :func:`window_spans` (a tail shorter than a window dropped,
+    a window holding a censored volume, a row of NaN, dropped).
 
     Only the one window of a short series under ``short_series="pad"`` holds padding (``pad_value``); compute
     the FC over the valid TRs only (``lengths``, e.g. :func:`windowed_connectivity`).
@@ -131,7 +181,7 @@ def sliding_windows(
     x = timeseries if isinstance(timeseries, torch.Tensor) else torch.as_tensor(np.asarray(timeseries))
     if x.ndim != 2:
         raise LcmInputError(f"expected `timeseries` of shape (T, N), got {tuple(x.shape)}")
-    spans = window_spans(x.shape[0], size, stride, short_series=short_series, rng=rng)
+    spans = window_spans(x.shape[0], size, stride, short_series=short_series, rng=rng, censored=censored_rows(x))
     windows = x.new_full((len(spans), size, x.shape[1]), pad_value)
     for w, (start, length) in enumerate(spans):
         windows[w, :length] = x[start : start + length]
@@ -188,8 +238,10 @@ __all__ = [
     "DEFAULT_SHORT_SERIES",
     "DEFAULT_WINDOW_SIZE",
     "SHORT_SERIES_POLICIES",
+    "censored_rows",
     "check_window_spec",
     "sliding_windows",
+    "valid_volumes",
     "window_spans",
     "windowed_connectivity",
 ]

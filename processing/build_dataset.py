@@ -21,7 +21,12 @@ Importers (``--format``):
           duplicate ids are reported in one summary (--unmatched warn: skip and warn; error: fail;
           keep: keep with missing phenotypes). ses/task/run also become 'session'/'task'/'run'
           columns. '.mat' files: the array under --mat-key. A file holding a square symmetric
-          matrix with unit diagonal is refused: use --format connectivity.
+          matrix with unit diagonal is refused: use --format connectivity. Censored (scrubbed)
+          volumes, rows of empty / NaN / n/a / NA cells, are refused (the file and rows named)
+          unless --censored-volumes drop: then they stay NaN rows in their place in time, FC uses
+          the valid volumes, a window holding one is dropped (never straddling a gap), and a
+          'censored_volumes' column counts them per scan. A row with only some ROIs missing is
+          refused either way.
   connectivity
           A folder of ready FC matrices (N x N; .npy, .csv/.tsv/.txt, .mat) or of their upper-
           triangle vectors (row-major; length N(N-1)/2 without the diagonal, or N(N+1)/2 with it
@@ -58,6 +63,8 @@ Example::
         --id-column participant_id --output my_dataset
     python processing/build_dataset.py my_runs/ --phenotypes my_runs/scans.csv --subject-column subject \\
         --scan-column run --unmatched error --window-size 100 --short-series drop --output my_runs_dataset
+    python processing/build_dataset.py my_scrubbed/ --phenotypes my_scrubbed/participants.tsv \\
+        --censored-volumes drop --window-size 100 --output my_scrubbed_dataset
     python processing/build_dataset.py my_scans/ --format nifti --atlas-image atlas.nii.gz \\
         --phenotypes my_scans/phenotypes.csv --t-r 2.0 --output my_nifti_dataset
     python processing/build_dataset.py my_fc/ --format connectivity --phenotypes my_fc/phenotypes.csv \\
@@ -73,6 +80,7 @@ import argparse
 import sys
 
 from lcm_hf.errors_lcm import LcmInputError
+from lcm_hf.timeseries_files_lcm import CENSORED_POLICIES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--short-series", choices=("pad", "drop"), default="drop",
                         help="series shorter than one window: drop them (default, as training and prediction do) "
                              "or keep one window of their valid TRs (pad); reported either way")
+    parser.add_argument("--censored-volumes", choices=CENSORED_POLICIES, default="refuse",
+                        help="--format folder: rows of empty / NaN / n/a / NA cells (scrubbed volumes): refuse the "
+                             "file (default), or drop them from FC and windows (kept in place as NaN rows, no window "
+                             "holds one; counted per scan in a 'censored_volumes' column)")
     parser.add_argument("--connectivity", action="store_true", help="store Pearson FC instead of time series")
     parser.add_argument("--fisher-z", action="store_true", help="Fisher z-transform the stored FC")
     parser.add_argument("--test-size", type=float, default=0.0, help="fraction of subjects in a test split")
@@ -181,6 +193,9 @@ def check_flags(parser, args) -> None:
     if args.header != "auto" and args.format != "folder":  # the rule of the time-series text files
         parser.error(f"--header {args.header}: expected with --format folder (time-series text files), got --format "
                      f"{args.format}")
+    if args.censored_volumes != "refuse" and args.format != "folder":
+        parser.error(f"--censored-volumes {args.censored_volumes}: expected with --format folder (time-series files), "
+                     f"got --format {args.format}")
     for flag, value in (("--test-size", args.test_size), ("--validation-size", args.validation_size)):
         if not 0 <= value < 1:
             parser.error(f"{flag}: expected a fraction of subjects in [0, 1), got {value}")
@@ -190,6 +205,17 @@ def check_flags(parser, args) -> None:
     if args.test_size + args.validation_size >= 1:
         parser.error(f"--test-size + --validation-size: expected a sum below 1 (train keeps the rest), got "
                      f"{args.test_size + args.validation_size:g}")
+
+
+def censored_summary(dataset) -> str:
+    """One line: the censored volumes of the scans (the ``censored_volumes`` column) and what became of them."""
+    counts = [int(n) for n in dataset["censored_volumes"]]
+    total = sum(len(ts) for ts in dataset.with_format("numpy")["timeseries"])
+    scans = [(f"{s}/{c}", n) for s, c, n in zip(dataset["subject_id"], dataset["scan_id"], counts) if n]
+    shown = ", ".join(f"{name} ({n})" for name, n in sorted(scans, key=lambda item: -item[1])[:5])
+    return (f"censored volumes (--censored-volumes drop): {sum(counts)} of {total} TRs in {len(scans)} of "
+            f"{len(counts)} scans{': ' + shown if scans else ''}{' ...' if len(scans) > 5 else ''}; FC uses the valid "
+            "volumes, no window holds a censored one (column 'censored_volumes')")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         dataset = import_timeseries_folder(
             args.input, args.phenotypes, pattern=args.pattern or "*", mat_key=args.mat_key,
-            transpose=args.transpose, header=args.header, **matching)
+            transpose=args.transpose, censored_volumes=args.censored_volumes, header=args.header, **matching)
     print(f"imported {len(dataset)} scans of {len(set(dataset['subject_id']))} subjects", file=sys.stderr)
+    if "censored_volumes" in dataset.column_names:
+        print(censored_summary(dataset), file=sys.stderr)
     warn_class_variants(dataset)  # ADHD / adhd / Adhd: one warning per column with the --class_aliases to merge them
     # the processor's window and FC rules (lcm_hf.processing_lcm.LcmProcessor), as training and prediction use them
     processor = LcmProcessor(num_rois=num_rois_of(dataset), window_size=args.window_size or None,

@@ -8,8 +8,8 @@ run in one subprocess per module (`console_cases.run_cases`: the imports are pai
 marked slow.
 
 Areas (issue 19): the edge-table import (`--format edges`), values checked at build time (class spellings, integer
-"classes"), outputs that never overwrite inputs, counts refused by flag, stale temporary folders of killed writes,
-and the misleading messages made one line naming the culprit.
+"classes"), censored (scrubbed) volumes in every spelling, outputs that never overwrite inputs, counts refused by
+flag, stale temporary folders of killed writes, and the misleading messages made one line naming the culprit.
 """
 
 import importlib.util
@@ -171,6 +171,32 @@ def write_format_files(base, files, refs):
     files["code_file"] = str(base / "code_header_integers" / "sub-01_task-rest_bold.tsv")
 
 
+CENSORED_TRS = [3, 4, 20]  # the censored volumes of sub-02 in the censored_* folders
+
+
+def censored_series(seed=5):
+    """(30, NUM_ROIS) float64 with NaN rows at CENSORED_TRS: sub-02's series in the censored_* folders."""
+    x = np.random.default_rng(seed).standard_normal((30, NUM_ROIS)) + 100.0
+    x[CENSORED_TRS] = np.nan
+    return x
+
+
+def write_censored_cohort(folder, cell=None, suffix=".tsv", edit=None):
+    """A 4-subject cohort whose sub-02 file holds censored volumes: written by pandas (`cell` None: empty cells),
+    with NaN spelled `cell`, or as .npy; `edit` changes the array first."""
+    import pandas as pd
+
+    write_cohort(folder, n_subjects=4, runs=1, n_timepoints=30)
+    os.remove(os.path.join(folder, "sub-02_task-rest_run-1_bold.tsv"))
+    x = censored_series() if edit is None else edit(censored_series())
+    target = os.path.join(folder, f"sub-02_task-rest_run-1_bold{suffix}")
+    if suffix == ".npy":
+        np.save(target, x)
+        return
+    frame = pd.DataFrame(x, columns=[f"roi_{i}" for i in range(NUM_ROIS)])
+    frame.to_csv(target, sep="," if suffix == ".csv" else "\t", index=False, na_rep="" if cell is None else cell)
+
+
 def load(folder):
     """The published train split."""
     from lcm_hf.data import load_published
@@ -256,6 +282,17 @@ def world(tmp_path_factory):
             series = np.random.default_rng(1).standard_normal((30, NUM_ROIS - 1))
             np.savetxt(base / name / f"{subject}_task-rest_run-1_bold.tsv", series, delimiter="\t",
                        header="\t".join(f"roi_{i}" for i in range(NUM_ROIS - 1)), comments="")
+    # censored (scrubbed) volumes in sub-02's file, spelled as labs write them
+    for name, cell, suffix, edit in (
+            ("censored_empty_tsv", None, ".tsv", None), ("censored_empty_csv", None, ".csv", None),
+            ("censored_nan", "NaN", ".tsv", None), ("censored_bids", "n/a", ".tsv", None),
+            ("censored_r_na", "NA", ".csv", None), ("censored_npy", None, ".npy", None),
+            ("censored_first_tr", "n/a", ".tsv", lambda x: np.where(np.arange(30)[:, None] == 0, np.nan, x)),
+            ("censored_partial", "n/a", ".tsv", lambda x: np.where((np.arange(30)[:, None] == 9)
+                                                                  & (np.arange(NUM_ROIS) == 2), np.nan, x)),
+            ("censored_all", "", ".tsv", lambda x: np.full_like(x, np.nan))):
+        write_censored_cohort(path(name), cell, suffix, edit)
+    files["censored_series"] = str(base / "censored_bids" / "sub-02_task-rest_run-1_bold.tsv")
     write_cohort(path("variants_folder"), n_subjects=4, runs=1, n_timepoints=30)
     with open(base / "variants_folder" / "participants.tsv", "w") as handle:
         handle.write("participant_id\tsex\tdiagnosis\nsub-01\tF\tControl\nsub-02\tM\tcontrol\n"
@@ -493,6 +530,42 @@ CASES = [
                                                                  r"got -40", "finetune"),
     P("finetune_epochs_negative", ["--num_train_epochs", "-1"], r"--num_train_epochs: expected", "finetune"),
     P("finetune_lora_rank_zero", ["--lora_r", "0"], r"--lora_r: expected a positive rank, got 0", "finetune"),
+    # --- censored (scrubbed) volumes: one policy whatever the spelling (checked in test_censored_volumes_published) -
+    *[B(f"{name}_refused", [f"{{{name}}}", "--phenotypes", f"{{{name}}}/participants.tsv", "--output", "out"], 2,
+        rf"expected no censored volumes \(rows of empty, NaN or n/a cells\) in the time series "
+        rf".*sub-02_task-rest_run-1_bold{suffix}, got 3 of 30 \(TRs 3, 4, 20; 0-based\): pass --censored-volumes drop")
+      for name, suffix in (("censored_empty_tsv", r"\.tsv"), ("censored_empty_csv", r"\.csv"), ("censored_nan", r"\.tsv"),
+                           ("censored_bids", r"\.tsv"), ("censored_r_na", r"\.csv"), ("censored_npy", r"\.npy"))],
+    B("censored_first_tr_is_data_not_a_header", ["{censored_first_tr}", "--phenotypes",
+                                                  "{censored_first_tr}/participants.tsv", "--output", "out"], 2,
+      r"got 4 of 30 \(TRs 0, 3, 4, 20; 0-based\): pass --censored-volumes drop"),
+    B("censored_partial_row_refused_with_drop", ["{censored_partial}", "--phenotypes",
+                                                  "{censored_partial}/participants.tsv", "--censored-volumes", "drop",
+                                                  "--output", "out"], 2,
+      r"expected finite values in the time series .*sub-02_task-rest_run-1_bold\.tsv, got 1 NaN/inf \(first at row 9, "
+      r"column 2\); 1 row with only some ROIs missing \(TR 9\): a censored volume is a whole row"),
+    B("censored_all_volumes", ["{censored_all}", "--phenotypes", "{censored_all}/participants.tsv",
+                               "--censored-volumes", "drop", "--output", "out"], 2,
+      r"expected valid volumes in the time series .*sub-02_task-rest_run-1_bold\.tsv, got all 30 censored"),
+    B("censored_drop_published", ["{censored_empty_tsv}", "--phenotypes", "{censored_empty_tsv}/participants.tsv",
+                                  "--censored-volumes", "drop", "--output", "out"], 0,
+      r"censored volumes \(--censored-volumes drop\): 3 of 120 TRs in 1 of 4 scans: sub-02/task-rest_run-1 \(3\); FC "
+      r"uses the valid volumes"),
+    B("censored_drop_connectivity", ["{censored_npy}", "--phenotypes", "{censored_npy}/participants.tsv",
+                                     "--censored-volumes", "drop", "--connectivity", "--output", "out"], 0,
+      r"3 of 120 TRs in 1 of 4 scans"),
+    B("censored_drop_windows", ["{censored_r_na}", "--phenotypes", "{censored_r_na}/participants.tsv",
+                                "--censored-volumes", "drop", "--window-size", "10", "--output", "out"], 0,
+      r"warning: 2 windows of 10 TRs in 1 of 4 series hold censored volumes and were dropped \(no window straddles a "
+      r"gap\): sub-02/task-rest_run-1 \(2\)"),
+    B("censored_flag_with_connectivity_format", ["{censored_bids}", "--format", "connectivity",
+                                                  "--censored-volumes", "drop", "--output", "out"], 2,
+      r"--censored-volumes drop: expected with --format folder \(time-series files\), got --format connectivity"),
+    B("censored_flag_unknown_policy", ["{censored_bids}", "--censored-volumes", "keep", "--output", "out"], 2,
+      r"--censored-volumes: invalid choice: 'keep'"),
+    C("predict_censored_refused", ["predict", "--model", "{pretrained}", "--timeseries", "{censored_series}"],
+      r"expected no censored volumes .*censored_bids/sub-02_task-rest_run-1_bold\.tsv, got 3 of 30 \(TRs 3, 4, 20; "
+      r"0-based\): pass --censored-volumes drop"),
     # --- lcm-hf predict / embed -----------------------------------------------------------------------------------
     C("predict_model_is_a_dataset", ["predict", "--model", "{dataset}", "--timeseries", "{series}"],
       r"--model: expected a model folder .*, got '.*dataset', which is a dataset folder \(build_dataset\.py output\)"),
@@ -715,6 +788,25 @@ def test_stale_temporary_folders_of_killed_writes_are_removed(world):
     stale = world["files"]["stale"]
     assert sorted(os.listdir(stale)) == sorted(["out", f".out.tmp-{os.getpid()}"])  # a live process's is kept
     assert len(load(os.path.join(stale, "out"))) == 6
+
+
+def test_censored_volumes_published(world):
+    """The count column, the series kept with its censored volumes in place, FC of the valid rows (numpy float64),
+    windows of consecutive valid TRs only."""
+    valid = np.setdiff1d(np.arange(30), CENSORED_TRS)
+    dataset = load(output(world, "censored_drop_published"))
+    assert dataset["subject_id"] == ["sub-01", "sub-02", "sub-03", "sub-04"]
+    assert dataset["censored_volumes"] == [0, 3, 0, 0]
+    stored = np.asarray(dataset[1]["timeseries"], dtype=np.float64)
+    assert np.flatnonzero(np.isnan(stored).all(axis=1)).tolist() == CENSORED_TRS
+    np.testing.assert_allclose(stored[valid], censored_series()[valid], rtol=1e-6)
+    fc = load(output(world, "censored_drop_connectivity"))
+    assert fc["censored_volumes"] == [0, 3, 0, 0]
+    np.testing.assert_allclose(np.asarray(fc[1]["connectivity"]), np.corrcoef(censored_series()[valid].T), atol=1e-5)
+    windows = load(output(world, "censored_drop_windows"))
+    sub02 = [row for row in windows if row["subject_id"] == "sub-02"]
+    assert len(sub02) == 1 and sub02[0]["censored_volumes"] == 3  # windows at 0, 10, 20: only 10-19 is whole
+    np.testing.assert_allclose(np.asarray(sub02[0]["timeseries"]), censored_series()[10:20], rtol=1e-5)
 
 
 def test_stray_table_and_roi_labels(world):

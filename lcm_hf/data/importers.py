@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors_lcm import LcmInputError
+from ..timeseries_files_lcm import CENSORED_POLICIES
+from ..windows_lcm import censored_rows
 from .contract import add_contract_columns
 from .folders import build_dataset, check_roi_counts, import_files, list_files, progress_bar
 from .matching import check_unmatched, clean_value
@@ -66,6 +68,7 @@ def import_timeseries_folder(
     unmatched: str = "warn",
     progress: bool = False,
     header: str = "auto",
+    censored_volumes: str = "refuse",
 ):
     """Import a folder of per-scan ROI time-series files.
 
@@ -123,13 +126,18 @@ def import_timeseries_folder(
         ``2001 2002 ...`` above decimal data, and refuses codes above whole numbers as ambiguous). The labels are
         the dataset's ``roi_labels``; files with a header row beside files without one are refused (naming one of
         each), never imported without their labels.
+    censored_volumes : {"refuse", "drop"}
+        Censored (scrubbed) volumes, rows of empty, ``NaN``, ``n/a`` or ``NA`` cells: a file holding one is refused
+        (default, naming it, the rows and the flag), or they are kept as NaN rows in their place in time and counted
+        in a ``censored_volumes`` column: FC uses the valid volumes and no window holds a censored one
+        (:mod:`lcm_hf.windows_lcm`). A row with only some ROIs missing is refused either way.
 
     Returns
     -------
     datasets.Dataset
         One row per scan: ``subject_id``, ``scan_id``, ``dataset``, ``site``, ``timeseries``
-        (Array2D (None, N), T x N), ``session``/``task``/``run`` when file names carry them, and
-        the phenotype columns.
+        (Array2D (None, N), T x N), ``session``/``task``/``run`` when file names carry them, the
+        phenotype columns, and with ``censored_volumes="drop"`` the int32 ``censored_volumes`` of each scan.
 
     Raises
     ------
@@ -150,17 +158,34 @@ def import_timeseries_folder(
     labelled: list[tuple[Path, list[str] | None]] = []  # the files imported, with their header's labels
 
     def read(path: Path) -> np.ndarray:
-        item = read_timeseries(path, mat_key=mat_key, transpose=transpose, header=header)
+        item = read_timeseries(path, mat_key=mat_key, transpose=transpose, censored_volumes=censored_volumes,
+                               header=header)
         labelled.append((path, item.roi_labels))
         return item.timeseries
 
+    if censored_volumes not in CENSORED_POLICIES:  # before any file is read
+        raise LcmInputError(f"expected censored_volumes to be one of {list(CENSORED_POLICIES)}, got {censored_volumes!r}")
     dataset = import_files(
         folder, files, read, phenotypes,
         subject_column=subject_column, scan_column=scan_column, id_column=id_column, dataset_name=dataset_name,
         site_column=site_column, phenotype_columns=phenotype_columns, num_rois=num_rois,
         subject_pattern=subject_pattern, unmatched=unmatched, progress=progress, desc="reading time series",
         what="time-series")
+    if censored_volumes == "drop":
+        dataset = add_censored_column(dataset)
     return add_contract_columns(dataset, roi_labels=None if transpose else common_roi_labels(labelled))
+
+
+def add_censored_column(dataset):
+    """The dataset with an int32 ``censored_volumes`` column: the censored volumes (rows of NaN,
+    :func:`lcm_hf.windows_lcm.censored_rows`) of each scan's series."""
+    from datasets import Value
+
+    counts = [int(censored_rows(np.asarray(ts, dtype=np.float32)).sum())
+              for ts in dataset.with_format("numpy")["timeseries"]]
+    if "censored_volumes" in dataset.column_names:
+        dataset = dataset.remove_columns("censored_volumes")
+    return dataset.add_column("censored_volumes", counts, feature=Value("int32"))
 
 
 def header_roi_labels(files: Sequence[Path], header: str = "auto") -> list[str] | None:
@@ -450,6 +475,7 @@ def import_abide_pcp(
 
 __all__ = [
     "ABIDE_DEFAULT_MAPPING",
+    "add_censored_column",
     "ABIDE_PHENOTYPE_FILE",
     "NIFTI_SUFFIXES",
     "import_abide_pcp",

@@ -7,6 +7,8 @@ Supported files (time series: rows are time points, columns are ROIs):
   skipped: lines starting with ``#`` (ABIDE ``rois_*.1D`` headers), a first line of names, and a first
   line of ROI codes above decimal data (``--header`` decides). A first column of non-numeric values (ROI
   or time labels) is dropped.
+  Empty, ``NaN``, ``n/a`` and ``NA`` cells are missing values: a row of them is a censored volume,
+  refused unless ``censored_volumes="drop"``.
 - ``.npy``: a 2-D array.
 - ``.mat``: a MATLAB (v5) file; the array under ``mat_key`` (or the only 2-D numeric array
   when ``mat_key`` is None).
@@ -97,7 +99,7 @@ def read_roi_labels(path: str | os.PathLike, header: str = "auto") -> list[str] 
 
 
 def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
-                         transpose: bool = False, header: str = "auto") -> np.ndarray:
+                         transpose: bool = False, censored_volumes: str = "refuse", header: str = "auto") -> np.ndarray:
     """Read one ROI time-series file: the array of :func:`lcm_hf.timeseries_files_lcm.read_timeseries`, the one reader
     that `lcm-hf predict`, `lcm-hf embed` and the pipeline call too (same formats and checks).
 
@@ -109,6 +111,9 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
         Variable holding the time series in a ``.mat`` file.
     transpose : bool
         The file is ROI x time; return its transpose.
+    censored_volumes : {"refuse", "drop"}
+        Censored volumes (rows of empty, ``NaN``, ``n/a`` or ``NA`` cells): refused (default) or kept as NaN rows
+        (:func:`lcm_hf.timeseries_files_lcm.read_timeseries`).
     header : {"auto", "yes", "no"}
         Text tables: whether the first line that does not start with ``#`` is a header row
         (:func:`lcm_hf.text_tables_lcm.read_text_table`).
@@ -120,8 +125,9 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     Raises
     ------
     ValueError
-        Naming the file: unreadable, not 2-D, NaN/inf values, or a square symmetric matrix with a
-        unit (or zero) diagonal ("looks like a connectivity matrix": use ``--format connectivity``).
+        Naming the file: unreadable, not 2-D, censored volumes (by default), a partly missing row, inf values, or a
+        square symmetric matrix with a unit (or zero) diagonal ("looks like a connectivity matrix": use
+        ``--format connectivity``).
 
     Examples
     --------
@@ -131,7 +137,8 @@ def read_timeseries_file(path: str | os.PathLike, *, mat_key: str | None = None,
     >>> read_timeseries_file(path).shape
     (4, 3)
     """
-    return read_timeseries(path, mat_key=mat_key, transpose=transpose, header=header).timeseries
+    return read_timeseries(path, mat_key=mat_key, transpose=transpose, censored_volumes=censored_volumes,
+                           header=header).timeseries
 
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")

@@ -47,7 +47,8 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
 
     The windows are the processor's (:meth:`~lcm_hf.processing_lcm.LcmProcessor.window_spans`): full windows of
     ``window_size`` TRs every ``window_stride`` (a shorter tail dropped); a series shorter than one window gives
-    one window of all its TRs (``short_series="pad"``) or none (``"drop"``).
+    one window of all its TRs (``short_series="pad"``) or none (``"drop"``). A window holding a censored volume (a row
+    of NaN, imported with ``censored_volumes="drop"``) is dropped, said in one ``RuntimeWarning``.
 
     Parameters
     ----------
@@ -83,6 +84,7 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
     processor = window_processor(window_size, stride, short_series, num_rois=num_rois_of(dataset))
     size = processor.window_size
     short: list[tuple[int, int]] = []  # (row, TRs) of series shorter than one window
+    censored: list[tuple[int, int]] = []  # (row, windows dropped) of series with censored volumes
 
     def cut(batch, indices):
         out = {k: [] for k in batch}
@@ -91,7 +93,10 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
             ts = np.asarray(ts, dtype=np.float32)
             if ts.shape[0] < size:
                 short.append((indices[i], ts.shape[0]))
-            spans = processor.window_spans(ts.shape[0])
+            spans = processor.window_spans(ts)  # censored volumes (NaN rows) in no window
+            lost = len(processor.window_spans(ts.shape[0])) - len(spans)
+            if lost:
+                censored.append((indices[i], lost))
             for w, (start, length) in enumerate(spans):
                 window = ts[start : start + length]
                 if zero_pad and length < size:
@@ -111,6 +116,8 @@ def expand_windows(dataset, window_size=DEFAULT_WINDOW_SIZE, stride: int | None 
         desc="windows")
     if short:
         _warn_short(dataset, short, size, processor.short_series)
+    if censored:
+        _warn_censored(dataset, censored, size)
     return result.with_format(dataset.format["type"])
 
 
@@ -129,6 +136,17 @@ def _warn_short(dataset, short: list[tuple[int, int]], window_size: int, policy:
         action = "dropped (short_series='drop')"
     warnings.warn(f"{len(short)} of {len(dataset)} series are shorter than the window ({window_size} TRs), "
                   f"{action}: {', '.join(names)}{more}", RuntimeWarning, stacklevel=3)
+
+
+def _warn_censored(dataset, censored: list[tuple[int, int]], window_size: int) -> None:
+    from .identity import scan_labels
+
+    censored = sorted(censored)
+    names = [f"{name} ({n})" for name, (_, n) in zip(scan_labels(dataset, [i for i, _ in censored[:5]]), censored)]
+    more = f" and {len(censored) - 5} more" if len(censored) > 5 else ""
+    warnings.warn(f"{sum(n for _, n in censored)} windows of {window_size} TRs in {len(censored)} of {len(dataset)} "
+                  f"series hold censored volumes and were dropped (no window straddles a gap): "
+                  f"{', '.join(names)}{more}", RuntimeWarning, stacklevel=3)
 
 
 def connectivity_processor(processor=None, fisher_z: bool | None = None, *, num_rois: int | None):

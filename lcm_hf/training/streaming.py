@@ -367,7 +367,7 @@ class WindowStream(torch.utils.data.IterableDataset):
             current = base.get(bei)
             if current is None or (isinstance(current, float) and np.isnan(current)):
                 base[bei] = value
-        for start, length in self.processor.window_spans(len(series), rng=rng):
+        for start, length in self.processor.window_spans(series, rng=rng):
             yield {**base, "timeseries": series[start : start + length].astype(np.float32), "window_length": length}
 
     def __iter__(self):
