@@ -106,6 +106,9 @@ def _reading(lines: list[str], fmt: TextFormat):
     """(data signature, whether a header row has one cell per column, two or more) of the sample read as ``fmt``,
     or None when ``fmt`` cannot read it (no numeric rows, ragged rows, a cell that is no number)."""
     rows = [_tokens(line, fmt.delimiter) for line in lines]
+    data_rows = [tokens for tokens in rows if _numeric_row(tokens, fmt.decimal_comma, True)]
+    if fmt.delimiter is not None and data_rows and all(len(t) > 1 and t[-1] == "" for t in data_rows):
+        rows = [t[:-1] if len(t) > 1 and t[-1] == "" else t for t in rows]  # a delimiter ending every line
     start = next((i for i, tokens in enumerate(rows) if _numeric_row(tokens, fmt.decimal_comma, True)), None)
     if start is None:
         return None
@@ -257,9 +260,14 @@ def read_text_table(path: str | os.PathLike, header: str = "auto") -> tuple[np.n
         rows.append((line_number, tokens))
     if not rows:
         raise LcmInputError(f"expected numeric rows in {path}, found none")
-    rows, headers = _drop_trailing_delimiter(rows, headers, delimiter)
+    if _ends_with_delimiter(rows, headers, delimiter):  # "1<TAB>2<TAB>": the last delimiter ends the line
+        width = len(rows[0][1])
+        rows = [(n, tokens[:-1]) for n, tokens in rows]
+        headers = [h[:-1] if len(h) == width else h for h in headers]
+        named_rows = [(n, h[:-1] if len(h) == width else h) for n, h in named_rows]
     label_column = _label_column(rows[0][1], decimal_comma)
-    first = rows[0][1][label_column:]
+    index_header = not label_column and len(rows[0][1]) > 2 and rows[0][1][0] == ""  # ",2001,2002": pandas' index
+    first = rows[0][1][label_column or index_header:]
     if header == "auto" and not named_rows and len(first) >= 2 and all(_CODE.fullmatch(t) for t in first) \
             and len({int(t) for t in first}) == len(first) and len(rows) > 1 and len(rows[1][1]) == len(rows[0][1]):
         if _integers(rows[1:], label_column):
@@ -308,15 +316,13 @@ def _label_column(tokens: list[str], decimal_comma: bool) -> bool:
     return len(tokens) > 1 and not (_is_number(tokens[0], decimal_comma) or is_missing(tokens[0]))
 
 
-def _drop_trailing_delimiter(rows, headers, delimiter):
-    """Rows (and headers) without the empty last cell of a delimiter ending every line (``1<TAB>2<TAB>3<TAB>``): a
-    line terminator, not a column of missing values."""
+def _ends_with_delimiter(rows, headers, delimiter) -> bool:
+    """Whether a delimiter ends every data line (``1<TAB>2<TAB>3<TAB>``): a line terminator, not a column of missing
+    values (unless a header row names that column)."""
     if delimiter is None or not all(len(tokens) > 1 and tokens[-1] == "" for _, tokens in rows):
-        return rows, headers
+        return False
     width = len(rows[0][1])
-    if any(len(header) == width and header[-1] != "" for header in headers):  # a header names that column
-        return rows, headers
-    return [(n, tokens[:-1]) for n, tokens in rows], [header[:-1] if len(header) == width else header for header in headers]
+    return not any(len(header) == width and header[-1] != "" for header in headers)
 
 
 __all__ = ["DELIMITERS", "HEADER_CHOICES", "MISSING_TOKENS", "TEXT_SUFFIXES", "TextFormat", "detect_text_format",
