@@ -190,7 +190,12 @@ def write_censored_cohort(folder, cell=None, suffix=".tsv", edit=None):
     os.remove(os.path.join(folder, "sub-02_task-rest_run-1_bold.tsv"))
     x = censored_series() if edit is None else edit(censored_series())
     target = os.path.join(folder, f"sub-02_task-rest_run-1_bold{suffix}")
-    if suffix == ".npy":
+    if suffix == ".npy":  # every file .npy: a folder mixing files with and without header labels is refused
+        for name in os.listdir(folder):
+            if name.endswith("_bold.tsv"):
+                path = os.path.join(folder, name)
+                np.save(path[:-4] + ".npy", np.loadtxt(path, delimiter="\t", skiprows=1))
+                os.remove(path)
         np.save(target, x)
         return
     frame = pd.DataFrame(x, columns=[f"roi_{i}" for i in range(NUM_ROIS)])
