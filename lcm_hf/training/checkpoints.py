@@ -196,6 +196,26 @@ def announce_resume(folder: str | os.PathLike, why: str = "") -> str:
     return line
 
 
+def needed_checkpoints(training_args):
+    """The training arguments of a run with its checkpoints dropped where nothing would read them.
+
+    Checkpoints are read to resume a killed run and to load the best one at the end (``load_best_model_at_end``).
+    A ``--cv_folds`` fold (``cv_fold`` set) is never resumed (:func:`resume_argument` refuses it: each fold trains
+    anew), so a fold that keeps no best checkpoint (the small-cohort policy, or ``--load_best_model_at_end false``)
+    saves none: a copy with ``save_strategy`` "no" is returned (on tens of subjects a checkpoint every epoch took
+    longer than the optimizer steps). Any other run's arguments come back unchanged (the same object).
+    """
+    import copy
+
+    if getattr(training_args, "cv_fold", None) is None or training_args.load_best_model_at_end:
+        return training_args
+    if str(getattr(training_args.save_strategy, "value", training_args.save_strategy)) == "no":
+        return training_args
+    args = copy.copy(training_args)
+    args.save_strategy = "no"
+    return args
+
+
 def save_checkpoint_staged(trainer, model, trial, save) -> None:
     """Run ``save(model, trial)`` (`Trainer._save_checkpoint`) into ``.checkpoint-<step>.tmp`` and rename the
     finished folder to ``checkpoint-<step>`` (replacing an older one of that step), then rotate checkpoints.
@@ -250,6 +270,7 @@ __all__ = [
     "save_checkpoint_staged",
     "checkpoints",
     "last_complete_checkpoint",
+    "needed_checkpoints",
     "resolve_resume",
     "resume_argument",
 ]
