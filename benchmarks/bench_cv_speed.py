@@ -161,14 +161,14 @@ def fold_steps(args, windows: int) -> list[int]:
     return [per_epoch] * int(math.ceil(args.num_train_epochs))
 
 
-def plain_loop(prepared: list[dict], model_args) -> tuple[float, list[int]]:
-    """(seconds, optimizer steps per fold) of the plain torch loop over the prepared folds."""
+def plain_loop(prepared: list[dict], model_args) -> tuple[float, float, list[int]]:
+    """(wall seconds, CPU seconds, optimizer steps per fold) of the plain torch loop over the prepared folds."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
     from lcm_hf.training.recipes import pretrain_model
 
-    start, steps = time.perf_counter(), []
+    start, cpu, steps = time.perf_counter(), time.process_time(), []
     for fold in prepared:
         args = fold["args"]
         x, y = torch.from_numpy(fold["connectivity"]), torch.from_numpy(fold["labels"])
@@ -196,7 +196,7 @@ def plain_loop(prepared: list[dict], model_args) -> tuple[float, list[int]]:
                 optimizer.zero_grad(set_to_none=True)
                 done += 1
         steps.append(done)
-    return time.perf_counter() - start, steps
+    return time.perf_counter() - start, time.process_time() - cpu, steps
 
 
 def load_script(relative_path: str):
@@ -229,7 +229,7 @@ PHASES = [  # (label, module, attribute): the time spent inside each (nested pha
     ("    batches (collate)", "lcm_hf.training.trainer", "LcmTrainer.get_batch_samples"),
     ("  finish (all below)", "lcm_hf.training.recipes", "_finish"),
     ("    test predictions", "lcm_hf.training.trainer", "LcmTrainer.predict"),
-    ("    final model save", "transformers.trainer", "Trainer.save_model"),
+    ("    model saves", "transformers.trainer", "Trainer.save_model"),
     ("    report: baseline + intervals", "lcm_hf.training.report", "evaluate_run"),
     ("      baseline fit", "lcm_hf.training.baseline", "fit_baseline"),
     ("      comparison + bootstrap", "lcm_hf.training.report", "compare"),
@@ -276,22 +276,23 @@ def phase_timers():
             setattr(owner, name, original)
 
 
-def script_path(folder: str, quick: bool, profile: bool) -> tuple[float, dict, list[int], dict]:
-    """(seconds, phase times, optimizer steps per fold, cv results) of ``pretrain.py --cv_folds 5`` in-process."""
+def script_path(folder: str, quick: bool, profile: bool) -> tuple[float, float, dict, list[int]]:
+    """(wall seconds, CPU seconds, phase times, optimizer steps per fold) of ``pretrain.py --cv_folds 5``
+    in-process."""
     script = load_script("training/pretrain.py")
     with tempfile.TemporaryDirectory() as output:
         argv = script_argv(folder, os.path.join(output, "run"), quick)
         with phase_timers() if profile else contextlib.nullcontext({}) as phases:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             with contextlib.redirect_stdout(open(os.devnull, "w")):
-                results = script.main(argv)
-            seconds = time.perf_counter() - start
+                script.main(argv)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         steps = []
         for k in range(5):
             with open(os.path.join(output, "run", f"fold-{k}", "results.json")) as handle:
                 history = json.load(handle)["log_history"]
             steps.append(max(entry.get("step", 0) for entry in history))
-    return seconds, dict(phases), steps, results
+    return seconds, cpu, dict(phases), steps
 
 
 def cold_import_seconds() -> float:
@@ -325,12 +326,13 @@ def measure(label: str, folder: str, args) -> dict:
     prepared, _, model_args, _ = prepared_folds(argv)
     plain_loop(prepared[:1], model_args)  # warm-up: first torch ops, allocator
     load_before = load()
-    plain, plain_steps = plain_loop(prepared, model_args)
-    script, phases, script_steps, results = script_path(folder, args.quick, args.profile)
+    plain, plain_cpu, plain_steps = plain_loop(prepared, model_args)
+    script, script_cpu, phases, script_steps = script_path(folder, args.quick, args.profile)
     load_after = load()
     if plain_steps != script_steps:
         print(f"WARNING: optimizer steps differ: plain {plain_steps}, script {script_steps}", file=sys.stderr)
-    row = {"set": label, "plain_s": plain, "script_s": script, "ratio": script / plain, "steps": script_steps,
+    row = {"set": label, "plain_s": plain, "script_s": script, "ratio": script / plain, "plain_cpu_s": plain_cpu,
+           "script_cpu_s": script_cpu, "cpu_ratio": script_cpu / plain_cpu, "steps": script_steps,
            "plain_steps": plain_steps, "load_before": load_before, "load_after": load_after,
            "threads": torch.get_num_threads(), "phases": phases}
     print(json.dumps({k: v for k, v in row.items() if k != "phases"}), flush=True)
@@ -341,12 +343,13 @@ def measure(label: str, folder: str, args) -> dict:
 
 def markdown(rows: list[dict], imports: float | None, quick: bool) -> str:
     lines = [f"Machine: {machine()}; one torch thread; {'--quick (3 epochs)' if quick else 'scripts defaults'}.", "",
-             "| set | optimizer steps (5 folds) | (a) plain loop | (b) pretrain.py --cv_folds 5 | ratio b/a "
-             "| load avg before / after |", "|---|---|---|---|---|---|"]
+             "| set | optimizer steps (5 folds) | (a) plain loop, wall (CPU) | (b) pretrain.py --cv_folds 5, wall (CPU) "
+             "| ratio b/a, wall (CPU) | load avg before / after |", "|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['set']} | {sum(row['steps'])} ({'+'.join(map(str, row['steps']))}) "
-                     f"| {row['plain_s']:.1f} s | {row['script_s']:.1f} s | **{row['ratio']:.2f}** "
-                     f"| {row['load_before']} / {row['load_after']} |")
+                     f"| {row['plain_s']:.1f} s ({row['plain_cpu_s']:.1f} s) "
+                     f"| {row['script_s']:.1f} s ({row['script_cpu_s']:.1f} s) "
+                     f"| **{row['ratio']:.2f}** ({row['cpu_ratio']:.2f}) | {row['load_before']} / {row['load_after']} |")
     if imports is not None:
         lines += ["", f"A fresh `python training/pretrain.py` also imports the library first: {imports:.1f} s here "
                       "(not in (b), whose imports were warm)."]
