@@ -7,6 +7,7 @@ import gc
 import os
 
 import numpy as np
+import pytest
 from datasets import Dataset
 from test_training_scripts import load_script
 
@@ -69,17 +70,56 @@ def test_a_small_cohort_cv_fold_writes_no_checkpoint_and_evaluates_only_its_test
 
 
 def test_checkpoints_are_dropped_only_where_nothing_reads_them(tmp_path):
-    fold = LcmTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none",
-                                load_best_model_at_end=False)
-    fold.cv_fold = 0
+    def arguments(cv_fold=None, **kw):
+        args = LcmTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", **kw)
+        if cv_fold is not None:
+            args.cv_fold = cv_fold
+        return args
+
+    fold = arguments(0, load_best_model_at_end=False)
     dropped = needed_checkpoints(fold)
     assert dropped is not fold and dropped.save_strategy == "no" and fold.save_strategy == "epoch"
-    selecting = LcmTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
-    selecting.cv_fold = 0
-    assert selecting.load_best_model_at_end and needed_checkpoints(selecting) is selecting  # the best is loaded
-    single = LcmTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none",
-                                  load_best_model_at_end=False)
+    selecting = arguments(0)  # keeps the best epoch: only the epochs that improve on the best are saved
+    assert selecting.load_best_model_at_end
+    assert needed_checkpoints(selecting).save_strategy == "best" and selecting.save_strategy == "epoch"
+    single = arguments(load_best_model_at_end=False)
     assert needed_checkpoints(single) is single and single.save_strategy == "epoch"  # resumable: kept
+    assert needed_checkpoints(arguments()).save_strategy == "epoch"
+
+
+@pytest.mark.slow  # ~10 s on a quiet machine
+def test_a_selecting_cv_fold_saves_only_improving_epochs_and_keeps_the_best(tmp_path, monkeypatch):
+    import json
+
+    from lcm_hf.training.trainer import LcmTrainer
+
+    saved = []
+    original = LcmTrainer._save_checkpoint
+
+    def counted(self, *args, **kwargs):
+        saved.append(self.state.global_step)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LcmTrainer, "_save_checkpoint", counted)
+    out = tmp_path / "cv"
+    load_script("pretrain").main([
+        "--dataset_dirs", _fc_folder(tmp_path, subjects=24), "--categorical_columns", "diagnosis",
+        "--small_cohort_policy", "off", "--num_train_epochs", "4", "--momentum_epochs", "1", "--hidden_size", "16",
+        "--num_hidden_layers", "1", "--num_attention_heads", "2", "--intermediate_size", "32",
+        "--per_device_train_batch_size", "4", "--use_cpu", "--report_to", "none", "--disable_tqdm", "true",
+        "--bootstrap_resamples", "50", "--cv_folds", "2", "--metric_for_best_model", "loss",
+        "--output_dir", str(out)])
+    for fold in ("fold-0", "fold-1"):
+        results = json.loads((out / fold / "results.json").read_text())
+        evaluations = [e for e in results["log_history"] if "eval_loss" in e]
+        candidates = [e for e in evaluations if e["epoch"] > 1 + 1e-6]  # stage 2 (momentum_epochs 1)
+        best = min(candidates, key=lambda e: e["eval_loss"])
+        assert results["kept_best"] and results["best_model_checkpoint"].endswith(f"checkpoint-{best['step']}")
+        improving = [e["step"] for i, e in enumerate(candidates)
+                     if e["eval_loss"] < min([c["eval_loss"] for c in candidates[:i]], default=np.inf)]
+        steps = [int(n.split("-")[1]) for n in os.listdir(out / fold) if n.startswith("checkpoint-")]
+        assert best["step"] in steps and set(steps) <= set(improving)
+    assert len(saved) < 2 * 4  # fewer than a checkpoint every epoch
 
 
 def test_small_training_splits_are_batched_from_memory_with_the_same_rows():

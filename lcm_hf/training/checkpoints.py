@@ -197,22 +197,27 @@ def announce_resume(folder: str | os.PathLike, why: str = "") -> str:
 
 
 def needed_checkpoints(training_args):
-    """The training arguments of a run with its checkpoints dropped where nothing would read them.
+    """The training arguments of a run with the checkpoints that nothing would read dropped.
 
     Checkpoints are read to resume a killed run and to load the best one at the end (``load_best_model_at_end``).
     A ``--cv_folds`` fold (``cv_fold`` set) is never resumed (:func:`resume_argument` refuses it: each fold trains
     anew), so a fold that keeps no best checkpoint (the small-cohort policy, or ``--load_best_model_at_end false``)
-    saves none: a copy with ``save_strategy`` "no" is returned (on tens of subjects a checkpoint every epoch took
-    longer than the optimizer steps). Any other run's arguments come back unchanged (the same object).
+    saves none (``save_strategy`` "no"; on tens of subjects a checkpoint every epoch took longer than the
+    optimizer steps), and a fold that keeps the best one saves only the evaluations that improve on the best so
+    far (``save_strategy`` "best": the checkpoint loaded at the end is the same). A copy is returned when
+    something changes; any other run's arguments come back unchanged (the same object).
     """
     import copy
 
-    if getattr(training_args, "cv_fold", None) is None or training_args.load_best_model_at_end:
+    if getattr(training_args, "cv_fold", None) is None:
         return training_args
-    if str(getattr(training_args.save_strategy, "value", training_args.save_strategy)) == "no":
-        return training_args
+    save = str(getattr(training_args.save_strategy, "value", training_args.save_strategy))
+    wanted = "best" if training_args.load_best_model_at_end else "no"
+    if save in ("no", wanted) or (wanted == "best" and save != str(getattr(
+            training_args.eval_strategy, "value", training_args.eval_strategy))):
+        return training_args  # nothing saved, or saves a selection does not line up with (left as they are)
     args = copy.copy(training_args)
-    args.save_strategy = "no"
+    args.save_strategy = wanted
     return args
 
 
