@@ -28,7 +28,7 @@ Folds are never resumed (``--resume_from_checkpoint`` is refused with ``--cv_fol
 checkpoints its model selection reads: none under the small-cohort policy (the last step is kept), only the
 improving evaluations when the best epoch is kept (:func:`lcm_hf.training.checkpoints.needed_checkpoints`).
 With the small training splits batched from memory and the loaded libraries left out of the folds' garbage
-collections, ``pretrain.py --cv_folds 5`` on 48 subjects takes about 1.4 times a plain torch loop doing the same
+collections, ``pretrain.py --cv_folds 5`` on 48 subjects takes about 1.4-1.5 times a plain torch loop doing the same
 optimizer steps, report, baseline and intervals included (``benchmarks/bench_cv_speed.py``).
 """
 
