@@ -3,7 +3,8 @@
 Issue 18, item 6: the script's cross-validation (report, baseline and bootstrap intervals included) should take
 at most 2x the time of a plain torch loop doing the same optimizer steps, in the same process.
 
-Protocol (``python benchmarks/bench_cv_speed.py``; ``--quick`` for a smoke run of 3 epochs):
+Protocol (``python benchmarks/bench_cv_speed.py``; ``--quick`` for a smoke run of 3 epochs, whose ratio is not the
+figure: fixed per-fold costs dominate 30 optimizer steps):
 
 - **Data**: a SYNTHETIC 48-subject (24 + 24) table of 378 correlation edges (28 ROIs, values
   ``tanh(N(0, 0.3))``: the time depends on shape, not values) written by the benchmark and imported with the
