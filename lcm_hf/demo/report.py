@@ -52,7 +52,9 @@ def _bei_table(beis: list[dict], models: dict[str, tuple[dict, str]], kind: str)
 
 
 def write_report(settings, pretrained, finetuned, baseline, beis, splits, figures, timings, start) -> dict:
-    test_labels = np.stack(splits["test"].with_format("numpy")["labels"]).astype(np.float64)
+    from ..training.data import column_array
+
+    test_labels = column_array(splits["test"], "labels", np.float64)
     finetune_names = [
         b["name"]
         for b in beis

@@ -48,10 +48,11 @@ class BaselineFit:
 
 def fc_features(dataset) -> tuple[np.ndarray, np.ndarray]:
     """(upper-triangle FC features (n, N(N-1)/2), labels (n, K)) of a labelled window dataset."""
-    dataset = dataset.with_format("numpy", columns=["connectivity", "labels"])
-    fc = np.stack(dataset["connectivity"])
+    from .data import column_array
+
+    fc = column_array(dataset, "connectivity")
     rows, cols = np.triu_indices(fc.shape[-1], 1)
-    return fc[:, rows, cols].astype(np.float64), np.stack(dataset["labels"]).astype(np.float64)
+    return fc[:, rows, cols].astype(np.float64), column_array(dataset, "labels", np.float64)
 
 
 def subject_keys(dataset) -> np.ndarray:

@@ -196,6 +196,31 @@ def announce_resume(folder: str | os.PathLike, why: str = "") -> str:
     return line
 
 
+def needed_checkpoints(training_args):
+    """The training arguments of a run with the checkpoints that nothing would read dropped.
+
+    Checkpoints are read to resume a killed run and to load the best one at the end (``load_best_model_at_end``).
+    A ``--cv_folds`` fold (``cv_fold`` set) is never resumed (:func:`resume_argument` refuses it: each fold trains
+    anew), so a fold that keeps no best checkpoint (the small-cohort policy, or ``--load_best_model_at_end false``)
+    saves none (``save_strategy`` "no"; on tens of subjects a checkpoint every epoch took longer than the
+    optimizer steps), and a fold that keeps the best one saves only the evaluations that improve on the best so
+    far (``save_strategy`` "best": the checkpoint loaded at the end is the same). A copy is returned when
+    something changes; any other run's arguments come back unchanged (the same object).
+    """
+    import copy
+
+    if getattr(training_args, "cv_fold", None) is None:
+        return training_args
+    save = str(getattr(training_args.save_strategy, "value", training_args.save_strategy))
+    wanted = "best" if training_args.load_best_model_at_end else "no"
+    if save in ("no", wanted) or (wanted == "best" and save != str(getattr(
+            training_args.eval_strategy, "value", training_args.eval_strategy))):
+        return training_args  # nothing saved, or saves a selection does not line up with (left as they are)
+    args = copy.copy(training_args)
+    args.save_strategy = wanted
+    return args
+
+
 def save_checkpoint_staged(trainer, model, trial, save) -> None:
     """Run ``save(model, trial)`` (`Trainer._save_checkpoint`) into ``.checkpoint-<step>.tmp`` and rename the
     finished folder to ``checkpoint-<step>`` (replacing an older one of that step), then rotate checkpoints.
@@ -250,6 +275,7 @@ __all__ = [
     "save_checkpoint_staged",
     "checkpoints",
     "last_complete_checkpoint",
+    "needed_checkpoints",
     "resolve_resume",
     "resume_argument",
 ]

@@ -61,13 +61,17 @@ def _pooled(parts: dict[str, dict]) -> dict:
 
 # ----------------------------------------------------------------------------- shared steps
 def _trainer(model, training_args, splits, selection_metric="balanced_accuracy"):
+    """The run's `LcmTrainer`: checkpoints only where something reads them (`needed_checkpoints`), the training
+    rows held in memory when small (`training_rows`)."""
     from ..data import LcmDataCollator
+    from .checkpoints import needed_checkpoints
+    from .data import training_rows
     from .trainer import LcmTrainer
 
     return LcmTrainer(
         model=model,
-        args=training_args,
-        train_dataset=splits["train"],
+        args=needed_checkpoints(training_args),
+        train_dataset=training_rows(splits["train"]),
         eval_dataset=splits["validation"],
         data_collator=LcmDataCollator(beis=model.config.beis),  # label values checked per batch, not per step
         readout_selection_metric=selection_metric,

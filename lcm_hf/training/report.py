@@ -32,7 +32,9 @@ METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC-AUC", 
 
 
 def _labels(dataset) -> np.ndarray:
-    return np.stack(dataset.with_format("numpy", columns=["labels"])["labels"]).astype(np.float64)
+    from .data import column_array
+
+    return column_array(dataset, "labels", np.float64)
 
 
 def _identity(dataset):

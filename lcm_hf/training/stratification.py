@@ -30,11 +30,13 @@ def split_class_counts(splits: dict, beis: list[dict]) -> dict[str, dict[str, di
     A subject is counted once per class its windows carry (a label varying within a subject counts it under
     each); splits that are None are skipped.
     """
+    from .data import column_array
+
     out: dict = {}
     for split, dataset in splits.items():
         if dataset is None or len(dataset) == 0:
             continue
-        labels = np.stack(dataset.with_format("numpy", columns=["labels"])["labels"]).astype(np.float64)
+        labels = column_array(dataset, "labels", np.float64)
         subjects = [f"{d}::{s}" for d, s in zip(
             dataset["dataset"] if "dataset" in dataset.column_names else [""] * len(dataset), dataset["subject_id"])]
         for index, bei in enumerate(beis):

@@ -487,10 +487,21 @@ class LcmTrainer(Trainer):
         super()._load_best_model()
         restore_readout_layers(self, self.state.best_model_checkpoint)
 
+    def floating_point_ops(self, inputs) -> int:
+        """`Trainer`'s estimate (6 x input elements x parameters without embeddings), with the parameters counted
+        once per training run: counting walks every module, at every step (a twentieth of a small model's step)."""
+        main = getattr(self.model, "main_input_name", "input_ids")
+        if main not in inputs or not hasattr(self.model, "num_parameters"):
+            return super().floating_point_ops(inputs)
+        if getattr(self, "_counted_parameters", None) is None:
+            self._counted_parameters = self.model.num_parameters(exclude_embeddings=True)
+        return 6 * inputs[main].numel() * self._counted_parameters
+
     # ------------------------------------------------------------------ resume
     def train(self, resume_from_checkpoint=None, trial=None, ignore_keys_for_eval=None, **kwargs):
         """`Trainer.train`, restoring the readout stage and selected layers when resuming; True resumes from
         the newest *complete* checkpoint (checkpoints.py) and logs which."""
+        self._counted_parameters = None  # the model may have changed since (new BEIs, adapters)
         checkpoint = checkpoint_to_resume(resume_from_checkpoint, self.args.output_dir)
         if checkpoint is not None:
             self._restore_schedule(checkpoint)
