@@ -152,6 +152,9 @@ def run_main(main: Callable[[list[str]], object], argv: Sequence[str] | None = N
         The exit status: ``main``'s, 2 for a user error, 130 when interrupted.
     """
     argv, debug = strip_debug(list(sys.argv[1:] if argv is None else argv))
+    from .training.runtime import prepare_thread_environment
+
+    prepare_thread_environment()  # OpenMP reads its waiting policy once, when torch loads: before the entry runs
     with warnings.catch_warnings():  # the warning style is the entry's, not the caller's (tests, notebooks)
         format_warning = warnings.formatwarning
         if not debug:
@@ -181,34 +184,11 @@ def _run(main, argv: list[str], debug: bool) -> int:
     return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
-def available_cpus() -> int | None:
-    """CPUs this process may run on (``os.sched_getaffinity``, else ``os.cpu_count()``); None when unknown."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count()
-
-
-def default_num_threads(local_world_size: int | None = None) -> int:
-    """The CPUs available to the process divided by the processes on this machine (``LOCAL_WORLD_SIZE``), >= 1."""
-    cpus = available_cpus()
-    if local_world_size is None:
-        try:
-            local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        except ValueError:
-            local_world_size = 1
-    if not cpus:
-        return 1
-    return max(1, cpus // max(1, local_world_size))
-
-
 __all__ = [
     "EXIT_USAGE",
     "ArgumentParser",
     "add_console_arguments",
-    "available_cpus",
     "debug_enabled",
-    "default_num_threads",
     "error_exit",
     "exit_if_version",
     "one_line",
