@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors_lcm import LcmInputError
 
@@ -63,8 +63,7 @@ def wait_environment(environ) -> dict:
     return {} if any(environ.get(name) for name in WAIT_VARIABLES) else {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
-@dataclass(frozen=True)
-class ThreadPolicy:
+class ThreadPolicy(NamedTuple):
     """The threads a process uses and why (:func:`thread_policy`).
 
     Attributes
@@ -81,7 +80,7 @@ class ThreadPolicy:
 
     threads: int
     source: str
-    env: dict = field(default_factory=dict)
+    env: dict
 
 
 def thread_policy(num_threads: int | None = None, *, environ=None, cpus: int | None = None,
