@@ -1,0 +1,198 @@
+"""`make demo` on a busy machine: wall time with two CPU-bound competitors / wall time idle, old vs new thread policy.
+
+Runs what ``make demo`` runs (``lcm-hf demo --output-dir ...``, the full demo; ``--quick``: the demo's own
+``--quick`` smoke size with 1 epoch per stage) four times, each in a fresh process:
+
+1. idle, old policy; 2. idle, new policy; then two competitor processes start (pure-Python busy loops, one CPU
+each, bounded in time and killed at the end) and, once the machine's load shows them (``--warmup`` s),
+3. busy, old policy; 4. busy, new policy.
+
+- **old policy**: torch's default thread count and OpenMP waiting, as the scripts ran before
+  (``OMP_NUM_THREADS`` = the CPUs available to the process, ``GOMP_SPINCOUNT=300000``: libgomp's spinning when no
+  waiting policy is set);
+- **new policy**: the scripts' default (`lcm_hf.training.runtime.thread_policy`): threads from the CPUs available,
+  reduced to the CPUs the machine's load leaves free, one inter-op thread, passive OpenMP waiting; no thread
+  variable set in the environment.
+
+A busy run is stopped after ``--cap`` times its idle time (the ratio is then given as ``> cap``). The goal
+(issue 19 item 8): busy / idle under 3x with the new policy. Prints the ratios and writes ``--output`` (default:
+the full run to ``benchmarks/RESULTS_busy_machine.md``; ``--quick`` to nothing unless ``--output`` is given), with
+the CPU model and the load averages before each run. A benchmark, not a test: nothing asserts. The full run takes
+about 4 x the idle demo plus the competitors' warm-up (under 15 minutes where the idle demo takes under 2);
+``--quick`` about 3 minutes.
+
+Usage:
+    python benchmarks/bench_busy_machine.py            # the full demo (the integrator's run, on a quiet machine)
+    python benchmarks/bench_busy_machine.py --quick    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
+COMPETITOR = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_text() -> str:
+    try:
+        return " / ".join(f"{value:.2f}" for value in os.getloadavg()) + " (1 / 5 / 15 min)"
+    except OSError:
+        return "unknown"
+
+
+def policy_env(policy: str) -> dict:
+    """The environment of a demo run under ``policy`` ("old" or "new"); the user's thread variables removed."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    if policy == "old":  # torch's default count and libgomp's default spinning, made explicit
+        env.update(OMP_NUM_THREADS=str(len(os.sched_getaffinity(0))), GOMP_SPINCOUNT="300000")
+    return env
+
+
+def demo_command(output_dir: Path, quick: bool) -> list[str]:
+    command = [sys.executable, "-c", "import sys; from lcm_hf.cli import main; sys.exit(main())", "demo",
+               "--output-dir", str(output_dir)]
+    if quick:
+        command += ["--quick", "--pretrain-epochs", "1", "--finetune-epochs", "1", "--momentum-epochs", "1"]
+    return command
+
+
+def run_demo(policy: str, output_dir: Path, quick: bool, limit: float | None) -> dict:
+    """One demo run in a fresh process: wall seconds (None when stopped at ``limit``), the torch threads it said."""
+    load = load_text()
+    start = time.perf_counter()
+    log = output_dir.with_suffix(".log")
+    with open(log, "w") as out:
+        process = subprocess.Popen(demo_command(output_dir, quick), cwd=ROOT, env=policy_env(policy), stdout=out,
+                                   stderr=subprocess.STDOUT)
+        try:
+            process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    wall = time.perf_counter() - start
+    text = log.read_text(errors="replace")
+    said = re.search(r"^torch threads: (\d+) per process \((.*?);", text, re.M)
+    if process.returncode not in (0, -9):
+        raise SystemExit(f"error: the demo ({policy} policy) failed with status {process.returncode}:\n{text[-3000:]}")
+    return {"policy": policy, "wall": wall if process.returncode == 0 else None, "limit": limit, "load": load,
+            "threads": int(said.group(1)) if said else None, "why": said.group(2) if said else "?"}
+
+
+def start_competitors(count: int, seconds: float) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", COMPETITOR.format(seconds=seconds)]) for _ in range(count)]
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def ratio_text(busy: dict, idle: dict, cap: float) -> str:
+    return f"> {cap:.1f}x (stopped)" if busy["wall"] is None else f"{busy['wall'] / idle['wall']:.2f}x"
+
+
+def report(runs: dict, args, total: float, before: str) -> str:
+    size = "`lcm-hf demo --quick` with 1 epoch per stage" if args.quick else "`lcm-hf demo` (what `make demo` runs)"
+    lines = [
+        f"# `make demo` on a busy machine ({'--quick smoke run' if args.quick else 'full run'})",
+        "",
+        f"`python benchmarks/bench_busy_machine.py{' --quick' if args.quick else ''}` on {cpu_model()}, "
+        f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} available to the process); {size}; "
+        f"{args.competitors} competitors (pure-Python busy loops, one CPU each, {args.warmup:.0f} s warm-up); "
+        f"load before the run {before}; {total / 60:.1f} min in all.",
+        "",
+        "| machine | policy | torch threads (why) | load at start | wall (s) | busy / idle |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for key in ("idle-old", "idle-new", "busy-old", "busy-new"):
+        run = runs[key]
+        machine, policy = key.split("-")
+        idle = runs[f"idle-{policy}"]
+        wall = f"> {run['limit']:.0f}" if run["wall"] is None else f"{run['wall']:.0f}"
+        ratio = "" if machine == "idle" else ratio_text(run, idle, args.cap)
+        lines.append(f"| {machine} | {policy} | {run['threads']} ({run['why']}) | {run['load']} | {wall} | {ratio} |")
+    lines += [
+        "",
+        "- old policy: torch's default thread count (`OMP_NUM_THREADS` = the CPUs available) and libgomp's default "
+        "spinning (`GOMP_SPINCOUNT=300000`), as the scripts ran before;",
+        "- new policy: the scripts' default (`lcm_hf.training.runtime.thread_policy`): threads from the CPUs "
+        "available, reduced to those the load leaves free, one inter-op thread, `OMP_WAIT_POLICY=PASSIVE`.",
+        "",
+        f"- new policy: busy / idle = {ratio_text(runs['busy-new'], runs['idle-new'], args.cap)} (goal: under 3x)",
+        f"- old policy: busy / idle = {ratio_text(runs['busy-old'], runs['idle-old'], args.cap)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the demo's --quick size, 1 epoch per stage")
+    parser.add_argument("--competitors", type=int, default=2, help="CPU-bound competitor processes (default 2)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds the competitors run before the first busy run (default 20; quick 5)")
+    parser.add_argument("--cap", type=float, default=4.0, help="stop a busy run after CAP x its idle time")
+    parser.add_argument("--output", default=None,
+                        help="the Markdown file (default: full run benchmarks/RESULTS_busy_machine.md; quick none)")
+    parser.add_argument("--workdir", default=None, help="where the demo runs write (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    args.warmup = args.warmup if args.warmup is not None else (5.0 if args.quick else 20.0)
+    output = args.output if args.output is not None else ("" if args.quick else
+                                                          str(ROOT / "benchmarks" / "RESULTS_busy_machine.md"))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_busy_"))
+    work.mkdir(parents=True, exist_ok=True)
+    before = load_text()
+    print(f"{cpu_model()}; load before the run {before}", flush=True)
+    start = time.perf_counter()
+    runs, competitors = {}, []
+    try:
+        for policy in ("old", "new"):
+            runs[f"idle-{policy}"] = run = run_demo(policy, work / f"idle-{policy}", args.quick, None)
+            print(f"idle, {policy} policy: {run['wall']:.0f} s, {run['threads']} threads ({run['why']})", flush=True)
+        limits = {policy: args.cap * runs[f"idle-{policy}"]["wall"] for policy in ("old", "new")}
+        competitors = start_competitors(args.competitors, args.warmup + sum(limits.values()) + 60)
+        time.sleep(args.warmup)
+        for policy in ("old", "new"):
+            runs[f"busy-{policy}"] = run = run_demo(policy, work / f"busy-{policy}", args.quick, limits[policy])
+            ratio = ratio_text(run, runs[f"idle-{policy}"], args.cap)
+            print(f"busy, {policy} policy: busy / idle = {ratio}, {run['threads']} threads ({run['why']})", flush=True)
+    finally:
+        stop(competitors)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    text = report(runs, args, time.perf_counter() - start, before)
+    print(text)
+    if output:
+        Path(output).write_text(text)
+        print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
