@@ -1,11 +1,11 @@
 """`make demo` on a busy machine: wall time with two CPU-bound competitors / wall time idle, old vs new thread policy.
 
 Runs what ``make demo`` runs (``lcm-hf demo --output-dir ...``, the full demo; ``--quick``: the demo's own
-``--quick`` smoke size with 1 epoch per stage) four times, each in a fresh process:
+``--quick`` smoke size, 2 epochs per stage) four times (``--quick``: the new policy only, twice), each in a
+fresh process:
 
 1. idle, old policy; 2. idle, new policy; then two competitor processes start (pure-Python busy loops, one CPU
-each, bounded in time and killed at the end) and, once the machine's load shows them (``--warmup`` s),
-3. busy, old policy; 4. busy, new policy.
+each, bounded in time and killed at the end) and, after ``--warmup`` s, 3. busy, old policy; 4. busy, new policy.
 
 - **old policy**: torch's default thread count and OpenMP waiting, as the scripts ran before
   (``OMP_NUM_THREADS`` = the CPUs available to the process, ``GOMP_SPINCOUNT=300000``: libgomp's spinning when no
@@ -19,7 +19,7 @@ A busy run is stopped after ``--cap`` times its idle time (the ratio is then giv
 the full run to ``benchmarks/RESULTS_busy_machine.md``; ``--quick`` to nothing unless ``--output`` is given), with
 the CPU model and the load averages before each run. A benchmark, not a test: nothing asserts. The full run takes
 about 4 x the idle demo plus the competitors' warm-up (under 15 minutes where the idle demo takes under 2);
-``--quick`` about 3 minutes.
+``--quick`` (2 runs) about 3 minutes on a quiet 2-core machine.
 
 Usage:
     python benchmarks/bench_busy_machine.py            # the full demo (the integrator's run, on a quiet machine)
@@ -76,7 +76,7 @@ def demo_command(output_dir: Path, quick: bool) -> list[str]:
     command = [sys.executable, "-c", "import sys; from lcm_hf.cli import main; sys.exit(main())", "demo",
                "--output-dir", str(output_dir)]
     if quick:
-        command += ["--quick", "--pretrain-epochs", "1", "--finetune-epochs", "1", "--momentum-epochs", "1"]
+        command += ["--quick", "--pretrain-epochs", "2", "--finetune-epochs", "2", "--momentum-epochs", "1"]
     return command
 
 
@@ -118,7 +118,7 @@ def ratio_text(busy: dict, idle: dict, cap: float) -> str:
 
 
 def report(runs: dict, args, total: float, before: str) -> str:
-    size = "`lcm-hf demo --quick` with 1 epoch per stage" if args.quick else "`lcm-hf demo` (what `make demo` runs)"
+    size = "`lcm-hf demo --quick` with 2 epochs per stage" if args.quick else "`lcm-hf demo` (what `make demo` runs)"
     lines = [
         f"# `make demo` on a busy machine ({'--quick smoke run' if args.quick else 'full run'})",
         "",
@@ -130,7 +130,7 @@ def report(runs: dict, args, total: float, before: str) -> str:
         "| machine | policy | torch threads (why) | load at start | wall (s) | busy / idle |",
         "|---|---|---|---|---:|---:|",
     ]
-    for key in ("idle-old", "idle-new", "busy-old", "busy-new"):
+    for key in [f"{machine}-{policy}" for machine in ("idle", "busy") for policy in args.policies]:
         run = runs[key]
         machine, policy = key.split("-")
         idle = runs[f"idle-{policy}"]
@@ -144,16 +144,18 @@ def report(runs: dict, args, total: float, before: str) -> str:
         "- new policy: the scripts' default (`lcm_hf.training.runtime.thread_policy`): threads from the CPUs "
         "available, reduced to those the load leaves free, one inter-op thread, `OMP_WAIT_POLICY=PASSIVE`.",
         "",
-        f"- new policy: busy / idle = {ratio_text(runs['busy-new'], runs['idle-new'], args.cap)} (goal: under 3x)",
-        f"- old policy: busy / idle = {ratio_text(runs['busy-old'], runs['idle-old'], args.cap)}",
-        "",
     ]
+    goal = {"new": " (goal: under 3x)", "old": ""}
+    lines += [f"- {policy} policy: busy / idle = {ratio_text(runs[f'busy-{policy}'], runs[f'idle-{policy}'], args.cap)}"
+              f"{goal[policy]}" for policy in args.policies] + [""]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the demo's --quick size, 1 epoch per stage")
+    parser.add_argument("--quick", action="store_true", help="the demo's --quick size, 2 epochs per stage")
+    parser.add_argument("--policies", nargs="+", choices=("old", "new"), default=None,
+                        help="the thread policies to run (default: old new; quick: new)")
     parser.add_argument("--competitors", type=int, default=2, help="CPU-bound competitor processes (default 2)")
     parser.add_argument("--warmup", type=float, default=None,
                         help="seconds the competitors run before the first busy run (default 20; quick 5)")
@@ -162,6 +164,7 @@ def main(argv=None) -> int:
                         help="the Markdown file (default: full run benchmarks/RESULTS_busy_machine.md; quick none)")
     parser.add_argument("--workdir", default=None, help="where the demo runs write (default: a temporary folder)")
     args = parser.parse_args(argv)
+    args.policies = args.policies or (["new"] if args.quick else ["old", "new"])
     args.warmup = args.warmup if args.warmup is not None else (5.0 if args.quick else 20.0)
     output = args.output if args.output is not None else ("" if args.quick else
                                                           str(ROOT / "benchmarks" / "RESULTS_busy_machine.md"))
@@ -172,13 +175,13 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     runs, competitors = {}, []
     try:
-        for policy in ("old", "new"):
+        for policy in args.policies:
             runs[f"idle-{policy}"] = run = run_demo(policy, work / f"idle-{policy}", args.quick, None)
             print(f"idle, {policy} policy: {run['wall']:.0f} s, {run['threads']} threads ({run['why']})", flush=True)
-        limits = {policy: args.cap * runs[f"idle-{policy}"]["wall"] for policy in ("old", "new")}
+        limits = {policy: args.cap * runs[f"idle-{policy}"]["wall"] for policy in args.policies}
         competitors = start_competitors(args.competitors, args.warmup + sum(limits.values()) + 60)
         time.sleep(args.warmup)
-        for policy in ("old", "new"):
+        for policy in args.policies:
             runs[f"busy-{policy}"] = run = run_demo(policy, work / f"busy-{policy}", args.quick, limits[policy])
             ratio = ratio_text(run, runs[f"idle-{policy}"], args.cap)
             print(f"busy, {policy} policy: busy / idle = {ratio}, {run['threads']} threads ({run['why']})", flush=True)
