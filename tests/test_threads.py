@@ -95,9 +95,15 @@ def test_configure_threads_sets_torch_and_says_why(capsys, monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "3")
         assert configure_threads(None) == 3 == torch.get_num_threads()
         assert capsys.readouterr().out.splitlines() == [
-            "torch threads: 2 per process (3 CPUs available, load 1.2; --num_threads N to change)",
-            "torch threads: 1 per process (--num_threads; --num_threads N to change)",
-            "torch threads: 3 per process (OMP_NUM_THREADS; --num_threads N to change)",
+            "torch threads: 2 per process (3 CPUs available, load 1.2; --num_threads N or OMP_NUM_THREADS=N to change)",
+            "torch threads: 1 per process (--num_threads; --num_threads N or OMP_NUM_THREADS=N to change)",
+            "torch threads: 3 per process (OMP_NUM_THREADS; --num_threads N or OMP_NUM_THREADS=N to change)",
+        ]
+        assert configure_threads(2, flag="--num-threads") == 2
+        assert configure_threads(None, flag=None) == 3
+        assert capsys.readouterr().out.splitlines() == [
+            "torch threads: 2 per process (--num-threads; --num-threads N or OMP_NUM_THREADS=N to change)",
+            "torch threads: 3 per process (OMP_NUM_THREADS; OMP_NUM_THREADS=N to change)",
         ]
         with pytest.raises(ValueError, match="--num_threads: expected a positive number of threads, got 0"):
             configure_threads(0)
@@ -152,6 +158,7 @@ def test_the_demo_sets_passive_waiting_before_torch_loads(tmp_path):
     assert state["set"] == PASSIVE and state["wait"] == "PASSIVE"
     assert 1 <= state["threads"] <= len(os.sched_getaffinity(0)) and state["interop"] == 1
     assert f"torch threads: {state['threads']} per process (" in out
+    assert "; --num-threads N or OMP_NUM_THREADS=N to change)" in out
 
 
 @pytest.mark.slow
@@ -162,4 +169,4 @@ def test_a_training_script_keeps_the_users_settings(tmp_path):
     assert state["torch_loaded_before"] is False
     assert state["set"] == {} and state["wait"] == "ACTIVE"
     assert (state["threads"], state["interop"]) == (1, 1)
-    assert "torch threads: 1 per process (OMP_NUM_THREADS; --num_threads N to change)" in out
+    assert "torch threads: 1 per process (OMP_NUM_THREADS; --num_threads N or OMP_NUM_THREADS=N to change)" in out

@@ -179,7 +179,7 @@ def prepare_thread_environment() -> dict:
     return env
 
 
-def configure_threads(num_threads: int | None = None, announce: bool = True) -> int:
+def configure_threads(num_threads: int | None = None, announce: bool = True, flag: str | None = "--num_threads") -> int:
     """Set torch's threads by :func:`thread_policy` (intra-op: the count; interop: 1) and return the count.
 
     Parameters
@@ -190,6 +190,8 @@ def configure_threads(num_threads: int | None = None, announce: bool = True) -> 
         load leaves free, at least 1.
     announce : bool
         Print one line saying the count and why (on the local main process only).
+    flag : str, optional
+        The entry's flag for ``num_threads``, named in that line (None: the entry has none).
     """
     policy = current_thread_policy(num_threads)
     for name, value in policy.env.items():  # for processes started from here (torch here has read its own)
@@ -202,7 +204,9 @@ def configure_threads(num_threads: int | None = None, announce: bool = True) -> 
     except RuntimeError:  # set already, or inter-op work started: keep torch's
         pass
     if announce and int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        print(f"torch threads: {policy.threads} per process ({policy.source}; --num_threads N to change)", flush=True)
+        source = flag if flag and policy.source == "--num_threads" else policy.source
+        change = f"{flag} N or OMP_NUM_THREADS=N" if flag else "OMP_NUM_THREADS=N"
+        print(f"torch threads: {policy.threads} per process ({source}; {change} to change)", flush=True)
     return policy.threads
 
 
