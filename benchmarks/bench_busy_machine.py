@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,8 +92,9 @@ def run_demo(policy: str, output_dir: Path, quick: bool, limit: float | None) ->
         try:
             process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+        finally:  # stopped at the limit, or the benchmark interrupted: no demo left running
+            stop([process])
     wall = time.perf_counter() - start
     text = log.read_text(errors="replace")
     said = re.search(r"^torch threads: (\d+) per process \((.*?);", text, re.M)
@@ -168,6 +170,7 @@ def main(argv=None) -> int:
     args.warmup = args.warmup if args.warmup is not None else (5.0 if args.quick else 20.0)
     output = args.output if args.output is not None else ("" if args.quick else
                                                           str(ROOT / "benchmarks" / "RESULTS_busy_machine.md"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("error: terminated"))  # the competitors are stopped then too
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_busy_"))
     work.mkdir(parents=True, exist_ok=True)
     before = load_text()
