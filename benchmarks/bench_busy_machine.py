@@ -98,10 +98,12 @@ def run_demo(policy: str, output_dir: Path, quick: bool, limit: float | None) ->
     wall = time.perf_counter() - start
     text = log.read_text(errors="replace")
     said = re.search(r"^torch threads: (\d+) per process \((.*?);", text, re.M)
+    steps = [float(seconds) for seconds in re.findall(r"^trained \d+ steps in ([\d.]+) s", text, re.M)]
     if process.returncode not in (0, -9):
         raise SystemExit(f"error: the demo ({policy} policy) failed with status {process.returncode}:\n{text[-3000:]}")
     return {"policy": policy, "wall": wall if process.returncode == 0 else None, "limit": limit, "load": load,
-            "threads": int(said.group(1)) if said else None, "why": said.group(2) if said else "?"}
+            "threads": int(said.group(1)) if said else None, "why": said.group(2) if said else "?",
+            "training": sum(steps) if steps and process.returncode == 0 else None}
 
 
 def start_competitors(count: int, seconds: float) -> list[subprocess.Popen]:
@@ -129,8 +131,9 @@ def report(runs: dict, args, total: float, before: str) -> str:
         f"{args.competitors} competitors (pure-Python busy loops, one CPU each, {args.warmup:.0f} s warm-up); "
         f"load before the run {before}; {total / 60:.1f} min in all.",
         "",
-        "| machine | policy | torch threads (why) | load at start | wall (s) | busy / idle |",
-        "|---|---|---|---|---:|---:|",
+        "| machine | policy | torch threads (why) | load at start | wall (s) | busy / idle | training steps (s) "
+        "| busy / idle |",
+        "|---|---|---|---|---:|---:|---:|---:|",
     ]
     for key in [f"{machine}-{policy}" for machine in ("idle", "busy") for policy in args.policies]:
         run = runs[key]
@@ -138,13 +141,18 @@ def report(runs: dict, args, total: float, before: str) -> str:
         idle = runs[f"idle-{policy}"]
         wall = f"> {run['limit']:.0f}" if run["wall"] is None else f"{run['wall']:.0f}"
         ratio = "" if machine == "idle" else ratio_text(run, idle, args.cap)
-        lines.append(f"| {machine} | {policy} | {run['threads']} ({run['why']}) | {run['load']} | {wall} | {ratio} |")
+        training = "" if run["training"] is None else f"{run['training']:.0f}"
+        steps = "" if machine == "idle" or not run["training"] else f"{run['training'] / idle['training']:.2f}x"
+        lines.append(f"| {machine} | {policy} | {run['threads']} ({run['why']}) | {run['load']} | {wall} | {ratio} "
+                     f"| {training} | {steps} |")
     lines += [
         "",
         "- old policy: torch's default thread count (`OMP_NUM_THREADS` = the CPUs available) and libgomp's default "
         "spinning (`GOMP_SPINCOUNT=300000`), as the scripts ran before;",
         "- new policy: the scripts' default (`lcm_hf.training.runtime.thread_policy`): threads from the CPUs "
-        "available, reduced to those the load leaves free, one inter-op thread, `OMP_WAIT_POLICY=PASSIVE`.",
+        "available, reduced to those the load leaves free, one inter-op thread, `OMP_WAIT_POLICY=PASSIVE`;",
+        "- training steps: the sum of the demo's `trained N steps in S s` lines (torch's share of the wall time; "
+        "the rest is imports, simulation, evaluation, calibration, saving and the report).",
         "",
     ]
     goal = {"new": " (goal: under 3x)", "old": ""}
