@@ -4,8 +4,10 @@ Runs what ``make demo`` runs (``lcm-hf demo --output-dir ...``, the full demo; `
 ``--quick`` smoke size, 2 epochs per stage) four times (``--quick``: the new policy only, twice), each in a
 fresh process:
 
-1. idle, old policy; 2. idle, new policy; then two competitor processes start (pure-Python busy loops, one CPU
-each, bounded in time and killed at the end) and, after ``--warmup`` s, 3. busy, old policy; 4. busy, new policy.
+1. idle, new policy; 2. idle, old policy (the new policy first: it reads the machine's load, and the 1-minute
+load average still counts a demo that just ended); then two competitor processes start (pure-Python busy loops,
+one CPU each, bounded in time and killed at the end) and, after ``--warmup`` s, 3. busy, old policy; 4. busy, new
+policy.
 
 - **old policy**: torch's default thread count and OpenMP waiting, as the scripts ran before
   (``OMP_NUM_THREADS`` = the CPUs available to the process, ``GOMP_SPINCOUNT=300000``: libgomp's spinning when no
@@ -186,7 +188,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     runs, competitors = {}, []
     try:
-        for policy in args.policies:
+        for policy in sorted(args.policies, key=lambda name: name != "new"):  # new first
             runs[f"idle-{policy}"] = run = run_demo(policy, work / f"idle-{policy}", args.quick, None)
             print(f"idle, {policy} policy: {run['wall']:.0f} s, {run['threads']} threads ({run['why']})", flush=True)
         limits = {policy: args.cap * runs[f"idle-{policy}"]["wall"] for policy in args.policies}
