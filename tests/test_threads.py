@@ -79,6 +79,30 @@ def test_a_users_waiting_setting_is_kept(name):
     assert wait_environment({"OMP_NUM_THREADS": "2"}) == PASSIVE
 
 
+def test_machine_load_is_the_larger_of_the_average_and_the_tasks_runnable_now(monkeypatch):
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+    monkeypatch.setattr(runtime, "_runnable_now", lambda: 2.0)  # competitors that started seconds ago
+    assert runtime.machine_load() == 2.0
+    monkeypatch.setattr(runtime, "_runnable_now", lambda: None)  # no /proc
+    assert runtime.machine_load() == 0.3
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="no /proc/loadavg")
+def test_runnable_now_excludes_this_process():
+    assert 0 <= runtime._runnable_now(samples=1) < 10_000
+
+
+def test_an_explicit_count_reads_no_load(monkeypatch):
+    def refuse():
+        raise AssertionError("the load is read only when it decides the count")
+
+    monkeypatch.setattr(runtime, "machine_load", refuse)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert runtime.current_thread_policy().threads == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert runtime.current_thread_policy(3).threads == 3
+
+
 def test_configure_threads_sets_torch_and_says_why(capsys, monkeypatch):
     import torch
 

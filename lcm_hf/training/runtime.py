@@ -165,7 +165,9 @@ def thread_policy(num_threads: int | None = None, *, environ=None, cpus: int | N
 
 def current_thread_policy(num_threads: int | None = None) -> ThreadPolicy:
     """:func:`thread_policy` for this process now (its CPU affinity, the machine's load, ``os.environ``)."""
-    return thread_policy(num_threads, cpus=available_cpus(), machine_cpus=os.cpu_count(), load=machine_load())
+    explicit = num_threads is not None or os.environ.get("OMP_NUM_THREADS", "").strip()
+    load = None if explicit else machine_load()  # read only when it decides (it samples for ~0.1 s)
+    return thread_policy(num_threads, cpus=available_cpus(), machine_cpus=os.cpu_count(), load=load)
 
 
 def prepare_thread_environment() -> dict:
