@@ -9,6 +9,9 @@ Every entry (``lcm-hf``, ``processing/build_dataset.py``, ``training/*.py``, ``m
   ``ValueError`` from inside a library) is a bug and keeps its traceback. ``--debug`` anywhere on the command line (it is removed before parsing) or the
   environment variable ``LCM_HF_DEBUG=1`` shows the full traceback instead.
 - Warnings print as one line ``warning: ...`` (no source line), each message once.
+- OpenMP's idle threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless the user set a waiting
+  variable), set before the entry loads torch (`lcm_hf.training.runtime.prepare_thread_environment`); the entry's
+  thread count is `lcm_hf.training.runtime.configure_threads`.
 
 This module imports only the standard library, so ``--help`` and ``--version`` answer without loading torch.
 
