@@ -12,7 +12,7 @@ policy.
 - **old policy**: torch's default thread count and OpenMP waiting, as the scripts ran before
   (``OMP_NUM_THREADS`` = the CPUs available to the process, ``GOMP_SPINCOUNT=300000``: libgomp's spinning when no
   waiting policy is set);
-- **new policy**: the scripts' default (`lcm_hf.training.runtime.thread_policy`): threads from the CPUs available,
+- **new policy**: the scripts' default (`lcm_hf.console.thread_policy`): threads from the CPUs available,
   reduced to the CPUs the machine's load leaves free, one inter-op thread, passive OpenMP waiting; no thread
   variable set in the environment.
 
@@ -151,7 +151,7 @@ def report(runs: dict, args, total: float, before: str) -> str:
         "",
         "- old policy: torch's default thread count (`OMP_NUM_THREADS` = the CPUs available) and libgomp's default "
         "spinning (`GOMP_SPINCOUNT=300000`), as the scripts ran before;",
-        "- new policy: the scripts' default (`lcm_hf.training.runtime.thread_policy`): threads from the CPUs "
+        "- new policy: the scripts' default (`lcm_hf.console.thread_policy`): threads from the CPUs "
         "available, reduced to those the load leaves free, one inter-op thread, `OMP_WAIT_POLICY=PASSIVE`;",
         "- training steps: the sum of the demo's `trained N steps in S s` lines (torch's share of the wall time; "
         "the rest is imports, simulation, evaluation, calibration, saving and the report).",

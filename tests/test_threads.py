@@ -1,4 +1,4 @@
-"""The one thread rule (`lcm_hf.training.runtime.thread_policy`): the count from the CPUs this process may use,
+"""The one thread rule (`lcm_hf.console.thread_policy`): the count from the CPUs this process may use,
 reduced on a loaded machine, explicit settings winning; passive OpenMP waiting set before torch loads in the
 console entries; what `configure_threads` sets in torch and says."""
 
@@ -10,9 +10,10 @@ import sys
 import pytest
 from own_data import ROOT
 
+from lcm_hf import console
+from lcm_hf.console import thread_policy, wait_environment
 from lcm_hf.errors_lcm import LcmInputError
-from lcm_hf.training import runtime
-from lcm_hf.training.runtime import configure_threads, thread_policy, wait_environment
+from lcm_hf.training.runtime import configure_threads
 
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -80,27 +81,27 @@ def test_a_users_waiting_setting_is_kept(name):
 
 
 def test_machine_load_is_the_larger_of_the_average_and_the_tasks_runnable_now(monkeypatch):
-    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.3, 0.2, 0.1))
-    monkeypatch.setattr(runtime, "_runnable_now", lambda: 2.0)  # competitors that started seconds ago
-    assert runtime.machine_load() == 2.0
-    monkeypatch.setattr(runtime, "_runnable_now", lambda: None)  # no /proc
-    assert runtime.machine_load() == 0.3
+    monkeypatch.setattr(console.os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+    monkeypatch.setattr(console, "_runnable_now", lambda: 2.0)  # competitors that started seconds ago
+    assert console.machine_load() == 2.0
+    monkeypatch.setattr(console, "_runnable_now", lambda: None)  # no /proc
+    assert console.machine_load() == 0.3
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="no /proc/loadavg")
 def test_runnable_now_excludes_this_process():
-    assert 0 <= runtime._runnable_now(samples=1) < 10_000
+    assert 0 <= console._runnable_now(samples=1) < 10_000
 
 
 def test_an_explicit_count_reads_no_load(monkeypatch):
     def refuse():
         raise AssertionError("the load is read only when it decides the count")
 
-    monkeypatch.setattr(runtime, "machine_load", refuse)
+    monkeypatch.setattr(console, "machine_load", refuse)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert runtime.current_thread_policy().threads == 2
+    assert console.current_thread_policy().threads == 2
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert runtime.current_thread_policy(3).threads == 3
+    assert console.current_thread_policy(3).threads == 3
 
 
 def test_configure_threads_sets_torch_and_says_why(capsys, monkeypatch):
@@ -109,9 +110,9 @@ def test_configure_threads_sets_torch_and_says_why(capsys, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(runtime, "available_cpus", lambda: 3)
-    monkeypatch.setattr(runtime, "machine_load", lambda: 1.2)
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(console, "available_cpus", lambda: 3)
+    monkeypatch.setattr(console, "machine_load", lambda: 1.2)
+    monkeypatch.setattr(console.os, "cpu_count", lambda: 3)
     before = torch.get_num_threads()
     try:
         assert configure_threads(None) == 2 == torch.get_num_threads()  # 3 CPUs, 1.8 free
@@ -139,9 +140,10 @@ def test_configure_threads_sets_torch_and_says_why(capsys, monkeypatch):
 # configure_threads in both the training scripts' prepare_run and the demo): what torch and the environment hold.
 ENTRY = r"""
 import json, os, runpy, sys
+from lcm_hf import console
 from lcm_hf.training import runtime
 
-prepare = runtime.prepare_thread_environment
+prepare = console.prepare_thread_environment
 seen = {}
 
 def recorded_prepare():
@@ -156,7 +158,7 @@ def stop():
     print("STATE " + json.dumps(seen), flush=True)
     raise SystemExit(0)
 
-runtime.prepare_thread_environment, runtime.quiet_libraries = recorded_prepare, stop
+console.prepare_thread_environment, runtime.quiet_libraries = recorded_prepare, stop
 sys.argv = sys.argv[1:]
 if sys.argv[0] == "lcm-hf":
     from lcm_hf.cli import main

@@ -37,7 +37,7 @@ class DemoSettings:
     num_hidden_layers: int = 3
     batch_size: int = 32
     learning_rate: float = 1e-3
-    num_threads: int | None = None  # None: the thread rule (lcm_hf.training.runtime.thread_policy)
+    num_threads: int | None = None  # None: the thread rule (lcm_hf.console.thread_policy)
     report_to: str = "tensorboard"
 
 
