@@ -24,7 +24,9 @@ CPU_LAUNCH_HINT = (
 
 
 def configure_threads(num_threads: int | None = None, announce: bool = True, flag: str | None = "--num_threads") -> int:
-    """Set torch's threads by :func:`thread_policy` (intra-op: the count; interop: 1) and return the count.
+    """Set torch's threads by the one rule, `lcm_hf.console.thread_policy` (intra-op: the count; interop: 1).
+
+    Returns the count.
 
     Parameters
     ----------
