@@ -26,8 +26,6 @@ CPU_LAUNCH_HINT = (
 def configure_threads(num_threads: int | None = None, announce: bool = True, flag: str | None = "--num_threads") -> int:
     """Set torch's threads by the one rule, `lcm_hf.console.thread_policy` (intra-op: the count; interop: 1).
 
-    Returns the count.
-
     Parameters
     ----------
     num_threads : int, optional
@@ -38,6 +36,11 @@ def configure_threads(num_threads: int | None = None, announce: bool = True, fla
         Print one line saying the count and why (on the local main process only).
     flag : str, optional
         The entry's flag for ``num_threads``, named in that line (None: the entry has none).
+
+    Returns
+    -------
+    int
+        The torch intra-op threads set.
     """
     from ..console import current_thread_policy
 
