@@ -68,6 +68,17 @@ def test_a_bad_omp_num_threads_is_a_user_error(value):
     assert str(error.value) == message
 
 
+def test_a_bad_omp_num_threads_is_one_error_line_at_the_console(monkeypatch, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "four")
+    assert console.run_main(lambda argv: configure_threads(None), []) == 2
+    assert capsys.readouterr().err == ("error: OMP_NUM_THREADS: expected a positive whole number of threads, got "
+                                       "'four'; unset it for the default\n")
+    assert torch.get_num_threads() == before
+
+
 def test_a_bad_num_threads_is_a_user_error():
     with pytest.raises(LcmInputError, match="^--num_threads: expected a positive number of threads, got 0$"):
         thread_policy(0, environ={}, cpus=2)
