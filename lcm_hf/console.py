@@ -9,6 +9,10 @@ Every entry (``lcm-hf``, ``processing/build_dataset.py``, ``training/*.py``, ``m
   ``ValueError`` from inside a library) is a bug and keeps its traceback. ``--debug`` anywhere on the command line (it is removed before parsing) or the
   environment variable ``LCM_HF_DEBUG=1`` shows the full traceback instead.
 - Warnings print as one line ``warning: ...`` (no source line), each message once.
+- Threads, one rule (:func:`thread_policy`): OpenMP's idle threads sleep instead of spinning
+  (``OMP_WAIT_POLICY=PASSIVE`` unless the user set a waiting variable), set before the entry loads torch
+  (:func:`prepare_thread_environment`); the count (``--num_threads``, else ``OMP_NUM_THREADS``, else the CPUs
+  available, reduced on a busy machine) is set in torch by `lcm_hf.training.runtime.configure_threads`.
 
 This module imports only the standard library, so ``--help`` and ``--version`` answer without loading torch.
 
@@ -23,10 +27,12 @@ error: --window-size: expected a positive number of TRs, got 0
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from .errors_lcm import LcmInputError
 
@@ -163,6 +169,7 @@ def run_main(main: Callable[[list[str]], object], argv: Sequence[str] | None = N
         The exit status: ``main``'s, 2 for a user error, 130 when interrupted.
     """
     argv, debug = strip_debug(list(sys.argv[1:] if argv is None else argv))
+    prepare_thread_environment()  # OpenMP reads its waiting policy once, when torch loads: before the entry runs
     with warnings.catch_warnings():  # the warning style is the entry's, not the caller's (tests, notebooks)
         format_warning = warnings.formatwarning
         if not debug:
@@ -192,6 +199,20 @@ def _run(main, argv: list[str], debug: bool) -> int:
     return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
+# OpenMP's waiting between parallel regions: set by the user (any of these), else passive (sleep, don't spin).
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def _local_world_size(environ=None) -> int:
+    environ = os.environ if environ is None else environ
+    for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
+        try:
+            return max(1, int(environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
 def available_cpus() -> int | None:
     """CPUs this process may run on (``os.sched_getaffinity``, else ``os.cpu_count()``); None when unknown."""
     try:
@@ -200,33 +221,158 @@ def available_cpus() -> int | None:
         return os.cpu_count()
 
 
-def default_num_threads(local_world_size: int | None = None) -> int:
-    """The CPUs available to the process divided by the processes on this machine (``LOCAL_WORLD_SIZE``), >= 1."""
-    cpus = available_cpus()
-    if local_world_size is None:
+def _runnable_now(samples: int = 5, interval: float = 0.02) -> float | None:
+    """Runnable tasks on the machine now, this one excluded (``/proc/loadavg``'s 4th field; the median of a few
+    reads); None where there is no such file."""
+    import statistics
+    import time
+
+    counts = []
+    for i in range(samples):
         try:
-            local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        except ValueError:
-            local_world_size = 1
-    if not cpus:
-        return 1
-    return max(1, cpus // max(1, local_world_size))
+            with open("/proc/loadavg") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]) - 1)
+        except (OSError, IndexError, ValueError):
+            return None
+        if i + 1 < samples:
+            time.sleep(interval)
+    return float(statistics.median(counts))
+
+
+def machine_load() -> float | None:
+    """How many CPUs other work keeps busy: the larger of the machine's 1-minute load average and the tasks
+    runnable now (the average lags by a minute behind jobs that just started); None where the OS has neither."""
+    try:
+        average = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        average = None
+    now = _runnable_now()
+    known = [value for value in (average, now) if value is not None]
+    return max(known) if known else None
+
+
+def wait_environment(environ) -> dict:
+    """``{"OMP_WAIT_POLICY": "PASSIVE"}`` unless ``environ`` sets one of :data:`WAIT_VARIABLES` (then ``{}``): idle
+    OpenMP threads sleep instead of spinning on CPUs other processes need (torch's default spins a while)."""
+    return {} if any(environ.get(name) for name in WAIT_VARIABLES) else {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+class ThreadPolicy(NamedTuple):
+    """The threads a process uses and why (:func:`thread_policy`).
+
+    Attributes
+    ----------
+    threads : int
+        torch intra-op threads per process (interop: 1).
+    source : str
+        Why, in words for the start line (``"--num_threads"``, ``"OMP_NUM_THREADS"``, ``"2 CPUs available, load
+        1.3"``).
+    env : dict
+        Environment variables to set before torch (its OpenMP runtime) loads: ``OMP_WAIT_POLICY=PASSIVE`` unless
+        the user set one of :data:`WAIT_VARIABLES`.
+    """
+
+    threads: int
+    source: str
+    env: dict
+
+
+def thread_policy(num_threads: int | None = None, *, environ=None, cpus: int | None = None,
+                  machine_cpus: int | None = None, load: float | None = None,
+                  local_world_size: int | None = None) -> ThreadPolicy:
+    """The one thread rule of every script and the demo (a pure function of what it is given).
+
+    An explicit count wins: ``num_threads`` (``--num_threads``), else ``OMP_NUM_THREADS``. Otherwise the CPUs
+    this process may use (``cpus``, ``os.sched_getaffinity``) divided by the processes on this machine, and, on a
+    machine already busy, no more than the CPUs left free (``machine_cpus - load``, rounded, shared by the local
+    processes), at least 1: threads that outnumber free CPUs wait for each other at every parallel region.
+
+    Parameters
+    ----------
+    num_threads : int, optional
+        The ``--num_threads`` flag.
+    environ : mapping, optional
+        The environment (default ``os.environ``): ``OMP_NUM_THREADS``, :data:`WAIT_VARIABLES`,
+        ``LOCAL_WORLD_SIZE`` / ``WORLD_SIZE`` when ``local_world_size`` is None.
+    cpus : int, optional
+        CPUs this process may use (unknown: 1).
+    machine_cpus : int, optional
+        CPUs of the machine the load is counted on (default ``cpus``).
+    load : float, optional
+        The machine's 1-minute load average before this process starts working (None: not reduced).
+    local_world_size : int, optional
+        Processes of this run on this machine.
+
+    Returns
+    -------
+    ThreadPolicy
+
+    Raises
+    ------
+    LcmInputError
+        ``num_threads`` below 1, or an ``OMP_NUM_THREADS`` that is not a positive whole number.
+    """
+    environ = os.environ if environ is None else environ
+    env = wait_environment(environ)
+    if num_threads is not None:
+        if num_threads < 1:
+            raise LcmInputError(f"--num_threads: expected a positive number of threads, got {num_threads}")
+        return ThreadPolicy(num_threads, "--num_threads", env)
+    explicit = environ.get("OMP_NUM_THREADS", "").strip()
+    if explicit:
+        first = explicit.split(",")[0].strip()  # OpenMP's nested list "4,2": the outer level
+        if not first.isdigit() or int(first) < 1:
+            raise LcmInputError(f"OMP_NUM_THREADS: expected a positive whole number of threads, got {explicit!r}; "
+                                "unset it for the default")
+        return ThreadPolicy(int(first), "OMP_NUM_THREADS", env)
+    local = _local_world_size(environ) if local_world_size is None else max(1, local_world_size)
+    threads = max(1, (cpus or 1) // local)
+    source = f"{cpus or 'unknown'} CPUs available" + (f" / {local} processes" if local > 1 else "")
+    if load is not None:
+        free = (machine_cpus or cpus or 1) - load
+        threads = min(threads, max(1, math.floor(free / local + 0.5)))
+        source += f", load {load:.1f}"
+    return ThreadPolicy(threads, source, env)
+
+
+def current_thread_policy(num_threads: int | None = None) -> ThreadPolicy:
+    """:func:`thread_policy` for this process now (its CPU affinity, the machine's load, ``os.environ``)."""
+    explicit = num_threads is not None or os.environ.get("OMP_NUM_THREADS", "").strip()
+    load = None if explicit else machine_load()  # read only when it decides (it samples for ~0.1 s)
+    return thread_policy(num_threads, cpus=available_cpus(), machine_cpus=os.cpu_count(), load=load)
+
+
+def prepare_thread_environment() -> dict:
+    """Set the OpenMP waiting policy (passive unless the user chose one) while torch is not loaded yet: OpenMP
+    reads it once, when torch loads. Every console entry calls it first (`lcm_hf.console.run_main`); returns the
+    variables set (none once torch is loaded: too late for this process)."""
+    if "torch" in sys.modules:
+        return {}
+    env = wait_environment(os.environ)
+    os.environ.update(env)
+    return env
 
 
 __all__ = [
     "EXIT_USAGE",
     "ArgumentParser",
+    "ThreadPolicy",
+    "WAIT_VARIABLES",
     "add_console_arguments",
     "add_header_argument",
     "available_cpus",
+    "current_thread_policy",
     "debug_enabled",
-    "default_num_threads",
     "error_exit",
     "exit_if_version",
+    "machine_load",
     "one_line",
     "one_line_errors",
     "package_version",
+    "prepare_thread_environment",
     "quiet_warnings",
     "run_main",
     "strip_debug",
+    "thread_policy",
+    "wait_environment",
 ]

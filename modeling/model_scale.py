@@ -42,12 +42,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-
     from lcm_hf.analysis.scaling import preset_table, scaling_study, write_scaling_report
     from lcm_hf.demo import demo_training_data
+    from lcm_hf.training.runtime import configure_threads
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    configure_threads(flag=None)  # the scripts' one thread rule (lcm_hf.training.runtime), said in one line
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     table = preset_table()

@@ -1,5 +1,5 @@
 """Console entries (issue 10 items 4, 6, 8): one-line user errors with exit status 2, --debug, --version,
---help without heavy imports, thread count, refused fake multi-process launches, flag conflicts."""
+--help without heavy imports, refused fake multi-process launches, flag conflicts."""
 
 import os
 import subprocess
@@ -96,28 +96,6 @@ def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="--dataset_dirs: expected existing dataset folders"):
         run_main(pretrain_main(), [*argv, "--debug"])
     assert strip_debug(["--debug", "underflow_overflow", "--x"]) == (["--debug", "underflow_overflow", "--x"], False)
-
-
-def test_threads_are_set_and_said(capsys, monkeypatch):
-    import torch
-
-    from lcm_hf.console import default_num_threads
-    from lcm_hf.training.runtime import configure_threads
-
-    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    before = torch.get_num_threads()
-    try:
-        assert configure_threads(None) == default_num_threads(1) == max(1, len(os.sched_getaffinity(0)))
-        assert configure_threads(1) == 1 == torch.get_num_threads()
-        lines = capsys.readouterr().out.strip().splitlines()
-        assert lines[-1] == "torch threads: 1 per process (--num_threads; --num_threads N to change)"
-        monkeypatch.setenv("LOCAL_WORLD_SIZE", "64")
-        assert default_num_threads() == 1
-        with pytest.raises(ValueError, match="--num_threads: expected a positive number of threads, got 0"):
-            configure_threads(0)
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_unconnected_processes_are_refused(monkeypatch):

@@ -13,7 +13,8 @@ def add_demo_command(commands) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a smoke-size run (seconds), for tests")
     demo.add_argument("--num-threads", type=int, default=None,
-                      help="torch CPU threads (default: the CPUs available to the process)")
+                      help="torch CPU threads (default: OMP_NUM_THREADS, else the CPUs available to the "
+                      "process, reduced to those a busy machine's load leaves free)")
     demo.add_argument("--pretrain-epochs", type=int, default=None)
     demo.add_argument("--finetune-epochs", type=int, default=None)
     demo.add_argument("--momentum-epochs", type=int, default=None)

@@ -37,7 +37,7 @@ class DemoSettings:
     num_hidden_layers: int = 3
     batch_size: int = 32
     learning_rate: float = 1e-3
-    num_threads: int | None = None  # None: the CPUs available to the process
+    num_threads: int | None = None  # None: the thread rule (lcm_hf.console.thread_policy)
     report_to: str = "tensorboard"
 
 
@@ -82,7 +82,7 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
     from .inputs import apply_demo_defaults, demo_datasets
 
     settings = settings or DemoSettings()
-    settings.num_threads = configure_threads(settings.num_threads)  # says it in one line
+    settings.num_threads = configure_threads(settings.num_threads, flag="--num-threads")  # says it in one line
     hf_logging.set_verbosity_warning()
     quiet_libraries()  # one progress bar per stage, one line per evaluation
     os.makedirs(settings.output_dir, exist_ok=True)

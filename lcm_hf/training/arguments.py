@@ -276,8 +276,8 @@ class LcmTrainingArguments(TrainingArguments):
     num_threads: int | None = field(
         default=None,
         metadata={
-            "help": "torch CPU threads per process (default: the CPUs available to the process divided by the "
-            "processes on this machine)."
+            "help": "torch CPU threads per process (default: OMP_NUM_THREADS, else the CPUs available to the process "
+            "divided by the processes on this machine, reduced to the CPUs a busy machine's load leaves free)."
         },
     )
     load_best_model_at_end: bool = field(

@@ -1,7 +1,8 @@
 """The process a training script runs in: torch threads, a real (or refused) multi-process launch, flag conflicts.
 
-- :func:`configure_threads`: ``--num_threads`` (default: the CPUs available to the process, divided by the
-  processes on this machine) set in torch, said in one line.
+- :func:`configure_threads`: the one thread rule (`lcm_hf.console.thread_policy`: ``--num_threads``, else
+  ``OMP_NUM_THREADS``, else the CPUs available to the process divided by the processes on this machine and
+  reduced to the CPUs a busy machine leaves free) set in torch (one inter-op thread), said in one line.
 - :func:`check_launch`: several processes launched (``WORLD_SIZE`` > 1) that are not connected in one
   distributed run (e.g. ``accelerate launch --multi_gpu`` on a machine without GPUs, no ``--use_cpu``) stop
   with a message saying how to launch on CPU, instead of training twice into one folder.
@@ -22,41 +23,42 @@ CPU_LAUNCH_HINT = (
 )
 
 
-def _local_world_size() -> int:
-    for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
-        try:
-            return max(1, int(os.environ[name]))
-        except (KeyError, ValueError):
-            continue
-    return 1
-
-
-def configure_threads(num_threads: int | None = None, announce: bool = True) -> int:
-    """Set torch's intra-op threads and return the count.
+def configure_threads(num_threads: int | None = None, announce: bool = True, flag: str | None = "--num_threads") -> int:
+    """Set torch's threads by the one rule, `lcm_hf.console.thread_policy` (intra-op: the count; interop: 1).
 
     Parameters
     ----------
     num_threads : int, optional
-        Threads per process; default: ``len(os.sched_getaffinity(0))`` (the CPUs this process may use, which
-        a shared or containerised machine limits) divided by the local world size, at least 1.
+        Threads per process (``--num_threads``); default: ``OMP_NUM_THREADS``, else the CPUs available to the
+        process (``os.sched_getaffinity``) divided by the local world size, no more than the CPUs the machine's
+        load leaves free, at least 1.
     announce : bool
-        Print one line saying the count (on the local main process only).
+        Print one line saying the count and why (on the local main process only).
+    flag : str, optional
+        The entry's flag for ``num_threads``, named in that line (None: the entry has none).
+
+    Returns
+    -------
+    int
+        The torch intra-op threads set.
     """
+    from ..console import current_thread_policy
+
+    policy = current_thread_policy(num_threads)
+    for name, value in policy.env.items():  # for processes started from here (torch here has read its own)
+        os.environ.setdefault(name, value)
     import torch
 
-    from ..console import available_cpus, default_num_threads
-
-    local = _local_world_size()
-    if num_threads is not None and num_threads < 1:
-        raise LcmInputError(f"--num_threads: expected a positive number of threads, got {num_threads}")
-    threads = num_threads or default_num_threads(local)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(policy.threads)
+    try:
+        torch.set_num_interop_threads(1)  # no inter-op parallelism is used; fewer threads to wake on a busy machine
+    except RuntimeError:  # set already, or inter-op work started: keep torch's
+        pass
     if announce and int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        cpus = available_cpus()
-        source = "--num_threads" if num_threads else (
-            f"{cpus or 'unknown'} CPUs available" + (f" / {local} processes" if local > 1 else ""))
-        print(f"torch threads: {threads} per process ({source}; --num_threads N to change)", flush=True)
-    return threads
+        source = flag if flag and policy.source == "--num_threads" else policy.source
+        change = f"{flag} N or OMP_NUM_THREADS=N" if flag else "OMP_NUM_THREADS=N"
+        print(f"torch threads: {policy.threads} per process ({source}; {change} to change)", flush=True)
+    return policy.threads
 
 
 def check_launch(training_args) -> None:
