@@ -339,6 +339,7 @@ NESTED_CANDIDATES = {
     # the scripts' defaults before this study: 30 epochs, batch 32, linear decay, on training + validation
     # subjects (the small-cohort policy), last epoch kept
     "old_default": dict(kind="epochs", epochs=30, batch=32, lr=1e-3, schedule="linear", steps=None),
+    "fixed_50": dict(kind="fixed", steps=50, batch=16, lr=1e-3, schedule="constant_with_warmup"),
     "fixed_100": dict(kind="fixed", steps=100, batch=16, lr=1e-3, schedule="constant_with_warmup"),
     "fixed_200": dict(kind="fixed", steps=200, batch=16, lr=1e-3, schedule="constant_with_warmup"),
     "fixed_400": dict(kind="fixed", steps=400, batch=16, lr=1e-3, schedule="constant_with_warmup"),
@@ -350,7 +351,7 @@ NESTED_CANDIDATES = {
 # inside an inner fold): the old defaults with selection of the best epoch on a 15% validation split
 # (`--small_cohort_policy off`).
 SELECT = dict(kind="select", epochs=30, batch=32, lr=1e-3, schedule="linear", steps=None)
-SIMPLICITY = ["old_default", "fixed_100", "fixed_200", "fixed_400", "paper_400", "paper_800"]
+SIMPLICITY = ["old_default", "fixed_50", "fixed_100", "fixed_200", "fixed_400", "paper_400", "paper_800"]
 OPTIM = "adamw_torch_fused"  # the same AdamW update as the scripts' adamw_torch, one fused kernel (~25% faster here)
 TIE = 0.01  # candidates within TIE of the best mean inner AUC tie; the simplest (fewest steps) of them wins
 
@@ -464,11 +465,13 @@ def _stratified(y, folds, seed):
 
 
 def nested_study(cohort: dict, name: str, seeds: list[int], folds: int, inner_folds: int, candidates: dict,
-                 log, done: list[dict], save, outer_only: dict | None = None, deadline: float = math.inf) -> list[dict]:
+                 log, done: list[dict], save, outer_only: dict | None = None, deadline: float = math.inf,
+                 outer_only_seeds: int = 1_000_000) -> list[dict]:
     """Outer stratified `folds`-fold CV (one scan per subject: subject-grouped) per split seed; in each outer
     training set an inner stratified `inner_folds`-fold CV scores every candidate, `nested_rule` picks one,
     and every candidate (and `SELECT`, and the baseline) is refitted on the whole outer training set and
-    scored on the outer test fold (with the `outer_only` candidates: scored, never chosen). The outer test fold
+    scored on the outer test fold (with the `outer_only` candidates, in the first `outer_only_seeds` split seeds:
+    scored, never chosen). The outer test fold
     never chooses anything. One record per outer fold; none is started after `deadline` (time.time())."""
     y = cohort["y"]
     records = list(done)
@@ -492,7 +495,8 @@ def nested_study(cohort: dict, name: str, seeds: list[int], folds: int, inner_fo
             # outer refits: every candidate, and SELECT with a 15% validation split of the outer training set
             validation_split = next(_stratified(y[outer_train], max(2, round(1 / 0.15)), seed + 2000 + fold))
             select_train, select_validation = outer_train[validation_split[0]], outer_train[validation_split[1]]
-            probabilities = _train_candidates(cohort, {**candidates, **(outer_only or {})}, outer_train, test, seed)
+            extra = (outer_only or {}) if seed < outer_only_seeds else {}
+            probabilities = _train_candidates(cohort, {**candidates, **extra}, outer_train, test, seed)
             probabilities["select"] = _train_candidates(cohort, {"select": SELECT}, select_train, test, seed,
                                                         validation=select_validation)["select"]
             base = baseline_run(cohort, outer_train, test, seed)
@@ -616,7 +620,8 @@ def nested_main(args) -> None:
     for name, cohort in cohorts.items():
         seeds = list(range(int(cohort_seeds.get(name, args.seeds))))
         records = nested_study(cohort, name, seeds, args.folds, args.inner_folds, candidates,
-                               lambda line: print(line, flush=True), records, save, outer_only, deadline)
+                               lambda line: print(line, flush=True), records, save, outer_only, deadline,
+                               args.outer_only_seeds)
     print(f"\n({time.time() - start:.0f}s)\n")
     print(nested_table(nested_summary(records, {n: c["y"] for n, c in cohorts.items()})))
 
@@ -649,10 +654,12 @@ def main(argv=None) -> None:
                         help="nested: the nested study of fixed budgets / paper recipe / old default (issue 18); "
                         "recipes: the earlier study of selection recipes")
     parser.add_argument("--inner_folds", type=int, default=3)
-    parser.add_argument("--candidates", nargs="+", default=["old_default", "fixed_100", "fixed_200", "fixed_400"],
+    parser.add_argument("--candidates", nargs="+", default=["old_default", "fixed_50", "fixed_100", "fixed_200"],
                         help="candidates of the nested rule (NESTED_CANDIDATES)")
-    parser.add_argument("--outer_only", nargs="*", default=["paper_400"],
+    parser.add_argument("--outer_only", nargs="*", default=["fixed_400", "paper_400"],
                         help="candidates refitted and scored on the outer folds only (not chosen from): the CPU budget")
+    parser.add_argument("--outer_only_seeds", type=int, default=1,
+                        help="refit the --outer_only candidates in the first N split seeds only (the CPU budget)")
     parser.add_argument("--max_minutes", type=float, default=math.inf,
                         help="nested: start no outer fold after this many minutes (the folds done are kept)")
     parser.add_argument("--resume", action="store_true", help="nested: keep the outer folds already in --out")

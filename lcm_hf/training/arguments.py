@@ -419,7 +419,10 @@ def build_parser(dataclass_types, prog: str | None = None) -> HfArgumentParser:
 
 
 def parse_arguments(dataclass_types, argv: list[str] | None = None):
-    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line."""
+    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line.
+
+    Each parsed object records the option names the user gave in ``explicit_options`` (a frozenset; a named
+    recipe's values are not among them), so that a default can depend on whether an option was set."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(dataclass_types)
     from .named_recipes import apply_training_recipe
@@ -439,6 +442,8 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
         if isinstance(error, LcmInputError):
             raise
         raise LcmInputError(str(error)) from error
+    for obj in parsed:  # what the user set (lcm_hf.training.small_cohort: the budget a small cohort keeps)
+        obj.explicit_options = frozenset(explicit)
     return check_counts(apply_training_recipe(parsed, explicit))
 
 

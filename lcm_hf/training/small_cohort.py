@@ -18,6 +18,7 @@ no layer is selected either: each BEI reads the mean over layers.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 
@@ -31,6 +32,10 @@ MIN_VALIDATION_SUBJECTS = 20
 Provisional: 20 is the smallest value the evidence so far allows (``benchmarks/RESULTS_small_cohort.md``: selection
 on 6-19 validation subjects lowered test AUC on every cohort studied); the nested study of issue 18 (item 5:
 ``benchmarks/bench_small_cohort.py`` on development sets only) still has to set it."""
+
+FIXED_BUDGET = {"max_steps": 200, "per_device_train_batch_size": 16, "lr_scheduler_type": "constant_with_warmup"}
+"""The budget of a small cohort trained from scratch (each option the user did not set): PROVISIONAL, set from the
+nested study below."""
 
 POLICIES = ("auto", "on", "off")
 
@@ -62,10 +67,41 @@ def _optimizer_steps(training_args, windows: int) -> int:
     return int(math.ceil(training_args.num_train_epochs * math.ceil(windows / per_step)))
 
 
-def apply_small_cohort_policy(splits: dict, training_args) -> tuple[dict, object, str | None]:
+def _given(training_args, name: str) -> bool:
+    """Whether the user set option `name`: named on the command line / in the options file (``explicit_options``,
+    recorded by ``parse_arguments``), or, for arguments built in Python, a value other than the dataclass's
+    default."""
+    explicit = getattr(training_args, "explicit_options", None)
+    if explicit is not None:
+        return name in explicit
+    default = next((f.default for f in dataclasses.fields(training_args) if f.name == name), dataclasses.MISSING)
+    value = getattr(training_args, name)
+    return str(getattr(value, "value", value)) != str(getattr(default, "value", default))
+
+
+def fixed_budget(training_args) -> dict:
+    """The options of the small-cohort budget this run takes from :data:`FIXED_BUDGET`: each one the user did not
+    set. A budget given as ``--num_train_epochs`` or ``--max_steps`` keeps the steps the user's."""
+    budget = dict(FIXED_BUDGET)
+    if _given(training_args, "max_steps") or _given(training_args, "num_train_epochs"):
+        budget.pop("max_steps")
+    return {name: value for name, value in budget.items() if not _given(training_args, name)}
+
+
+def apply_small_cohort_policy(splits: dict, training_args, from_scratch: bool = False) -> tuple[dict, object, str | None]:
     """(splits, training arguments, sentence) of the run: unchanged with enough validation subjects, else the
     validation rows joined to ``train`` (``validation`` None) and a copy of the arguments with no evaluation,
-    selection, early stopping or calibration, and the one-line sentence saying so."""
+    selection, early stopping or calibration, and the one-line sentence saying so.
+
+    Parameters
+    ----------
+    splits : dict
+        ``{"train", "validation", "test"}`` window rows.
+    training_args : LcmTrainingArguments
+    from_scratch : bool
+        A model trained from scratch (``pretrain``): its budget is :data:`FIXED_BUDGET` where the user set none
+        (:func:`fixed_budget`). Finetuning keeps its own (the study trained from scratch only).
+    """
     if not uses_small_cohort_policy(splits, training_args):
         return splits, training_args, None
     from datasets import concatenate_datasets
@@ -81,18 +117,27 @@ def apply_small_cohort_policy(splits: dict, training_args) -> tuple[dict, object
     args.load_best_model_at_end = False
     args.early_stopping_patience = None
     args.calibrate = False
+    budget = fixed_budget(training_args) if from_scratch else {}
+    for name, value in budget.items():
+        setattr(args, name, value)
     epochs = (f"{args.max_steps} steps" if getattr(args, "max_steps", -1) and args.max_steps > 0
               else f"{args.num_train_epochs:g} epoch" + ("" if args.num_train_epochs == 1 else "s"))
     why = ("--small_cohort_policy on" if getattr(training_args, "small_cohort_policy", "auto") == "on" else
            f"{n_validation} validation subjects, fewer than {MIN_VALIDATION_SUBJECTS}: too few to choose reliably")
-    sentence = (f"Small cohort ({why}): trained a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} "
-                f"optimizer steps) on the {n_train} training + {n_validation} validation subjects, with no best-epoch "
-                "selection, no early stopping and no temperature fitted (--small_cohort_policy off to choose on "
-                "validation).")
+    if budget:
+        batch, schedule = args.per_device_train_batch_size, str(getattr(args.lr_scheduler_type, "value",
+                                                                         args.lr_scheduler_type))
+        what = (f"the small-cohort budget of {epochs} (batch {batch}, {schedule} learning rate, "
+                "benchmarks/RESULTS_small_cohort.md; --max_steps to change)")
+    else:
+        what = f"a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} optimizer steps)"
+    sentence = (f"Small cohort ({why}): trained {what} on the {n_train} training + {n_validation} validation "
+                "subjects, with no best-epoch selection, no early stopping and no temperature fitted "
+                "(--small_cohort_policy off to choose on validation).")
     if getattr(args, "should_log", True):
         print(sentence, flush=True)
     return splits, args, sentence
 
 
-__all__ = ["MIN_VALIDATION_SUBJECTS", "POLICIES", "apply_small_cohort_policy", "uses_small_cohort_policy",
-           "validation_subjects"]
+__all__ = ["FIXED_BUDGET", "MIN_VALIDATION_SUBJECTS", "POLICIES", "apply_small_cohort_policy", "fixed_budget",
+           "uses_small_cohort_policy", "validation_subjects"]
