@@ -626,6 +626,71 @@ def nested_main(args) -> None:
     print(nested_table(nested_summary(records, {n: c["y"] for n, c in cohorts.items()})))
 
 
+def adhd_connectome_dataset(cohort: dict):
+    """The ADHD cohort as a connectome dataset the training scripts read (``connectivity``, ``diagnosis``)."""
+    from datasets import Array2D, Dataset, Features, Value
+
+    n = cohort["fc"].shape[-1]
+    features = Features({"subject_id": Value("string"), "diagnosis": Value("string"),
+                         "connectivity": Array2D((n, n), "float32")})
+    return Dataset.from_dict({"subject_id": cohort["ids"],
+                              "diagnosis": ["ADHD" if v else "control" for v in cohort["y"]],
+                              "connectivity": list(cohort["fc"])}, features=features)
+
+
+def confirm_defaults(args) -> None:
+    """The scripts' defaults as a user runs them: ``pretrain.py --cv_folds 5 --split_seed S`` (no --recipe) on the
+    ADHD set, in process (`cross_validate` + `pretrain`, what `run_recipe` calls), for each split seed: the LCM
+    and baseline subject ROC-AUC, fold mean and pooled out-of-fold, from ``cv_results.json``'s content."""
+    from lcm_hf.training.arguments import SCRIPT_ARGUMENTS, parse_arguments
+    from lcm_hf.training.cross_validation import cross_validate
+    from lcm_hf.training.recipes import pretrain
+
+    dataset = adhd_connectome_dataset(adhd_cohort(args.cache))
+    out = args.out or "benchmarks/results_small_cohort_defaults.json"
+    rows = []
+    for seed in range(args.seeds):
+        start = time.time()
+        with tempfile.TemporaryDirectory() as output_dir:
+            argv = ["--dataset_dirs", "adhd", "--categorical_columns", "diagnosis", "--cv_folds", str(args.folds),
+                    "--split_seed", str(seed), "--seed", str(seed), "--output_dir", output_dir, "--report_to", "none",
+                    "--use_cpu", "--num_threads", "1", "--disable_tqdm", "true", "--bootstrap_resamples", "200",
+                    *args.confirm_flags.split()]
+            data_args, model_args, training_args = parse_arguments(SCRIPT_ARGUMENTS["pretrain.py"], argv)
+            cv = cross_validate({"adhd": dataset}, data_args, training_args,
+                                lambda d, a, data=data_args, model=model_args, **kw: pretrain(d, data, model, a, **kw))
+        row = {"seed": seed, "seconds": time.time() - start, "policy": cv.get("small_cohort_policy"),
+               "pooled": cv["pooled"], "mean_sd": cv["mean_sd"],
+               "folds": [f["comparison"] for f in cv["folds"]]}
+        rows.append(row)
+        with open(out, "w") as handle:
+            json.dump({"flags": args.confirm_flags, "folds": args.folds, "runs": rows}, handle, indent=1)
+        print(f"seed {seed}: {row['seconds']:.0f}s", flush=True)
+    print(confirm_table(rows))
+
+
+def confirm_table(rows: list[dict], bei: str = "diagnosis", metric: str = "roc_auc") -> str:
+    """LCM vs baseline, fold mean and pooled, mean +/- sd over split seeds (`confirm_defaults`' runs)."""
+    values = {}
+    for row in rows:
+        pooled = next(r for r in row["pooled"] if r["bei"] == bei)["metrics"][metric]
+        folds = row["mean_sd"][bei][metric]
+        for method, key in (("lcm", "lcm"), ("baseline", "baseline")):
+            values.setdefault((method, "fold mean"), []).append(folds[key]["mean"])
+            values.setdefault((method, "pooled"), []).append(pooled[key]["value"])
+    lines = [f"| {metric} ({len(rows)} split seeds) | fold mean | pooled |", "|---|---|---|"]
+    for method in ("lcm", "baseline", "lcm - baseline"):
+        cells = []
+        for kind in ("fold mean", "pooled"):
+            v = (np.subtract(values[("lcm", kind)], values[("baseline", kind)]) if method == "lcm - baseline"
+                 else np.array(values[(method, kind)]))
+            cells.append(f"{v.mean():+.3f} +/- {v.std(ddof=1) if len(v) > 1 else float('nan'):.3f}"
+                         if method == "lcm - baseline" else
+                         f"{v.mean():.3f} +/- {v.std(ddof=1) if len(v) > 1 else float('nan'):.3f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def check_snapshots(args) -> None:
     """The snapshot at step N of a constant-rate run equals an N-step run (same seed): max |p difference|."""
     cohort = adhd_cohort(args.cache)
@@ -663,6 +728,10 @@ def main(argv=None) -> None:
     parser.add_argument("--max_minutes", type=float, default=math.inf,
                         help="nested: start no outer fold after this many minutes (the folds done are kept)")
     parser.add_argument("--resume", action="store_true", help="nested: keep the outer folds already in --out")
+    parser.add_argument("--confirm_defaults", action="store_true",
+                        help="the scripts' defaults on ADHD through cross_validate + pretrain, --seeds split seeds")
+    parser.add_argument("--confirm_flags", default="",
+                        help="extra script flags for --confirm_defaults, one string (e.g. '--max_steps 5')")
     parser.add_argument("--check_snapshots", action="store_true",
                         help="check that a snapshot at step N of a constant-rate run equals an N-step run")
     args = parser.parse_args(argv)
@@ -675,6 +744,8 @@ def main(argv=None) -> None:
     datasets.disable_progress_bars()
     if args.check_snapshots:
         return check_snapshots(args)
+    if args.confirm_defaults:
+        return confirm_defaults(args)
     if args.study == "nested":
         args.out = args.out or "benchmarks/results_small_cohort_nested.json"
         args.cohorts = args.cohorts or ["adhd"]

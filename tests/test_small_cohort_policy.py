@@ -90,9 +90,10 @@ def test_a_48_subject_set_trains_the_small_cohort_budget_by_default(tmp_path):
             FIXED_BUDGET["max_steps"], FIXED_BUDGET["per_device_train_batch_size"], FIXED_BUDGET["lr_scheduler_type"])
         assert not used.load_best_model_at_end and used.eval_strategy == "no" and used.calibrate is False
         assert sentence.startswith(f"Small cohort ({n_validation} validation subjects, fewer than "
-                                   f"{MIN_VALIDATION_SUBJECTS}: too few to choose reliably): trained the small-cohort "
-                                   f"budget of {FIXED_BUDGET['max_steps']} steps (batch "
-                                   f"{FIXED_BUDGET['per_device_train_batch_size']}, constant_with_warmup learning rate")
+                                   f"{MIN_VALIDATION_SUBJECTS}: too few to choose reliably): trained a fixed "
+                                   f"{FIXED_BUDGET['max_steps']} steps (batch "
+                                   f"{FIXED_BUDGET['per_device_train_batch_size']}, constant_with_warmup learning rate; "
+                                   "the small-cohort budget, --max_steps to change) on the ")
     assert training.max_steps == -1 and training.per_device_train_batch_size == 32  # the caller's untouched
 
 

@@ -305,7 +305,7 @@ class LcmTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "A named set of defaults chosen by a study (lcm_hf.training.named_recipes): small_cohort "
-            "(tens to a few hundred subjects). Options given explicitly win."
+            "(the small-cohort policy whatever the validation size). Options given explicitly win."
         },
     )
     calibrate: bool = field(
@@ -319,8 +319,10 @@ class LcmTrainingArguments(TrainingArguments):
         default="auto",
         metadata={
             "help": "auto: with fewer validation subjects than lcm_hf.training.small_cohort.MIN_VALIDATION_SUBJECTS, "
-            "train the fixed budget on training + validation subjects with no best-epoch selection, early stopping "
-            "or temperature (said in one line); on: always; off: never (choose on validation however small)."
+            "train a fixed budget on training + validation subjects with no best-epoch selection, early stopping "
+            "or temperature (said in one line); from scratch, the budget is small_cohort.FIXED_BUDGET's steps, "
+            "batch and constant rate for each of --max_steps/--num_train_epochs, --per_device_train_batch_size, "
+            "--lr_scheduler_type not given; on: always; off: never (choose on validation however small)."
         },
     )
 

@@ -127,8 +127,8 @@ def apply_small_cohort_policy(splits: dict, training_args, from_scratch: bool = 
     if budget:
         batch, schedule = args.per_device_train_batch_size, str(getattr(args.lr_scheduler_type, "value",
                                                                          args.lr_scheduler_type))
-        what = (f"the small-cohort budget of {epochs} (batch {batch}, {schedule} learning rate, "
-                "benchmarks/RESULTS_small_cohort.md; --max_steps to change)")
+        what = (f"a fixed {epochs} (batch {batch}, {schedule} learning rate"
+                + ("; the small-cohort budget, --max_steps to change)" if "max_steps" in budget else ")"))
     else:
         what = f"a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} optimizer steps)"
     sentence = (f"Small cohort ({why}): trained {what} on the {n_train} training + {n_validation} validation "
