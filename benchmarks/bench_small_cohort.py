@@ -533,11 +533,13 @@ def nested_summary(records: list[dict], cohort_y: dict) -> dict:
     for cohort in dict.fromkeys(r["cohort"] for r in records):
         rows = [r for r in records if r["cohort"] == cohort]
         y = cohort_y[cohort]
-        methods = list(rows[0]["test_auc"]) + ["nested", "baseline"]
+        methods = list(dict.fromkeys(m for r in rows for m in r["test_auc"])) + ["nested", "baseline"]
         per_seed = {}
         for seed in sorted({r["seed"] for r in rows}):
             folds = [r for r in rows if r["seed"] == seed]
             for method in methods:
+                if method not in ("nested", "baseline") and any(method not in r["test_auc"] for r in folds):
+                    continue  # an outer-only candidate not refitted in this seed
                 fold_aucs, scores = [], {}
                 for r in folds:
                     if method == "baseline":
@@ -554,11 +556,11 @@ def nested_summary(records: list[dict], cohort_y: dict) -> dict:
                      "folds": len(folds)})
         table = {}
         for method, values in per_seed.items():
-            base = per_seed["baseline"]
+            base = {b["seed"]: b for b in per_seed["baseline"]}
             entry = {}
             for key in ("fold_mean", "pooled"):
                 own = np.array([v[key] for v in values])
-                diff = own - np.array([b[key] for b in base])
+                diff = own - np.array([base[v["seed"]][key] for v in values])
                 entry[key] = [float(own.mean()), float(own.std(ddof=1)) if len(own) > 1 else float("nan")]
                 entry[f"{key}_minus_baseline"] = [float(diff.mean()),
                                                   float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")]
