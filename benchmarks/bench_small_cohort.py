@@ -544,11 +544,11 @@ def nested_summary(records: list[dict], cohort_y: dict) -> dict:
                 for r in folds:
                     if method == "baseline":
                         fold_aucs.append(r["baseline_auc"])
-                        scores.update(r["baseline_scores"])
+                        scores.update({int(k): v for k, v in r["baseline_scores"].items()})
                     else:
                         key = r["chosen"] if method == "nested" else method
                         fold_aucs.append(r["test_auc"][key])
-                        scores.update(r["test_scores"][key])
+                        scores.update({int(k): v for k, v in r["test_scores"][key].items()})  # str keys in JSON
                 subjects = sorted(int(s) for s in scores)
                 pooled = _auc(y[subjects], [scores[s] for s in subjects])
                 per_seed.setdefault(method, []).append(
@@ -620,7 +620,7 @@ def nested_main(args) -> None:
 
     records = done
     for name, cohort in cohorts.items():
-        seeds = list(range(int(cohort_seeds.get(name, args.seeds))))
+        seeds = list(range(args.first_seed, int(cohort_seeds.get(name, args.seeds))))
         records = nested_study(cohort, name, seeds, args.folds, args.inner_folds, candidates,
                                lambda line: print(line, flush=True), records, save, outer_only, deadline,
                                args.outer_only_seeds)
@@ -725,6 +725,8 @@ def main(argv=None) -> None:
                         help="candidates of the nested rule (NESTED_CANDIDATES)")
     parser.add_argument("--outer_only", nargs="*", default=["fixed_400", "paper_400"],
                         help="candidates refitted and scored on the outer folds only (not chosen from): the CPU budget")
+    parser.add_argument("--first_seed", type=int, default=0,
+                        help="nested: run split seeds first_seed .. seeds - 1 (to split a run over processes)")
     parser.add_argument("--outer_only_seeds", type=int, default=1,
                         help="refit the --outer_only candidates in the first N split seeds only (the CPU budget)")
     parser.add_argument("--max_minutes", type=float, default=math.inf,
