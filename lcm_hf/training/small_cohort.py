@@ -84,7 +84,10 @@ def fixed_budget(training_args) -> dict:
     set. A budget given as ``--num_train_epochs`` or ``--max_steps`` keeps the steps the user's."""
     budget = dict(FIXED_BUDGET)
     if _given(training_args, "max_steps") or _given(training_args, "num_train_epochs"):
-        budget.pop("max_steps")
+        budget.pop("max_steps", None)
+        budget.pop("num_train_epochs", None)
+    elif "num_train_epochs" in budget:
+        budget["max_steps"] = -1  # an epoch budget: counted in epochs, so it scales with the cohort
     return {name: value for name, value in budget.items() if not _given(training_args, name)}
 
 
@@ -124,13 +127,13 @@ def apply_small_cohort_policy(splits: dict, training_args, from_scratch: bool = 
               else f"{args.num_train_epochs:g} epoch" + ("" if args.num_train_epochs == 1 else "s"))
     why = ("--small_cohort_policy on" if getattr(training_args, "small_cohort_policy", "auto") == "on" else
            f"{n_validation} validation subjects, fewer than {MIN_VALIDATION_SUBJECTS}: too few to choose reliably")
+    what = f"a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} optimizer steps"
     if budget:
-        batch, schedule = args.per_device_train_batch_size, str(getattr(args.lr_scheduler_type, "value",
-                                                                         args.lr_scheduler_type))
-        what = (f"a fixed {epochs} (batch {batch}, {schedule} learning rate"
-                + ("; the small-cohort budget, --max_steps to change)" if "max_steps" in budget else ")"))
-    else:
-        what = f"a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} optimizer steps)"
+        schedule = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+        what += f", batch {args.per_device_train_batch_size}, {schedule} learning rate"
+        if {"max_steps", "num_train_epochs"} & set(budget):
+            what += ": the small-cohort budget, --num_train_epochs or --max_steps to change"
+    what += ")"
     sentence = (f"Small cohort ({why}): trained {what} on the {n_train} training + {n_validation} validation "
                 "subjects, with no best-epoch selection, no early stopping and no temperature fitted "
                 "(--small_cohort_policy off to choose on validation).")
