@@ -86,35 +86,50 @@ def test_a_48_subject_set_trains_the_small_cohort_budget_by_default(tmp_path):
         n_validation = len(set(parts["validation"]["subject_id"]))
         out, used, sentence = apply_small_cohort_policy(parts, training, from_scratch=True)
         assert n_validation < MIN_VALIDATION_SUBJECTS and out["validation"] is None
-        assert (used.max_steps, used.per_device_train_batch_size, used.lr_scheduler_type) == (
-            FIXED_BUDGET["max_steps"], FIXED_BUDGET["per_device_train_batch_size"], FIXED_BUDGET["lr_scheduler_type"])
+        assert FIXED_BUDGET == {"num_train_epochs": 30.0, "per_device_train_batch_size": 32,
+                                "lr_scheduler_type": "linear"}  # the nested study's choice
+        assert (used.max_steps, used.num_train_epochs, used.per_device_train_batch_size) == (-1, 30.0, 32)
+        assert str(used.lr_scheduler_type.value if hasattr(used.lr_scheduler_type, "value") else
+                   used.lr_scheduler_type) == "linear"
         assert not used.load_best_model_at_end and used.eval_strategy == "no" and used.calibrate is False
-        assert sentence.startswith(f"Small cohort ({n_validation} validation subjects, fewer than "
-                                   f"{MIN_VALIDATION_SUBJECTS}: too few to choose reliably): trained a fixed "
-                                   f"{FIXED_BUDGET['max_steps']} steps (batch "
-                                   f"{FIXED_BUDGET['per_device_train_batch_size']}, constant_with_warmup learning rate; "
-                                   "the small-cohort budget, --max_steps to change) on the ")
-    assert training.max_steps == -1 and training.per_device_train_batch_size == 32  # the caller's untouched
+        steps = 30 * -(-len(out["train"]) // 32)  # 30 epochs of ceil(windows / 32) steps
+        assert sentence == (f"Small cohort ({n_validation} validation subjects, fewer than {MIN_VALIDATION_SUBJECTS}: "
+                            f"too few to choose reliably): trained a fixed 30 epochs (about {steps} optimizer steps, "
+                            "batch 32, linear learning rate: the small-cohort budget, --num_train_epochs or "
+                            f"--max_steps to change) on the {48 - n_validation - len(set(parts['test']['subject_id']))}"
+                            f" training + {n_validation} validation subjects, with no best-epoch selection, no early "
+                            "stopping and no temperature fitted (--small_cohort_policy off to choose on validation).")
+    assert training.load_best_model_at_end and training.eval_strategy == "epoch"  # the caller's untouched
 
 
 @pytest.mark.parametrize("flags, steps, batch, schedule", [
     (["--num_train_epochs", "12"], -1, 16, "constant_with_warmup"),  # an epoch budget given: the user's
     (["--max_steps", "50", "--per_device_train_batch_size", "8"], 50, 8, "constant_with_warmup"),
     (["--num_train_epochs", "30", "--lr_scheduler_type", "linear"], -1, 16, "linear"),  # given, though the default
+    ([], 200, 16, "constant_with_warmup"),  # none given: the budget's
 ])
-def test_options_the_user_gave_win_over_the_budget(tmp_path, flags, steps, batch, schedule):
+def test_options_the_user_gave_win_over_the_budget(tmp_path, monkeypatch, flags, steps, batch, schedule):
+    """Each budget option the user gave wins (shown with a budget unlike the defaults, e.g. the study's fixed_200)."""
+    from lcm_hf.training import small_cohort
+
+    monkeypatch.setattr(small_cohort, "FIXED_BUDGET", {"max_steps": 200, "per_device_train_batch_size": 16,
+                                                       "lr_scheduler_type": "constant_with_warmup"})
     _, _, training = script_arguments(tmp_path, *flags)
     _, used, sentence = apply_small_cohort_policy(splits(30, 6), training, from_scratch=True)
     assert (used.max_steps, used.per_device_train_batch_size) == (steps, batch)
     assert str(getattr(used.lr_scheduler_type, "value", used.lr_scheduler_type)) == schedule
     if steps == -1:
         assert used.num_train_epochs == float(flags[1])
+    assert ("the small-cohort budget" in sentence) == (not flags)
 
 
-def test_finetuning_and_python_arguments_keep_their_budget(tmp_path):
+def test_finetuning_and_python_arguments_keep_their_budget(tmp_path, monkeypatch):
     """Finetuning (from_scratch False) keeps its epochs; arguments built in Python that set the budget keep it,
-    those left at the defaults take the small-cohort budget."""
-    from lcm_hf.training.small_cohort import FIXED_BUDGET
+    those left at the defaults take the small-cohort budget (one unlike the defaults here)."""
+    from lcm_hf.training import small_cohort
+
+    FIXED_BUDGET = {"max_steps": 200, "per_device_train_batch_size": 16, "lr_scheduler_type": "constant_with_warmup"}
+    monkeypatch.setattr(small_cohort, "FIXED_BUDGET", FIXED_BUDGET)
 
     _, used, _ = apply_small_cohort_policy(splits(30, 6), args(tmp_path))
     assert (used.max_steps, used.num_train_epochs, used.per_device_train_batch_size) == (-1, 10, 4)
