@@ -320,9 +320,10 @@ class LcmTrainingArguments(TrainingArguments):
         metadata={
             "help": "auto: with fewer validation subjects than lcm_hf.training.small_cohort.MIN_VALIDATION_SUBJECTS, "
             "train a fixed budget on training + validation subjects with no best-epoch selection, early stopping "
-            "or temperature (said in one line); from scratch, the budget is small_cohort.FIXED_BUDGET's steps, "
-            "batch and constant rate for each of --max_steps/--num_train_epochs, --per_device_train_batch_size, "
-            "--lr_scheduler_type not given; on: always; off: never (choose on validation however small)."
+            "or temperature (said in one line); from scratch, each of --num_train_epochs/--max_steps, "
+            "--per_device_train_batch_size and --lr_scheduler_type not given comes from small_cohort.FIXED_BUDGET "
+            "(30 epochs, batch 32, linear: chosen by benchmarks/bench_small_cohort.py); on: always; off: never "
+            "(choose on validation however small)."
         },
     )
 

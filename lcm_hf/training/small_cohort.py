@@ -7,7 +7,9 @@ temperatures hit their search bounds. So, with fewer than :data:`MIN_VALIDATION_
 (``--small_cohort_policy auto``, the default; ``on`` always, ``off`` never), :func:`apply_small_cohort_policy`
 makes a run
 
-- train its fixed budget (``--num_train_epochs`` or ``--max_steps``) on the training **and** validation subjects,
+- train a fixed budget on the training **and** validation subjects: the one given (``--num_train_epochs`` or
+  ``--max_steps``, batch, ``--lr_scheduler_type``), and for a model trained from scratch (``pretrain``) the
+  options not given from :data:`FIXED_BUDGET`, the budget the nested study chose (computed here only),
 - with no evaluation during training, no best-epoch selection (the last step is kept), no early stopping,
 - and no temperature (none fitted on that split; a starting model's are dropped, as they belong to other logits),
 
