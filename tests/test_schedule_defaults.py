@@ -80,8 +80,8 @@ def test_negative_momentum_epochs_is_refused(tmp_path):
 
 
 def test_script_options_default_to_the_config(tmp_path):
-    """The scripts' parsed options leave the schedule to the config; a flag given wins; a recipe's value is
-    explicit (small_cohort ran 2 momentum epochs in its study), and a flag still beats the recipe."""
+    """The scripts' parsed options leave the schedule to the config; a flag given wins; the small_cohort recipe
+    leaves stage 1 to the config (its study ran the config's 5 momentum epochs), and a flag still wins."""
     from lcm_hf import BeiVocabulary
     from lcm_hf.training.recipes import pretrain_model
 
@@ -97,7 +97,7 @@ def test_script_options_default_to_the_config(tmp_path):
     assert training.momentum_epochs == 3
     assert pretrain_model(NUM_ROIS, vocabulary, model_args, seed=0).config.readout_policy == "best_layer"
 
-    assert parse_arguments(types, base + ["--recipe", "small_cohort"])[2].momentum_epochs == 2
+    assert parse_arguments(types, base + ["--recipe", "small_cohort"])[2].momentum_epochs is None  # the config's
     assert parse_arguments(types, base + ["--recipe", "small_cohort", "--momentum_epochs", "4"])[2].momentum_epochs == 4
 
 

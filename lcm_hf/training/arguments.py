@@ -305,7 +305,7 @@ class LcmTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "A named set of defaults chosen by a study (lcm_hf.training.named_recipes): small_cohort "
-            "(tens to a few hundred subjects). Options given explicitly win."
+            "(the small-cohort policy whatever the validation size). Options given explicitly win."
         },
     )
     calibrate: bool = field(
@@ -319,8 +319,11 @@ class LcmTrainingArguments(TrainingArguments):
         default="auto",
         metadata={
             "help": "auto: with fewer validation subjects than lcm_hf.training.small_cohort.MIN_VALIDATION_SUBJECTS, "
-            "train the fixed budget on training + validation subjects with no best-epoch selection, early stopping "
-            "or temperature (said in one line); on: always; off: never (choose on validation however small)."
+            "train a fixed budget on training + validation subjects with no best-epoch selection, early stopping "
+            "or temperature (said in one line); from scratch, each of --num_train_epochs/--max_steps, "
+            "--per_device_train_batch_size and --lr_scheduler_type not given comes from small_cohort.FIXED_BUDGET "
+            "(30 epochs, batch 32, linear: chosen by benchmarks/bench_small_cohort.py); on: always; off: never "
+            "(choose on validation however small)."
         },
     )
 
@@ -419,7 +422,10 @@ def build_parser(dataclass_types, prog: str | None = None) -> HfArgumentParser:
 
 
 def parse_arguments(dataclass_types, argv: list[str] | None = None):
-    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line."""
+    """Parse the dataclasses from one .json/.yaml/.yml file or from the command line.
+
+    Each parsed object records the option names the user gave in ``explicit_options`` (a frozenset; a named
+    recipe's values are not among them), so that a default can depend on whether an option was set."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(dataclass_types)
     from .named_recipes import apply_training_recipe
@@ -439,6 +445,8 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
         if isinstance(error, LcmInputError):
             raise
         raise LcmInputError(str(error)) from error
+    for obj in parsed:  # what the user set (lcm_hf.training.small_cohort: the budget a small cohort keeps)
+        obj.explicit_options = frozenset(explicit)
     return check_counts(apply_training_recipe(parsed, explicit))
 
 

@@ -225,7 +225,7 @@ def pretrain(
     )
     processor = training_processor(parts, vocabulary, data_args)  # windows + FC of every split (group kinds fitted)
     splits = build_splits(parts, vocabulary, data_args, pseudo, processor)
-    splits, training_args, policy = apply_small_cohort_policy(splits, training_args)
+    splits, training_args, policy = apply_small_cohort_policy(splits, training_args, from_scratch=True)
     num_rois = splits["train"][0]["connectivity"].shape[-1]
     model = pretrain_model(num_rois, vocabulary, model_args, training_args.seed)
     trainer = _trainer(model, training_args, splits, selection_metric=model_args.readout_selection_metric)

@@ -2,12 +2,14 @@
 
 Best-epoch selection, early stopping and temperature scaling all fit something to the validation split. On a
 handful of subjects that fit is noise: ``benchmarks/RESULTS_small_cohort.md`` found that keeping the best
-validation epoch on 6-19 validation subjects lowered test ROC-AUC on all three cohorts it studied, and fitted
-temperatures hit their search bounds. So, with fewer than :data:`MIN_VALIDATION_SUBJECTS` validation subjects
+validation epoch on 6-19 validation subjects lowered test ROC-AUC on all three cohorts it studied (and did not
+help on 5-6 in the nested study), and fitted temperatures hit their search bounds. So, with fewer than :data:`MIN_VALIDATION_SUBJECTS` validation subjects
 (``--small_cohort_policy auto``, the default; ``on`` always, ``off`` never), :func:`apply_small_cohort_policy`
 makes a run
 
-- train its fixed budget (``--num_train_epochs`` or ``--max_steps``) on the training **and** validation subjects,
+- train a fixed budget on the training **and** validation subjects: the one given (``--num_train_epochs`` or
+  ``--max_steps``, batch, ``--lr_scheduler_type``), and for a model trained from scratch (``pretrain``) the
+  options not given from :data:`FIXED_BUDGET`, the budget the nested study chose (computed here only),
 - with no evaluation during training, no best-epoch selection (the last step is kept), no early stopping,
 - and no temperature (none fitted on that split; a starting model's are dropped, as they belong to other logits),
 
@@ -18,6 +20,7 @@ no layer is selected either: each BEI reads the mean over layers.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 
@@ -28,9 +31,27 @@ logger = logging.getLogger(__name__)
 MIN_VALIDATION_SUBJECTS = 20
 """Validation subjects below which a run does not select, stop early or calibrate on validation.
 
-Provisional: 20 is the smallest value the evidence so far allows (``benchmarks/RESULTS_small_cohort.md``: selection
-on 6-19 validation subjects lowered test AUC on every cohort studied); the nested study of issue 18 (item 5:
-``benchmarks/bench_small_cohort.py`` on development sets only) still has to set it."""
+Derivation (``benchmarks/RESULTS_small_cohort.md``): best-epoch selection against the same model trained without
+it, test ROC-AUC, at every validation size measured: -0.008 with 6-7 validation subjects (simulated demo-40),
+-0.017 with 7-8 (ADHD), -0.050 with 19 (simulated demo-120; earlier study), and +0.008 (fold mean) / +0.014
+(pooled) with 5-6 against the budget on all subjects (ADHD, nested study, 5 split seeds, sd 0.075 / 0.079: no
+detectable effect). No size from 5 to 19 showed selection helping, and the largest loss was at 19, so the
+threshold is the smallest size above all of them: 20. It is a lower bound, not a size where selection was seen to
+pay off (none >= 20 was studied): at 20 subjects (10 per class) one validation AUC near 0.7 has a standard error
+of about 0.05 (Hanley-McNeil), as large as the losses measured."""
+
+FIXED_BUDGET = {"num_train_epochs": 30.0, "per_device_train_batch_size": 32, "lr_scheduler_type": "linear"}
+"""The budget of a small cohort trained from scratch, for each option the user did not set: 30 epochs (so it scales
+with the cohort: 60 optimizer steps for 38 subjects, 30 for 19), batch 32, linear decay after a 10-step warmup.
+
+Chosen by the nested study of ``benchmarks/bench_small_cohort.py`` (``RESULTS_small_cohort.md``, top section): in
+every outer training set of the ADHD set (5 split seeds x 5 folds) an inner stratified 2-fold CV scored this
+budget and fixed budgets of 50, 100 and 200 steps at batch 16 with a constant rate (the "plain loop" of issue
+18), and the rule fixed in advance (best mean inner AUC; within 0.01, the fewest steps) picked this one in 18 of
+the 25 outer folds. The fixed budgets were not better on the outer folds either (200 steps: fold mean -0.012,
+pooled -0.061), nor were 400 steps or the paper's recipe (lr 1e-4, 400 steps) on the seed that ran them. With it
+the scripts' defaults score ROC-AUC 0.704 +/- 0.056 (fold mean) / 0.646 +/- 0.032 (pooled) on ADHD against the
+FC + logistic baseline's 0.748 / 0.703 (5 split seeds): still below it."""
 
 POLICIES = ("auto", "on", "off")
 
@@ -62,10 +83,44 @@ def _optimizer_steps(training_args, windows: int) -> int:
     return int(math.ceil(training_args.num_train_epochs * math.ceil(windows / per_step)))
 
 
-def apply_small_cohort_policy(splits: dict, training_args) -> tuple[dict, object, str | None]:
+def _given(training_args, name: str) -> bool:
+    """Whether the user set option `name`: named on the command line / in the options file (``explicit_options``,
+    recorded by ``parse_arguments``), or, for arguments built in Python, a value other than the dataclass's
+    default."""
+    explicit = getattr(training_args, "explicit_options", None)
+    if explicit is not None:
+        return name in explicit
+    default = next((f.default for f in dataclasses.fields(training_args) if f.name == name), dataclasses.MISSING)
+    value = getattr(training_args, name)
+    return str(getattr(value, "value", value)) != str(getattr(default, "value", default))
+
+
+def fixed_budget(training_args) -> dict:
+    """The options of the small-cohort budget this run takes from :data:`FIXED_BUDGET`: each one the user did not
+    set. A budget given as ``--num_train_epochs`` or ``--max_steps`` keeps the steps the user's."""
+    budget = dict(FIXED_BUDGET)
+    if _given(training_args, "max_steps") or _given(training_args, "num_train_epochs"):
+        budget.pop("max_steps", None)
+        budget.pop("num_train_epochs", None)
+    elif "num_train_epochs" in budget:
+        budget["max_steps"] = -1  # an epoch budget: counted in epochs, so it scales with the cohort
+    return {name: value for name, value in budget.items() if not _given(training_args, name)}
+
+
+def apply_small_cohort_policy(splits: dict, training_args, from_scratch: bool = False) -> tuple[dict, object, str | None]:
     """(splits, training arguments, sentence) of the run: unchanged with enough validation subjects, else the
     validation rows joined to ``train`` (``validation`` None) and a copy of the arguments with no evaluation,
-    selection, early stopping or calibration, and the one-line sentence saying so."""
+    selection, early stopping or calibration, and the one-line sentence saying so.
+
+    Parameters
+    ----------
+    splits : dict
+        ``{"train", "validation", "test"}`` window rows.
+    training_args : LcmTrainingArguments
+    from_scratch : bool
+        A model trained from scratch (``pretrain``): its budget is :data:`FIXED_BUDGET` where the user set none
+        (:func:`fixed_budget`). Finetuning keeps its own (the study trained from scratch only).
+    """
     if not uses_small_cohort_policy(splits, training_args):
         return splits, training_args, None
     from datasets import concatenate_datasets
@@ -81,18 +136,27 @@ def apply_small_cohort_policy(splits: dict, training_args) -> tuple[dict, object
     args.load_best_model_at_end = False
     args.early_stopping_patience = None
     args.calibrate = False
+    budget = fixed_budget(training_args) if from_scratch else {}
+    for name, value in budget.items():
+        setattr(args, name, value)
     epochs = (f"{args.max_steps} steps" if getattr(args, "max_steps", -1) and args.max_steps > 0
               else f"{args.num_train_epochs:g} epoch" + ("" if args.num_train_epochs == 1 else "s"))
     why = ("--small_cohort_policy on" if getattr(training_args, "small_cohort_policy", "auto") == "on" else
            f"{n_validation} validation subjects, fewer than {MIN_VALIDATION_SUBJECTS}: too few to choose reliably")
-    sentence = (f"Small cohort ({why}): trained a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} "
-                f"optimizer steps) on the {n_train} training + {n_validation} validation subjects, with no best-epoch "
-                "selection, no early stopping and no temperature fitted (--small_cohort_policy off to choose on "
-                "validation).")
+    what = f"a fixed {epochs} (about {_optimizer_steps(args, len(splits['train']))} optimizer steps"
+    if budget:
+        schedule = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+        what += f", batch {args.per_device_train_batch_size}, {schedule} learning rate"
+        if {"max_steps", "num_train_epochs"} & set(budget):
+            what += ": the small-cohort budget, --num_train_epochs or --max_steps to change"
+    what += ")"
+    sentence = (f"Small cohort ({why}): trained {what} on the {n_train} training + {n_validation} validation "
+                "subjects, with no best-epoch selection, no early stopping and no temperature fitted "
+                "(--small_cohort_policy off to choose on validation).")
     if getattr(args, "should_log", True):
         print(sentence, flush=True)
     return splits, args, sentence
 
 
-__all__ = ["MIN_VALIDATION_SUBJECTS", "POLICIES", "apply_small_cohort_policy", "uses_small_cohort_policy",
-           "validation_subjects"]
+__all__ = ["FIXED_BUDGET", "MIN_VALIDATION_SUBJECTS", "POLICIES", "apply_small_cohort_policy", "fixed_budget",
+           "uses_small_cohort_policy", "validation_subjects"]
