@@ -45,10 +45,11 @@ MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, interme
 PRETRAIN = dict(num_train_epochs=10, per_device_train_batch_size=32, learning_rate=3e-3)
 FINETUNE = dict(num_train_epochs=20, early_stopping_patience=5)
 MODES = {  # name -> LcmFinetuneArguments fields
-    "full_finetune": dict(mode="semi_supervised"),
-    "semi_supervised": dict(mode="semi_supervised", confident_pseudo_label_threshold=0.9),
-    "lora": dict(mode="semi_supervised", use_lora=True),
-    "linear_probe": dict(mode="linear_probe"),
+    "default": dict(),  # what training/finetune.py runs without options: semi_supervised behind the guard
+    "full_finetune": dict(mode="semi_supervised", init_guard_folds=0),
+    "semi_supervised": dict(mode="semi_supervised", confident_pseudo_label_threshold=0.9, init_guard_folds=0),
+    "lora": dict(mode="semi_supervised", use_lora=True, init_guard_folds=0),
+    "linear_probe": dict(mode="linear_probe", init_guard_folds=0),
     "scratch": dict(mode="scratch"),
 }
 PRETRAINED_MODES = [name for name in MODES if name != "scratch"]
@@ -129,7 +130,7 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
     """Finetune with `mode` on the prepared fold (the package's finetuning model + LcmTrainer); test AUC."""
     from lcm_hf.data import LcmDataCollator
     from lcm_hf.training.arguments import FinetuneTrainingArguments, LcmFinetuneArguments
-    from lcm_hf.training.recipes import finetuning_model
+    from lcm_hf.training.recipes import guarded_finetuning_model
     from lcm_hf.training.trainer import LcmTrainer, numpy_predictions
 
     finetune_args = LcmFinetuneArguments(model_name_or_path=model_dir, new_beis=["target"], **MODES[mode])
@@ -138,7 +139,8 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
         settings["weight_decay"] = 0.0  # as training/finetune.py: frozen embedding rows must not decay
     training_args = FinetuneTrainingArguments(**settings)
     start = time.time()
-    model, splits, _, _ = finetuning_model(finetune_args, prepared.vocabulary, prepared.splits, seed)
+    model, splits, _, _, guard = guarded_finetuning_model(finetune_args, prepared.vocabulary, prepared.splits,
+                                                          training_args)
     trainer = LcmTrainer(model=model, args=training_args, train_dataset=splits["train"],
                          eval_dataset=splits["validation"], data_collator=LcmDataCollator(beis=model.config.beis),
                          layer_metrics=False)
@@ -147,7 +149,8 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
     logits, _ = numpy_predictions(prediction)
     beis = model.config.beis
     return {"auc": target_auc(logits, np.asarray(prediction.label_ids), beis), "seconds": time.time() - start,
-            "epochs": float(trainer.state.epoch or 0)}
+            "epochs": float(trainer.state.epoch or 0), "init": guard["choice"],
+            "guard": {k: guard.get(k) for k in ("pretrained_mean", "scratch_mean")} if guard["choice"] else None}
 
 
 def baseline_run(prepared, seed: int) -> dict:

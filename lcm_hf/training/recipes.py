@@ -401,6 +401,36 @@ def finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: di
     return model, splits, new_names, trainable
 
 
+def guarded_finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: dict, training_args,
+                             old_vocabulary=None) -> tuple:
+    """:func:`finetuning_model` after the initialisation guard (:mod:`lcm_hf.training.init_guard`): the
+    requested pretrained start, or the same architecture from scratch where an inner subject-grouped K-fold on
+    the training subjects (``train`` + ``validation``; never ``test``) finds scratch better
+    (``finetune_args.init_guard_folds``, 0: off). The guard's one-line sentence is printed.
+
+    Returns
+    -------
+    (model, splits, new_names, trainable, guard)
+        As :func:`finetuning_model`, and the guard's record (``guard["choice"]``: ``"pretrained"``,
+        ``"scratch"`` or None where it did not run; ``guard["reason"]``).
+    """
+    from ..processing_lcm import LcmProcessor
+    from .init_guard import choose_initialisation, guard_sentence
+
+    if old_vocabulary is None:
+        old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
+    new_names = [name for name in vocabulary.names if name not in old_vocabulary.names]
+    chosen, guard = choose_initialisation(
+        finetune_args, vocabulary, splits, training_args, new_names, folds=finetune_args.init_guard_folds
+    )
+    if getattr(training_args, "should_log", True):
+        print(guard_sentence(guard), flush=True)
+    model, splits, new_names, trainable = finetuning_model(
+        chosen, vocabulary, splits, training_args.seed, old_vocabulary
+    )
+    return model, splits, new_names, trainable, guard
+
+
 def finetune(
     datasets: dict | None,
     data_args: LcmDataArguments,
@@ -417,6 +447,7 @@ def finetune(
     """
     from ..configuration_lcm import LcmConfig
     from ..processing_lcm import LcmProcessor
+    from .init_guard import guard_sentence
     from .subjects import check_subject_overlap, optimistic_sentence
 
     check_finetune_arguments(finetune_args)
@@ -430,9 +461,11 @@ def finetune(
         previous = getattr(LcmConfig.from_pretrained(finetune_args.model_name_or_path), "training_subjects", None)
         overlap = check_subject_overlap(previous, splits, getattr(finetune_args, "allow_subject_overlap", False))
     old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
-    model, splits, new_names, trainable = finetuning_model(
-        finetune_args, vocabulary, splits, training_args.seed, old_vocabulary
+    model, splits, new_names, trainable, guard = guarded_finetuning_model(
+        finetune_args, vocabulary, splits, training_args, old_vocabulary
     )
+    if guard["choice"] == "scratch":  # the starting model's weights (and what they saw) are not used
+        previous, overlap = None, None
     trainer = _trainer(model, training_args, splits)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -441,7 +474,10 @@ def finetune(
         processor,
         {
             "mode": finetune_args.mode,
-            "lora": _lora_summary(model) if finetune_args.use_lora else None,
+            "init": guard["choice"] or ("scratch" if finetune_args.mode == "scratch" else "pretrained"),
+            "init_guard": guard,
+            "init_guard_sentence": guard_sentence(guard),
+            "lora": _lora_summary(model) if hasattr(model, "peft_config") else None,
             "new_beis": new_names,
             "trainable": trainable,
             "small_cohort_policy": policy,
@@ -469,6 +505,7 @@ __all__ = [
     "finetune",
     "finetune_vocabulary",
     "finetuning_model",
+    "guarded_finetuning_model",
     "jsonable",
     "prepare_finetuning_data",
     "pretrain",
