@@ -130,7 +130,7 @@ def cohort_and_models(tmp_path_factory):
              LcmModelArguments(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32),
              LcmTrainingArguments(output_dir=good, num_train_epochs=4, learning_rate=3e-3, use_cpu=True,
                                   report_to="none", disable_tqdm=True, save_strategy="no", calibrate=False,
-                                  logging_strategy="no", small_cohort_policy="on"))
+                                  logging_strategy="no", small_cohort_policy="on", load_best_model_at_end=False))
     harmful = str(root / "harmful")
     model = LcmForBeiPrediction.from_pretrained(good)
     with torch.no_grad():
