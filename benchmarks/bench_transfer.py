@@ -9,14 +9,17 @@ Protocol (``python benchmarks/bench_transfer.py``; ``--quick`` for a smoke run o
   subjects, the same tiny model for both.
 - **Finetuning**: for each downstream size (40, 120, 400 subjects), seed (a new cohort draw, fold shuffle and
   model initialisation) and fold of a subject-grouped, stratified K-fold CV (one scan per subject), every
-  finetuning mode of the package is built by :func:`lcm_hf.training.recipes.finetuning_model` (what
-  ``training/finetune.py`` runs) and trained by :class:`LcmTrainer` with the finetuning defaults
-  (:class:`FinetuneTrainingArguments`, model selection on validation): ``full_finetune`` (``semi_supervised``,
-  no pseudo-labels), ``semi_supervised`` (+ confident pseudo-labels of the pretrained BEIs, threshold 0.9),
-  ``lora`` and ``linear_probe``, against ``scratch`` (same architecture, random init) and the FC + logistic
-  regression baseline (:func:`lcm_hf.training.baseline.fit_baseline`). 20% of each outer training fold
-  (stratified) is the validation set of the LCM runs; the baseline fits the whole outer training fold.
-  Every method sees the same folds.
+  finetuning mode of the package is built by :func:`lcm_hf.training.recipes.guarded_finetuning_model` (what
+  ``training/finetune.py`` runs, after the size-aware small-cohort policy as there) and trained by
+  :class:`LcmTrainer` with the finetuning defaults (:class:`FinetuneTrainingArguments`): ``default`` (what
+  ``finetune.py`` runs without options: ``semi_supervised`` behind the initialisation guard of
+  :mod:`lcm_hf.training.init_guard`, which trains from scratch where an inner 3-fold CV on the training subjects
+  finds scratch better), and unguarded ``full_finetune`` (``semi_supervised``, no pseudo-labels),
+  ``semi_supervised`` (+ confident pseudo-labels of the pretrained BEIs, threshold 0.9), ``lora`` and
+  ``linear_probe``, against ``scratch`` (same architecture, random init) and the FC + logistic regression
+  baseline (:func:`lcm_hf.training.baseline.fit_baseline`). 20% of each outer training fold (stratified) is the
+  validation set of the LCM runs (with fewer than 20 validation subjects the small-cohort policy trains on it
+  too, without selection); the baseline fits the whole outer training fold. Every method sees the same folds.
 - **Score**: subject-level ROC-AUC of ``target`` on the test fold; per cell the mean over seeds x folds with a
   95% interval from the spread of the per-seed means (t, seeds - 1 degrees of freedom), and paired differences.
 
