@@ -4,7 +4,8 @@
   pseudo-labels, subject-level splits, per-dataset metrics).
 - :func:`finetune`: semi-supervised finetuning of a pretrained model on a dataset with new BEIs (`add_beis`),
   optionally with LoRA adapters (`--use_lora`), or linear probing, or training from scratch; same two-stage
-  schedule.
+  schedule; behind the initialisation guard (:mod:`lcm_hf.training.init_guard`: scratch where the training
+  subjects find the pretrained start worse).
 
 Both take the datasets explicitly (``{name: DatasetDict}``, e.g. from
 :func:`lcm_hf.training.data.load_connectome_datasets`): the library has no default data.
@@ -443,6 +444,9 @@ def finetune(
 
     `datasets`: ``{name: DatasetDict | Dataset}``; `prepared` (optional) is :func:`prepare_finetuning_data`'s
     `FinetuningData` instead, so several modes can be compared on one split (the demo does).
+    A pretrained start goes through the initialisation guard first (:func:`guarded_finetuning_model`,
+    ``finetune_args.init_guard_folds``): where an inner K-fold on the training subjects finds the same model
+    from scratch better, scratch is trained (``results["init"]``, ``results["init_guard"]``, one line printed).
     Returns the results dict (also in `results.json`).
     """
     from ..configuration_lcm import LcmConfig
