@@ -166,3 +166,18 @@ def test_guard_picks_scratch_over_a_harmful_start_and_keeps_a_helpful_one(cohort
                                                       [TARGET])
     assert record["choice"] == expected, record["reason"]
     assert record["subjects"] == 54  # train + validation, never the 6 test subjects
+
+
+def test_the_run_report_and_the_cv_summary_say_the_choice():
+    from lcm_hf.training.cv_report import cv_summary
+    from lcm_hf.training.report import notice_lines
+
+    record = {"choice": "scratch", "reason": "inner 3-fold mean/subject/roc_auc on the 30 training subjects: "
+              "pretrained start 0.600, scratch 0.800: the pretrained start does not help this cohort"}
+    sentence = init_guard.guard_sentence(record)
+    assert sentence.startswith("Initialisation guard: scratch start (inner 3-fold")
+    assert sentence in notice_lines({"init_guard_sentence": sentence})
+    assert init_guard.guard_sentence({"choice": None, "reason": "--init_guard_folds 0: x"}).startswith(
+        "Initialisation guard: off (--init_guard_folds 0")
+    cv = {"description": {"folds": 2}, "levels": [], "pooled": [], "init": ["scratch", "pretrained"]}
+    assert cv_summary(cv)["init"] == ["scratch", "pretrained"]
