@@ -468,8 +468,9 @@ def finetune(
     model, splits, new_names, trainable, guard = guarded_finetuning_model(
         finetune_args, vocabulary, splits, training_args, old_vocabulary
     )
+    optimistic = optimistic_sentence(overlap)
     if guard["choice"] == "scratch":  # the starting model's weights (and what they saw) are not used
-        previous, overlap = None, None
+        previous, optimistic = None, None  # `subject_overlap` still describes the start that was checked
     trainer = _trainer(model, training_args, splits)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -486,7 +487,7 @@ def finetune(
             "trainable": trainable,
             "small_cohort_policy": policy,
             "subject_overlap": overlap,
-            "optimistic": optimistic_sentence(overlap),
+            "optimistic": optimistic,
         },
         data_args=data_args,
         previous_subjects=previous,
