@@ -9,14 +9,17 @@ Protocol (``python benchmarks/bench_transfer.py``; ``--quick`` for a smoke run o
   subjects, the same tiny model for both.
 - **Finetuning**: for each downstream size (40, 120, 400 subjects), seed (a new cohort draw, fold shuffle and
   model initialisation) and fold of a subject-grouped, stratified K-fold CV (one scan per subject), every
-  finetuning mode of the package is built by :func:`lcm_hf.training.recipes.finetuning_model` (what
-  ``training/finetune.py`` runs) and trained by :class:`LcmTrainer` with the finetuning defaults
-  (:class:`FinetuneTrainingArguments`, model selection on validation): ``full_finetune`` (``semi_supervised``,
-  no pseudo-labels), ``semi_supervised`` (+ confident pseudo-labels of the pretrained BEIs, threshold 0.9),
-  ``lora`` and ``linear_probe``, against ``scratch`` (same architecture, random init) and the FC + logistic
-  regression baseline (:func:`lcm_hf.training.baseline.fit_baseline`). 20% of each outer training fold
-  (stratified) is the validation set of the LCM runs; the baseline fits the whole outer training fold.
-  Every method sees the same folds.
+  finetuning mode of the package is built by :func:`lcm_hf.training.recipes.guarded_finetuning_model` (what
+  ``training/finetune.py`` runs, after the size-aware small-cohort policy as there) and trained by
+  :class:`LcmTrainer` with the finetuning defaults (:class:`FinetuneTrainingArguments`): ``default`` (what
+  ``finetune.py`` runs without options: ``semi_supervised`` behind the initialisation guard of
+  :mod:`lcm_hf.training.init_guard`, which trains from scratch where an inner 3-fold CV on the training subjects
+  finds scratch better), and unguarded ``full_finetune`` (``semi_supervised``, no pseudo-labels),
+  ``semi_supervised`` (+ confident pseudo-labels of the pretrained BEIs, threshold 0.9), ``lora`` and
+  ``linear_probe``, against ``scratch`` (same architecture, random init) and the FC + logistic regression
+  baseline (:func:`lcm_hf.training.baseline.fit_baseline`). 20% of each outer training fold (stratified) is the
+  validation set of the LCM runs (with fewer than 20 validation subjects the small-cohort policy trains on it
+  too, without selection); the baseline fits the whole outer training fold. Every method sees the same folds.
 - **Score**: subject-level ROC-AUC of ``target`` on the test fold; per cell the mean over seeds x folds with a
   95% interval from the spread of the per-seed means (t, seeds - 1 degrees of freedom), and paired differences.
 
@@ -43,12 +46,13 @@ WORLD = dict(num_rois=24, num_networks=6, num_shared_factors=4, num_private_fact
              beis_per_dataset=2, sites_per_dataset=3, sigma_factor=0.2, noise_sd=0.2, seed=0)
 MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 PRETRAIN = dict(num_train_epochs=10, per_device_train_batch_size=32, learning_rate=3e-3)
-FINETUNE = dict(num_train_epochs=20, early_stopping_patience=5)
+FINETUNE = dict(num_train_epochs=10.0, early_stopping_patience=None)  # FinetuneTrainingArguments' defaults
 MODES = {  # name -> LcmFinetuneArguments fields
-    "full_finetune": dict(mode="semi_supervised"),
-    "semi_supervised": dict(mode="semi_supervised", confident_pseudo_label_threshold=0.9),
-    "lora": dict(mode="semi_supervised", use_lora=True),
-    "linear_probe": dict(mode="linear_probe"),
+    "default": dict(),  # what training/finetune.py runs without options: semi_supervised behind the guard
+    "full_finetune": dict(mode="semi_supervised", init_guard_folds=0),
+    "semi_supervised": dict(mode="semi_supervised", confident_pseudo_label_threshold=0.9, init_guard_folds=0),
+    "lora": dict(mode="semi_supervised", use_lora=True, init_guard_folds=0),
+    "linear_probe": dict(mode="linear_probe", init_guard_folds=0),
     "scratch": dict(mode="scratch"),
 }
 PRETRAINED_MODES = [name for name in MODES if name != "scratch"]
@@ -129,7 +133,8 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
     """Finetune with `mode` on the prepared fold (the package's finetuning model + LcmTrainer); test AUC."""
     from lcm_hf.data import LcmDataCollator
     from lcm_hf.training.arguments import FinetuneTrainingArguments, LcmFinetuneArguments
-    from lcm_hf.training.recipes import finetuning_model
+    from lcm_hf.training.recipes import guarded_finetuning_model
+    from lcm_hf.training.small_cohort import apply_small_cohort_policy
     from lcm_hf.training.trainer import LcmTrainer, numpy_predictions
 
     finetune_args = LcmFinetuneArguments(model_name_or_path=model_dir, new_beis=["target"], **MODES[mode])
@@ -138,7 +143,9 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
         settings["weight_decay"] = 0.0  # as training/finetune.py: frozen embedding rows must not decay
     training_args = FinetuneTrainingArguments(**settings)
     start = time.time()
-    model, splits, _, _ = finetuning_model(finetune_args, prepared.vocabulary, prepared.splits, seed)
+    # as recipes.finetune: the size-aware policy (too few validation subjects: no selection, train + validation)
+    splits, training_args, policy = apply_small_cohort_policy(dict(prepared.splits), training_args)
+    model, splits, _, _, guard = guarded_finetuning_model(finetune_args, prepared.vocabulary, splits, training_args)
     trainer = LcmTrainer(model=model, args=training_args, train_dataset=splits["train"],
                          eval_dataset=splits["validation"], data_collator=LcmDataCollator(beis=model.config.beis),
                          layer_metrics=False)
@@ -147,7 +154,8 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
     logits, _ = numpy_predictions(prediction)
     beis = model.config.beis
     return {"auc": target_auc(logits, np.asarray(prediction.label_ids), beis), "seconds": time.time() - start,
-            "epochs": float(trainer.state.epoch or 0)}
+            "epochs": float(trainer.state.epoch or 0), "init": guard["choice"], "small_cohort_policy": bool(policy),
+            "guard": {k: guard.get(k) for k in ("pretrained_mean", "scratch_mean")} if guard["choice"] else None}
 
 
 def baseline_run(prepared, seed: int) -> dict:
@@ -209,7 +217,7 @@ def study(world, model_dirs: dict, sizes: list[int], seeds: list[int], folds: in
                         done = [r for r in runs if all(r[k] == v for k, v in key.items())]
                         log(f"{control} n={size} seed {seed} fold {fold} ({time.time() - start:.0f}s): " + ", ".join(
                             f"{r['method']}{'' if r['pretrain'] is None else '@' + str(r['pretrain'])} "
-                            f"{r['auc']:.2f}" for r in done))
+                            f"{r['auc']:.2f}" + (f" [{r['init']} start]" if r.get("init") else "") for r in done))
                         if save is not None:
                             save(runs)
     return runs
@@ -402,8 +410,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 300 + 600 pretraining subjects, a cohort of 40, 1 seed, 2 folds, short "
-                             "training, one mode on the smaller model (prints the table; writes nothing unless "
-                             "--out/--figure are given)")
+                             "training, the default (guarded) mode and full_finetune on the larger model and "
+                             "full_finetune on the smaller (prints the table; writes nothing unless --out/--figure "
+                             "are given)")
     parser.add_argument("--pretrain_sizes", nargs="+", type=int, default=[1000, 5000])
     parser.add_argument("--sizes", nargs="+", type=int, default=[40, 120, 400])
     parser.add_argument("--controls", nargs="+", default=["positive", "negative"], choices=["positive", "negative"])
@@ -451,7 +460,8 @@ def main(argv=None) -> None:
     if args.quick:
         args.pretrain_sizes, args.sizes, args.seeds, args.folds = [300, 600], [40], 1, 2
         args.pretrain_epochs, args.finetune_epochs, args.patience = [3, 3], 4, None
-        args.modes_smaller = args.modes_smaller or ["semi_supervised"]
+        args.modes = ["default", "full_finetune"] if args.modes == PRETRAINED_MODES else args.modes
+        args.modes_smaller = args.modes_smaller or ["full_finetune"]
     epochs = args.pretrain_epochs or [PRETRAIN["num_train_epochs"]] * len(args.pretrain_sizes)
     if len(epochs) != len(args.pretrain_sizes):
         raise SystemExit(f"error: --pretrain_epochs: expected {len(args.pretrain_sizes)} values, got {len(epochs)}")

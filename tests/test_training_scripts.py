@@ -199,6 +199,8 @@ def test_finetune_with_lora_saves_an_adapter_that_reloads(tmp_path, pretrained):
         "--use_lora",
         "--lora_r",
         "4",
+        "--init_guard_folds",  # the adapter is under test, not the guard's choice (tests/test_init_guard.py)
+        "0",
     ]
     argv += ["--model_name_or_path", str(pretrain_dir), "--output_dir", str(output)]
     results = load_script("finetune").main(argv)

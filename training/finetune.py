@@ -21,6 +21,11 @@ on the attention projections plus the BEI tokens, readout and FC-encoder norm, a
 `--output_dir`; `lcm_hf.training.adapters.load_lora_adapter(LcmForBeiPrediction.from_pretrained(pretrained),
 output_dir)` reloads it (`merge_lora` folds it into a plain model).
 
+Initialisation guard (default, `--init_guard_folds 3`; 0: off): before finetuning, the pretrained start and the
+same model from scratch are compared by an inner subject-grouped 3-fold CV on the training subjects only; scratch
+is trained where it scores higher (a pretrained model can harm a BEI that reads FC factors its pretraining BEIs
+never used: benchmarks/RESULTS_transfer.md). One line says which start was chosen and why.
+
 Cross-validation: `--cv_folds 5` (same options and reports as `training/pretrain.py`: per-fold models in
 `<output_dir>/fold-<k>`, `cv_report.md` with LCM vs baseline vs chance, intervals and the paired difference).
 """
@@ -54,7 +59,7 @@ def main(argv=None):
     datasets = script_datasets(data_args, "finetune")
     return run_recipe(
         datasets, data_args, training_args, lambda d, a, **kw: finetune(d, data_args, finetune_args, a, **kw), resume,
-        headline=lambda results: {"mode": results["mode"], "new_beis": results["new_beis"]},
+        headline=lambda results: {"mode": results["mode"], "init": results.get("init"), "new_beis": results["new_beis"]},
     )
 
 

@@ -208,6 +208,15 @@ class LcmFinetuneArguments:
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (with --use_lora)."})
     lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 * lora_r)."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
+    init_guard_folds: int = field(
+        default=3,
+        metadata={
+            "help": "Before finetuning a pretrained start, compare it with the same model from scratch by an inner "
+            "subject-grouped K-fold on the training subjects (never the test split) and train from scratch where "
+            "scratch scores higher (lcm_hf.training.init_guard; said in one line). 0: off (2 x K short extra "
+            "trainings)."
+        },
+    )
     allow_subject_overlap: bool = field(
         default=False,
         metadata={

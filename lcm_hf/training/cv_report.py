@@ -167,6 +167,7 @@ def summarise(description: dict, levels: dict, pooled: list | None, fold_results
         "small_cohort_policy": next((r["small_cohort_policy"] for r in fold_results if r.get("small_cohort_policy")),
                                     None),
         "test_metrics_mean_sd": test_metrics,
+        "init": [r.get("init") for r in fold_results] if any(r.get("init_guard") for r in fold_results) else None,
     })
 
 
@@ -296,6 +297,8 @@ def cv_summary(cv: dict) -> dict:
         for row in cv.get("pooled") or []
     }
     summary = {"cv_folds": cv["description"]["folds"], "levels": cv["levels"], "pooled": pooled}
+    if cv.get("init"):  # the initialisation guard's choice per fold (lcm_hf.training.init_guard)
+        summary["init"] = cv["init"]
     if cv.get("optimistic"):
         summary["optimistic"] = cv["optimistic"]
     return summary

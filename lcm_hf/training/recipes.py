@@ -4,7 +4,8 @@
   pseudo-labels, subject-level splits, per-dataset metrics).
 - :func:`finetune`: semi-supervised finetuning of a pretrained model on a dataset with new BEIs (`add_beis`),
   optionally with LoRA adapters (`--use_lora`), or linear probing, or training from scratch; same two-stage
-  schedule.
+  schedule; behind the initialisation guard (:mod:`lcm_hf.training.init_guard`: scratch where the training
+  subjects find the pretrained start worse).
 
 Both take the datasets explicitly (``{name: DatasetDict}``, e.g. from
 :func:`lcm_hf.training.data.load_connectome_datasets`): the library has no default data.
@@ -405,6 +406,36 @@ def finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: di
     return model, splits, new_names, trainable
 
 
+def guarded_finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: dict, training_args,
+                             old_vocabulary=None) -> tuple:
+    """:func:`finetuning_model` after the initialisation guard (:mod:`lcm_hf.training.init_guard`): the
+    requested pretrained start, or the same architecture from scratch where an inner subject-grouped K-fold on
+    the training subjects (``train`` + ``validation``; never ``test``) finds scratch better
+    (``finetune_args.init_guard_folds``, 0: off). The guard's one-line sentence is printed.
+
+    Returns
+    -------
+    (model, splits, new_names, trainable, guard)
+        As :func:`finetuning_model`, and the guard's record (``guard["choice"]``: ``"pretrained"``,
+        ``"scratch"`` or None where it did not run; ``guard["reason"]``).
+    """
+    from ..processing_lcm import LcmProcessor
+    from .init_guard import choose_initialisation, guard_sentence
+
+    if old_vocabulary is None:
+        old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
+    new_names = [name for name in vocabulary.names if name not in old_vocabulary.names]
+    chosen, guard = choose_initialisation(
+        finetune_args, vocabulary, splits, training_args, new_names, folds=finetune_args.init_guard_folds
+    )
+    if getattr(training_args, "should_log", True):
+        print(guard_sentence(guard), flush=True)
+    model, splits, new_names, trainable = finetuning_model(
+        chosen, vocabulary, splits, training_args.seed, old_vocabulary
+    )
+    return model, splits, new_names, trainable, guard
+
+
 def finetune(
     datasets: dict | None,
     data_args: LcmDataArguments,
@@ -417,10 +448,14 @@ def finetune(
 
     `datasets`: ``{name: DatasetDict | Dataset}``; `prepared` (optional) is :func:`prepare_finetuning_data`'s
     `FinetuningData` instead, so several modes can be compared on one split (the demo does).
+    A pretrained start goes through the initialisation guard first (:func:`guarded_finetuning_model`,
+    ``finetune_args.init_guard_folds``): where an inner K-fold on the training subjects finds the same model
+    from scratch better, scratch is trained (``results["init"]``, ``results["init_guard"]``, one line printed).
     Returns the results dict (also in `results.json`).
     """
     from ..configuration_lcm import LcmConfig
     from ..processing_lcm import LcmProcessor
+    from .init_guard import guard_sentence
     from .subjects import check_subject_overlap, optimistic_sentence
 
     check_finetune_arguments(finetune_args)
@@ -434,9 +469,12 @@ def finetune(
         previous = getattr(LcmConfig.from_pretrained(finetune_args.model_name_or_path), "training_subjects", None)
         overlap = check_subject_overlap(previous, splits, getattr(finetune_args, "allow_subject_overlap", False))
     old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
-    model, splits, new_names, trainable = finetuning_model(
-        finetune_args, vocabulary, splits, training_args.seed, old_vocabulary
+    model, splits, new_names, trainable, guard = guarded_finetuning_model(
+        finetune_args, vocabulary, splits, training_args, old_vocabulary
     )
+    optimistic = optimistic_sentence(overlap)
+    if guard["choice"] == "scratch":  # the starting model's weights (and what they saw) are not used
+        previous, optimistic = None, None  # `subject_overlap` still describes the start that was checked
     trainer = _trainer(model, training_args, splits)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return _finish(
@@ -445,12 +483,15 @@ def finetune(
         processor,
         {
             "mode": finetune_args.mode,
-            "lora": _lora_summary(model) if finetune_args.use_lora else None,
+            "init": guard["choice"] or ("scratch" if finetune_args.mode == "scratch" else "pretrained"),
+            "init_guard": guard,
+            "init_guard_sentence": guard_sentence(guard),
+            "lora": _lora_summary(model) if hasattr(model, "peft_config") else None,
             "new_beis": new_names,
             "trainable": trainable,
             "small_cohort_policy": policy,
             "subject_overlap": overlap,
-            "optimistic": optimistic_sentence(overlap),
+            "optimistic": optimistic,
         },
         data_args=data_args,
         previous_subjects=previous,
@@ -473,6 +514,7 @@ __all__ = [
     "finetune",
     "finetune_vocabulary",
     "finetuning_model",
+    "guarded_finetuning_model",
     "jsonable",
     "prepare_finetuning_data",
     "pretrain",

@@ -277,12 +277,14 @@ def schedule_sentences(schedule: dict | None) -> list[str]:
 
 def notice_lines(results: dict) -> list[str]:
     """The lines a reader must see first: scores made optimistic by a starting model that saw test subjects
-    (``--allow_subject_overlap``), the small-cohort policy, temperatures dropped at an optimiser bound."""
+    (``--allow_subject_overlap``), the small-cohort policy, the initialisation guard's choice, temperatures dropped at an optimiser bound."""
     lines = []
     if results.get("optimistic"):
         lines.append(f"**{results['optimistic']}** (--allow_subject_overlap): every score below is optimistic.")
     if results.get("small_cohort_policy"):
         lines.append(results["small_cohort_policy"])
+    if results.get("init_guard_sentence"):
+        lines.append(results["init_guard_sentence"])
     dropped = (results.get("calibration") or {}).get("dropped_at_bound") or {}
     if dropped:
         lines.append("No temperature saved for " + ", ".join(f"{name} (fitted T = {t:.4g}, at the search bound)"
