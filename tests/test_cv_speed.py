@@ -11,9 +11,10 @@ import pytest
 from datasets import Dataset
 from test_training_scripts import load_script
 
+from lcm_hf.data.columns import column_array
 from lcm_hf.training.arguments import LcmTrainingArguments
 from lcm_hf.training.checkpoints import needed_checkpoints
-from lcm_hf.training.data import column_array, model_format, training_rows
+from lcm_hf.training.data import model_format, training_rows
 
 
 def _windows(n=6, rois=5):

@@ -9,6 +9,7 @@ import torch
 from lcm_hf.errors_lcm import LcmInputError
 from lcm_hf.training import init_guard
 from lcm_hf.training.arguments import FinetuneTrainingArguments, LcmFinetuneArguments
+from lcm_hf.training.recipes import finetuning_model
 
 
 def _windows(subjects: int, windows: int = 2, dataset: str = "d"):
@@ -60,7 +61,7 @@ def test_scratch_chosen_only_where_it_scores_higher_and_never_on_the_test_split(
     def keys(split):
         return {f"{d}::{s}" for d, s in zip(split["dataset"], split["subject_id"])}
 
-    def fake_score(finetune_args, vocabulary, fit, held, training_args, seed, metric):
+    def fake_score(finetune_args, vocabulary, fit, held, training_args, seed, metric, build_model):
         seen.append(keys(fit) | keys(held))
         assert not keys(fit) & keys(held)
         return scratch if finetune_args.mode == "scratch" else pretrained
@@ -69,7 +70,8 @@ def test_scratch_chosen_only_where_it_scores_higher_and_never_on_the_test_split(
     splits = {"train": _windows(24), "validation": _windows(6, dataset="v"), "test": _windows(8, dataset="t")}
     training_args = FinetuneTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     args = _args(use_lora=True)
-    chosen, record = init_guard.choose_initialisation(args, _Vocabulary(), splits, training_args, ["target"])
+    chosen, record = init_guard.choose_initialisation(args, _Vocabulary(), splits, training_args, ["target"],
+                                                      build_model=finetuning_model)
     assert record["choice"] == choice and record["subjects"] == 30
     assert record["pretrained"] == [pretrained] * 3 and record["scratch"] == [scratch] * 3
     assert record["metric"] == "mean/subject/roc_auc"
@@ -163,7 +165,7 @@ def test_guard_picks_scratch_over_a_harmful_start_and_keeps_a_helpful_one(cohort
     training_args = FinetuneTrainingArguments(output_dir=str(root / f"run-{start}"), use_cpu=True, report_to="none",
                                               disable_tqdm=True, seed=0, num_train_epochs=4)
     chosen, record = init_guard.choose_initialisation(args, prepared.vocabulary, prepared.splits, training_args,
-                                                      [TARGET])
+                                                      [TARGET], build_model=finetuning_model)
     assert record["choice"] == expected, record["reason"]
     assert record["subjects"] == 54  # train + validation, never the 6 test subjects
 

@@ -52,7 +52,7 @@ def _bei_table(beis: list[dict], models: dict[str, tuple[dict, str]], kind: str)
 
 
 def write_report(settings, pretrained, finetuned, baseline, beis, splits, figures, timings, start) -> dict:
-    from ..training.data import column_array
+    from ..data.columns import column_array
 
     test_labels = column_array(splits["test"], "labels", np.float64)
     finetune_names = [

@@ -48,7 +48,7 @@ class BaselineFit:
 
 def fc_features(dataset) -> tuple[np.ndarray, np.ndarray]:
     """(upper-triangle FC features (n, N(N-1)/2), labels (n, K)) of a labelled window dataset."""
-    from .data import column_array
+    from ..data.columns import column_array
 
     fc = column_array(dataset, "connectivity")
     rows, cols = np.triu_indices(fc.shape[-1], 1)

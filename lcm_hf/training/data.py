@@ -7,8 +7,7 @@
   ``split`` column, else a subject-grouped split (``grouped_split``).
 - :func:`build_splits`: all datasets -> ``{"train", "validation", "test"}`` with one row per window (windowed
   only when the data are not windowed yet), ``connectivity`` and ``labels``.
-- :func:`column_array`: one column of every row as one numpy array; :func:`training_rows`: a small training
-  split held in memory for the Trainer.
+- :func:`training_rows`: a small training split held in memory for the Trainer.
 """
 
 from __future__ import annotations
@@ -302,20 +301,6 @@ IN_MEMORY_BYTES = 256 * 2**20
 """Training splits whose ``connectivity`` + ``labels`` take at most this many bytes are batched from memory."""
 
 
-def column_array(dataset, column: str, dtype=None):
-    """``column`` of every row of a `datasets.Dataset` as one numpy array (n, ...), read as one batch.
-
-    Iterating a column row by row (``np.stack(dataset["connectivity"])``) decodes every row on its own: 40 times
-    slower on 48 connectivity matrices. Rows of different shapes are stacked as before (ValueError).
-    """
-    import numpy as np
-
-    values = dataset.with_format("numpy", columns=[column])[:][column]
-    array = values if isinstance(values, np.ndarray) and values.dtype != object else np.stack(
-        [np.asarray(value) for value in values])
-    return array if dtype is None else array.astype(dtype)
-
-
 def training_rows(dataset, max_bytes: int = IN_MEMORY_BYTES):
     """The training rows the Trainer batches: a small split read once into memory, a large one as it is.
 
@@ -335,6 +320,8 @@ def training_rows(dataset, max_bytes: int = IN_MEMORY_BYTES):
     first = dataset.with_format("numpy", columns=columns)[0]
     if sum(np.asarray(first[c]).nbytes for c in columns) * len(dataset) > max_bytes:
         return dataset
+    from ..data.columns import column_array
+
     arrays = {c: column_array(dataset, c) for c in columns}
     return [{c: arrays[c][i] for c in columns} for i in range(len(dataset))]
 
@@ -349,7 +336,7 @@ __all__ = [
     "bei_columns",
     "build_splits",
     "class_aliases",
-    "column_array",
+
     "declared_pseudo_labels",
     "load_connectome_datasets",
     "model_format",

@@ -108,15 +108,16 @@ def inner_training_args(training_args, output_dir: str):
     return args
 
 
-def _inner_score(finetune_args, vocabulary, fit, held, training_args, seed: int, metric: str) -> float:
-    """Train `finetune_args`' model on `fit`, return `metric` on `held` (NaN where it cannot be scored)."""
+def _inner_score(finetune_args, vocabulary, fit, held, training_args, seed: int, metric: str,
+                 build_model) -> float:
+    """Train `finetune_args`' model (``build_model``: :func:`lcm_hf.training.recipes.finetuning_model`) on `fit`,
+    return `metric` on `held` (NaN where it cannot be scored)."""
     from ..data import LcmDataCollator
-    from .recipes import finetuning_model
     from .trainer import LcmTrainer
 
     with tempfile.TemporaryDirectory() as work:
         args = inner_training_args(training_args, work)
-        model, splits, _, _ = finetuning_model(
+        model, splits, _, _ = build_model(
             finetune_args, vocabulary, {"train": fit, "validation": None, "test": held}, seed
         )
         trainer = LcmTrainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=None,
@@ -139,7 +140,8 @@ def _metric(training_args) -> tuple[str, bool]:
 
 
 def choose_initialisation(finetune_args, vocabulary, splits: dict, training_args, new_beis: list[str],
-                          folds: int = DEFAULT_FOLDS, margin: float = DEFAULT_MARGIN) -> tuple[object, dict]:
+                          folds: int = DEFAULT_FOLDS, margin: float = DEFAULT_MARGIN, *,
+                          build_model=None) -> tuple[object, dict]:
     """The finetuning arguments to run (`finetune_args` or their scratch alternative) and the guard's record.
 
     Parameters
@@ -159,6 +161,9 @@ def choose_initialisation(finetune_args, vocabulary, splits: dict, training_args
         Inner folds (0 or 1: no guard).
     margin : float
         Scratch is chosen when its inner mean beats the pretrained start's by more than this.
+    build_model : callable
+        Builds a start's model and splits for an inner fit: :func:`lcm_hf.training.recipes.finetuning_model`
+        (passed in by the recipes, which call the guard: no import cycle). Required where the guard trains.
 
     Returns
     -------
@@ -190,10 +195,13 @@ def choose_initialisation(finetune_args, vocabulary, splits: dict, training_args
     beis = vocabulary.to_config()
     seed = int(getattr(training_args, "seed", 0))
     alternative = scratch_arguments(finetune_args)
+    if build_model is None:
+        raise TypeError("choose_initialisation: expected build_model (recipes.finetuning_model) to train the inner "
+                        "folds, got None")
     for fit_rows, held_rows in inner_folds(pooled, beis, new_beis, folds, seed):
         fit, held = pooled.select(fit_rows), pooled.select(held_rows)
         for key, args in (("pretrained", finetune_args), ("scratch", alternative)):
-            record[key].append(_inner_score(args, vocabulary, fit, held, training_args, seed, metric))
+            record[key].append(_inner_score(args, vocabulary, fit, held, training_args, seed, metric, build_model))
     means = {key: float(np.nanmean(record[key])) if not all(map(math.isnan, record[key])) else float("nan")
              for key in ("pretrained", "scratch")}
     record.update({f"{key}_mean": value for key, value in means.items()})

@@ -426,7 +426,8 @@ def guarded_finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, sp
         old_vocabulary = LcmProcessor.from_pretrained(finetune_args.model_name_or_path).vocabulary
     new_names = [name for name in vocabulary.names if name not in old_vocabulary.names]
     chosen, guard = choose_initialisation(
-        finetune_args, vocabulary, splits, training_args, new_names, folds=finetune_args.init_guard_folds
+        finetune_args, vocabulary, splits, training_args, new_names, folds=finetune_args.init_guard_folds,
+        build_model=finetuning_model,
     )
     if getattr(training_args, "should_log", True):
         print(guard_sentence(guard), flush=True)

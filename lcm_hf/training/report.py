@@ -32,7 +32,7 @@ METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC-AUC", 
 
 
 def _labels(dataset) -> np.ndarray:
-    from .data import column_array
+    from ..data.columns import column_array
 
     return column_array(dataset, "labels", np.float64)
 

@@ -30,7 +30,7 @@ def split_class_counts(splits: dict, beis: list[dict]) -> dict[str, dict[str, di
     A subject is counted once per class its windows carry (a label varying within a subject counts it under
     each); splits that are None are skipped.
     """
-    from .data import column_array
+    from ..data.columns import column_array
 
     out: dict = {}
     for split, dataset in splits.items():
