@@ -127,7 +127,8 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
     for mode in ("semi_supervised", "linear_probe", "scratch"):
         mode_start = time.time()
         print(f"[demo] 2/3 finetuning on {' + '.join(finetune_datasets)} ({mode})", flush=True)
-        args = LcmFinetuneArguments(model_name_or_path=pretrain_dir, mode=mode)
+        # init_guard_folds=0: the demo compares the modes as named (the guard would train some from scratch)
+        args = LcmFinetuneArguments(model_name_or_path=pretrain_dir, mode=mode, init_guard_folds=0)
         training_args = _training_args(
             settings, os.path.join(settings.output_dir, f"finetuned-{mode}"), settings.finetune_epochs, 16
         )
