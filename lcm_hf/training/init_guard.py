@@ -23,7 +23,6 @@ The choice and its reason are one line (printed, and in ``results.json`` as ``in
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
@@ -95,13 +94,11 @@ def inner_folds(dataset, beis: list[dict], stratify_names: list[str], folds: int
 def inner_training_args(training_args, output_dir: str):
     """A copy of the run's training arguments for an inner fit: the same budget, learning rate, batch, weight
     decay and schedule, with no evaluation, model selection, early stopping, checkpoint, calibration or logging."""
-    args = copy.deepcopy(training_args)
+    from .small_cohort import without_selection
+
+    args = without_selection(training_args)
     args.output_dir = output_dir
-    args.eval_strategy = "no"
     args.save_strategy = "no"
-    args.load_best_model_at_end = False
-    args.early_stopping_patience = None
-    args.calibrate = False
     args.logging_strategy = "no"
     args.report_to = []
     args.disable_tqdm = True

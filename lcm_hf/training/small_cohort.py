@@ -95,6 +95,17 @@ def _given(training_args, name: str) -> bool:
     return str(getattr(value, "value", value)) != str(getattr(default, "value", default))
 
 
+def without_selection(training_args):
+    """A copy of the training arguments that chooses nothing on validation: no evaluation, no best-epoch load, no
+    early stopping, no temperature (the small-cohort policy, and the initialisation guard's inner fits)."""
+    args = copy.deepcopy(training_args)
+    args.eval_strategy = "no"
+    args.load_best_model_at_end = False
+    args.early_stopping_patience = None
+    args.calibrate = False
+    return args
+
+
 def fixed_budget(training_args) -> dict:
     """The options of the small-cohort budget this run takes from :data:`FIXED_BUDGET`: each one the user did not
     set. A budget given as ``--num_train_epochs`` or ``--max_steps`` keeps the steps the user's."""
@@ -131,11 +142,7 @@ def apply_small_cohort_policy(splits: dict, training_args, from_scratch: bool = 
     n_train = validation_subjects({"validation": splits["train"]})
     parts = [splits["train"]] + ([splits["validation"]] if n_validation else [])
     splits = {**splits, "train": model_format(concatenate_datasets(parts)), "validation": None}
-    args = copy.deepcopy(training_args)
-    args.eval_strategy = "no"
-    args.load_best_model_at_end = False
-    args.early_stopping_patience = None
-    args.calibrate = False
+    args = without_selection(training_args)
     budget = fixed_budget(training_args) if from_scratch else {}
     for name, value in budget.items():
         setattr(args, name, value)
@@ -159,4 +166,4 @@ def apply_small_cohort_policy(splits: dict, training_args, from_scratch: bool = 
 
 
 __all__ = ["FIXED_BUDGET", "MIN_VALIDATION_SUBJECTS", "POLICIES", "apply_small_cohort_policy", "fixed_budget",
-           "uses_small_cohort_policy", "validation_subjects"]
+           "uses_small_cohort_policy", "validation_subjects", "without_selection"]
