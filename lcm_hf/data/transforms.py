@@ -144,8 +144,10 @@ def _warn_censored(dataset, censored: list[tuple[int, int]], window_size: int) -
     censored = sorted(censored)
     names = [f"{name} ({n})" for name, (_, n) in zip(scan_labels(dataset, [i for i, _ in censored[:5]]), censored)]
     more = f" and {len(censored) - 5} more" if len(censored) > 5 else ""
-    warnings.warn(f"{sum(n for _, n in censored)} windows of {window_size} TRs in {len(censored)} of {len(dataset)} "
-                  f"series hold censored volumes and were dropped (no window straddles a gap): "
+    lost = sum(n for _, n in censored)
+    windows = f"{lost} window{'s' if lost != 1 else ''} of {window_size} TRs"
+    verb = "hold censored volumes and were" if lost != 1 else "holds censored volumes and was"
+    warnings.warn(f"{windows} in {len(censored)} of {len(dataset)} series {verb} dropped (no window straddles a gap): "
                   f"{', '.join(names)}{more}", RuntimeWarning, stacklevel=3)
 
 
