@@ -510,6 +510,15 @@ CASES = [
       r"--per_device_train_batch_size: expected a positive number of windows, got 0"),
     P("eval_batch_size_negative", ["--per_device_eval_batch_size", "-2"], r"--per_device_eval_batch_size: expected"),
     P("momentum_epochs_negative", ["--momentum_epochs", "-1"], r"--momentum_epochs: expected an integer >= 0, got -1"),
+    P("flag_misspelt", ["--lerning_rate", "1e-3"],
+      r"^error: unknown option --lerning_rate: expected one of this script's options \(--help lists them\); did "
+      r"you mean --learning_rate"),
+    P("flag_misspelt_finetune", ["--new-bies", "diagnosis"], r"unknown option --new-bies: .*did you mean --new_beis",
+      command="finetune"),
+    P("stray_argument", ["extra"], r"expected options \(--name value\), got the stray argument\(s\) \['extra'\]"),
+    P("label_smoothing_ignored", ["--label_smoothing_factor", "0.1"],
+      r"--label_smoothing_factor: expected 0 \(the model computes its own per-BEI loss, which does not smooth "
+      r"labels\), got 0.1"),
     P("bootstrap_resamples_zero", ["--bootstrap_resamples", "0"], r"--bootstrap_resamples: expected a positive"),
     # --- training outputs never over inputs ---------------------------------------------------------------------
     P("output_dir_is_the_dataset", ["--output_dir", "{dataset}"],

@@ -239,3 +239,18 @@ def test_finetune_with_lora_saves_an_adapter_that_reloads(tmp_path, pretrained):
             argv[:-4]
             + ["--mode", "scratch", "--model_name_or_path", str(pretrain_dir), "--output_dir", str(tmp_path)]
         )
+
+
+def test_a_misspelt_key_of_a_config_file_is_refused_with_the_close_names(tmp_path):
+    import yaml
+
+    from lcm_hf.errors_lcm import LcmInputError
+    from lcm_hf.training.arguments import SCRIPT_ARGUMENTS, parse_arguments
+
+    config = tmp_path / "pretrain.yaml"
+    config.write_text(yaml.safe_dump({"dataset_dirs": ["x"], "output_dir": str(tmp_path / "o"), "lerning_rate": 1e-3}))
+    with pytest.raises(LcmInputError, match=r"^unknown key in .*pretrain\.yaml: lerning_rate: expected one of this "
+                                            r"script's options \(--help lists them\); did you mean learning_rate"):
+        parse_arguments(SCRIPT_ARGUMENTS["pretrain.py"], [str(config)])
+    config.write_text(yaml.safe_dump({"dataset_dirs": ["x"], "output_dir": str(tmp_path / "o"), "learning_rate": 1e-3}))
+    assert parse_arguments(SCRIPT_ARGUMENTS["pretrain.py"], [str(config)])[2].learning_rate == 1e-3

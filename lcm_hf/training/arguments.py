@@ -10,6 +10,8 @@ value used (`momentum_epochs`, `readout_policy`, `readout_layers`).
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import sys
 import warnings
@@ -341,6 +343,10 @@ class LcmTrainingArguments(TrainingArguments):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise LcmInputError(f"--{name}: expected an integer >= 0, got {value!r}")
+        if self.label_smoothing_factor:  # transformers' option, read only by the Trainer's own loss
+            raise LcmInputError(
+                f"--label_smoothing_factor: expected 0 (the model computes its own per-BEI loss, which does not "
+                f"smooth labels), got {self.label_smoothing_factor:g}")
         self._reconcile_model_selection()
         super().__post_init__()
 
@@ -445,11 +451,17 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
 
             with open(argv[0]) as handle:
                 explicit = set(yaml.safe_load(handle) or {})
+            known = {f.name for dataclass_type in dataclass_types for f in dataclasses.fields(dataclass_type) if f.init}
+            _refuse_unknown_options(sorted(explicit - known), known, f"key in {argv[0]}:", prefix="")
             read = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
             parsed = read(os.path.abspath(argv[0]))
         else:
             explicit = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--")}
-            parsed = parser.parse_args_into_dataclasses(args=argv)
+            *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+            options = [token.split("=", 1)[0] for token in remaining if token.startswith("-")]
+            _refuse_unknown_options(options, set(parser._option_string_actions), "option")
+            if remaining:
+                raise LcmInputError(f"expected options (--name value), got the stray argument(s) {remaining}")
     except ValueError as error:
         if isinstance(error, LcmInputError):
             raise
@@ -457,6 +469,16 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
     for obj in parsed:  # what the user set (lcm_hf.training.small_cohort: the budget a small cohort keeps)
         obj.explicit_options = frozenset(explicit)
     return check_counts(apply_training_recipe(parsed, explicit))
+
+
+def _refuse_unknown_options(given: list[str], known: set[str], what: str, prefix: str = "--") -> None:
+    """One line for the first of `given` that is not in `known`, with the closest known names (a typo's fix)."""
+    if not given:
+        return
+    names = sorted({name.lstrip("-").replace("-", "_") for name in known})
+    close = difflib.get_close_matches(given[0].lstrip("-").replace("-", "_"), names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(prefix + name for name in close)}?" if close else ""
+    raise LcmInputError(f"unknown {what} {given[0]}: expected one of this script's options (--help lists them){hint}")
 
 
 # The options of each training script (`training/<script>`), in the order they are parsed.
