@@ -376,14 +376,27 @@ NESTED_CANDIDATES = {
     "fixed_200": dict(kind="fixed", steps=200, batch=16, lr=1e-3, schedule="constant_with_warmup"),
     "fixed_400": dict(kind="fixed", steps=400, batch=16, lr=1e-3, schedule="constant_with_warmup"),
     # the paper's recipe: AdamW lr 1e-4, 5 momentum epochs (the config default), long training
+    "paper_200": dict(kind="fixed", steps=200, batch=16, lr=1e-4, schedule="constant_with_warmup"),
     "paper_400": dict(kind="fixed", steps=400, batch=16, lr=1e-4, schedule="constant_with_warmup"),
     "paper_800": dict(kind="fixed", steps=800, batch=16, lr=1e-4, schedule="constant_with_warmup"),
+}
+# Diagnostics (scored like candidates, never chosen: the training scripts cannot train them), to say WHY the
+# default falls short of the baseline:
+# - "ensemble_5": the mean probability of 5 `old_default` models (model seeds seed, seed + 1000, ...): how much
+#   of the gap is the variance of one small-data transformer;
+# - "old_default_crossfit": the `old_default` outer model's subject scores mapped by a logistic (Platt) fit of
+#   the inner CV's out-of-fold `old_default` scores on the outer training subjects (cross-fitted calibration):
+#   fold AUCs unchanged, only the pooled AUC can move, i.e. how much of the pooled gap is fold models that do
+#   not share a score scale.
+DIAGNOSTICS = {
+    "ensemble_5": dict(kind="ensemble", base="old_default", members=5),
+    "old_default_crossfit": dict(kind="crossfit", base="old_default"),
 }
 # Outer folds only (not a candidate of the nested rule: it needs a validation split of its own, 3-5 subjects
 # inside an inner fold): the old defaults with selection of the best epoch on a 15% validation split
 # (`--small_cohort_policy off`).
 SELECT = dict(kind="select", epochs=30, batch=32, lr=1e-3, schedule="linear", steps=None)
-SIMPLICITY = ["old_default", "fixed_50", "fixed_100", "fixed_200", "fixed_400", "paper_400", "paper_800"]
+SIMPLICITY = ["old_default", "fixed_50", "fixed_100", "fixed_200", "paper_200", "fixed_400", "paper_400", "paper_800"]
 OPTIM = "adamw_torch_fused"  # the same AdamW update as the scripts' adamw_torch, one fused kernel (~25% faster here)
 TIE = 0.01  # candidates within TIE of the best mean inner AUC tie; the simplest (fewest steps) of them wins
 
@@ -392,7 +405,7 @@ def nested_rule(inner: dict) -> str:
     """The candidate the nested rule picks from ``{candidate: mean inner-CV AUC}`` (fixed before the run): the
     best mean inner AUC; candidates within `TIE` of it tie, and the simplest of them (fewest optimizer
     steps, `SIMPLICITY` order) wins."""
-    finite = {name: value for name, value in inner.items() if not math.isnan(value)}
+    finite = {name: value for name, value in inner.items() if name in SIMPLICITY and not math.isnan(value)}
     best = max(finite.values())
     return next(name for name in SIMPLICITY if name in finite and finite[name] >= best - TIE)
 
@@ -487,7 +500,27 @@ def _train_candidates(cohort, candidates: dict, train, scored, seed, validation=
             result[name] = script_run(cohort, candidate, train, scored, seed)["final"]
         elif candidate["kind"] == "select":
             result[name] = script_run(cohort, candidate, train, scored, seed, validation=validation)["final"]
+        elif candidate["kind"] == "ensemble":
+            base = NESTED_CANDIDATES[candidate["base"]]
+            result[name] = np.mean([script_run(cohort, base, train, scored, seed + 1000 * member)["final"]
+                                    for member in range(candidate["members"])], axis=0)
     return result
+
+
+def crossfit_scores(inner_scores: dict, y: np.ndarray, outer_scores: dict) -> dict:
+    """Outer subject scores ``{subject: p}`` mapped by a logistic fit (Platt) of the inner out-of-fold scores
+    ``{subject: p}`` of the same candidate on the outer training subjects (log-odds in, probability out)."""
+    from sklearn.linear_model import LogisticRegression
+
+    def log_odds(values):
+        p = np.clip(np.asarray(values, dtype=np.float64), 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))[:, None]
+
+    subjects = sorted(inner_scores)
+    platt = LogisticRegression(C=1e4).fit(log_odds([inner_scores[s] for s in subjects]), y[subjects])
+    tested = sorted(outer_scores)
+    mapped = platt.predict_proba(log_odds([outer_scores[s] for s in tested]))[:, 1]
+    return {s: float(v) for s, v in zip(tested, mapped)}
 
 
 def _stratified(y, folds, seed):
@@ -498,56 +531,91 @@ def _stratified(y, folds, seed):
 
 def nested_study(cohort: dict, name: str, seeds: list[int], folds: int, inner_folds: int, candidates: dict,
                  log, done: list[dict], save, outer_only: dict | None = None, deadline: float = math.inf,
-                 outer_only_seeds: int = 1_000_000) -> list[dict]:
+                 outer_only_seeds: int = 1_000_000, diagnostics: dict | None = None) -> list[dict]:
     """Outer stratified `folds`-fold CV (one scan per subject: subject-grouped) per split seed; in each outer
-    training set an inner stratified `inner_folds`-fold CV scores every candidate, `nested_rule` picks one,
-    and every candidate (and `SELECT`, and the baseline) is refitted on the whole outer training set and
-    scored on the outer test fold (with the `outer_only` candidates, in the first `outer_only_seeds` split seeds:
-    scored, never chosen). The outer test fold
-    never chooses anything. One record per outer fold; none is started after `deadline` (time.time())."""
+    training set an inner stratified `inner_folds`-fold CV scores every candidate (and the `diagnostics`),
+    `nested_rule` picks one candidate, and every candidate (and `SELECT`, the diagnostics and the baseline) is
+    refitted on the whole outer training set and scored on the outer test fold (with the `outer_only`
+    candidates, in the first `outer_only_seeds` split seeds: scored, never chosen). The outer test fold never
+    chooses anything. One record per outer fold; none is started after `deadline` (time.time()).
+
+    A fold already in `done` is extended, not redone: only the candidates and diagnostics it lacks are trained
+    (the splits and model seeds are the same), and its pick is made again over all its candidates."""
     y = cohort["y"]
+    diagnostics = diagnostics or {}
     records = list(done)
     for seed in seeds:
         for fold, (outer_train, test) in enumerate(_stratified(y, folds, seed)):
-            if any(r["cohort"] == name and r["seed"] == seed and r["fold"] == fold for r in records):
+            record = next((r for r in records if r["cohort"] == name and r["seed"] == seed and r["fold"] == fold),
+                          None)
+            extra = (outer_only or {}) if seed < outer_only_seeds else {}
+            wanted = {**candidates, **extra, **diagnostics}
+            scored_outer = set(record["test_auc"]) if record else set()
+            scored_inner = set(record["inner_auc"]) if record else set()
+            missing = {c: spec for c, spec in wanted.items() if c not in scored_outer}
+            inner_trained = {c: spec for c, spec in {**candidates, **diagnostics}.items()
+                             if spec["kind"] != "crossfit" and c not in scored_inner}
+            crossfit_bases = {spec["base"] for spec in missing.values() if spec["kind"] == "crossfit"}
+            inner_trained.update({b: NESTED_CANDIDATES[b] for b in crossfit_bases})
+            if record is not None and not missing and not inner_trained:
                 continue
             if time.time() > deadline:
                 log(f"deadline reached before {name} seed {seed} fold {fold}: stopping")
                 return records
             start = time.time()
-            inner_auc = {candidate: [] for candidate in candidates}
+            # inner CV: the candidates (and diagnostics) not scored yet; the crossfit diagnostic keeps its base
+            # candidate's out-of-fold subject scores
+            inner_auc = {c: [] for c in inner_trained}
+            inner_scores = {c: {} for c in inner_trained}
             for inner_train, inner_test in _stratified(y[outer_train], inner_folds, seed + 1000 + fold):
-                probabilities = _train_candidates(cohort, candidates, outer_train[inner_train],
+                probabilities = _train_candidates(cohort, inner_trained, outer_train[inner_train],
                                                   outer_train[inner_test], seed)
                 _, owners = fixed_windows(cohort, outer_train[inner_test])
                 for candidate, p in probabilities.items():
                     inner_auc[candidate].append(subject_auc(p, owners, y))
-            inner_mean = {c: float(np.nanmean(v)) for c, v in inner_auc.items()}
-            chosen = nested_rule(inner_mean)
-            # outer refits: every candidate, and SELECT with a 15% validation split of the outer training set
-            validation_split = next(_stratified(y[outer_train], max(2, round(1 / 0.15)), seed + 2000 + fold))
-            select_train, select_validation = outer_train[validation_split[0]], outer_train[validation_split[1]]
-            extra = (outer_only or {}) if seed < outer_only_seeds else {}
-            probabilities = _train_candidates(cohort, {**candidates, **extra}, outer_train, test, seed)
-            probabilities["select"] = _train_candidates(cohort, {"select": SELECT}, select_train, test, seed,
-                                                        validation=select_validation)["select"]
-            base = baseline_run(cohort, outer_train, test, seed)
+                    inner_scores[candidate].update({int(s): float(p[owners == s].mean()) for s in np.unique(owners)})
+            if record is not None:
+                for c in crossfit_bases & set(record["inner_fold_auc"]):  # retrained: same seeds, same scores?
+                    if not np.allclose(record["inner_fold_auc"][c], inner_auc[c], atol=1e-9):
+                        log(f"warning: {c} inner AUCs changed on retraining: {record['inner_fold_auc'][c]} -> "
+                            f"{inner_auc[c]}")
+                inner_auc = {c: v for c, v in inner_auc.items() if c not in record["inner_fold_auc"]}
+            outer_trained = {c: spec for c, spec in missing.items() if spec["kind"] != "crossfit"}
+            probabilities = _train_candidates(cohort, outer_trained, outer_train, test, seed)
+            if record is None:  # SELECT: a 15% validation split of the outer training set
+                validation_split = next(_stratified(y[outer_train], max(2, round(1 / 0.15)), seed + 2000 + fold))
+                select_train, select_validation = outer_train[validation_split[0]], outer_train[validation_split[1]]
+                probabilities["select"] = _train_candidates(cohort, {"select": SELECT}, select_train, test, seed,
+                                                            validation=select_validation)["select"]
             _, owners = fixed_windows(cohort, test)
             subject_scores = {c: {int(s): float(p[owners == s].mean()) for s in np.unique(owners)}
                               for c, p in probabilities.items()}
-            records.append({
-                "cohort": name, "seed": seed, "fold": fold, "test_subjects": [int(s) for s in test],
-                "inner_auc": inner_mean, "inner_fold_auc": inner_auc, "chosen": chosen,
-                "test_auc": {c: subject_auc(p, owners, y) for c, p in probabilities.items()},
-                "test_scores": subject_scores, "baseline_auc": base["test_auc"],
-                "baseline_scores": {int(s): float(v) for s, v in zip(test, base["scores"])},
-                "seconds": time.time() - start,
-            })
+            test_auc = {c: subject_auc(p, owners, y) for c, p in probabilities.items()}
+            if record is None:
+                base = baseline_run(cohort, outer_train, test, seed)
+                record = {"cohort": name, "seed": seed, "fold": fold, "test_subjects": [int(s) for s in test],
+                          "inner_auc": {}, "inner_fold_auc": {}, "test_auc": {}, "test_scores": {},
+                          "baseline_auc": base["test_auc"],
+                          "baseline_scores": {int(s): float(v) for s, v in zip(test, base["scores"])},
+                          "seconds": 0.0}
+                records.append(record)
+            record["test_scores"].update(subject_scores)
+            for c, spec in missing.items():
+                if spec["kind"] == "crossfit":
+                    outer = {int(s): v for s, v in record["test_scores"][spec["base"]].items()}
+                    record["test_scores"][c] = crossfit_scores(inner_scores[spec["base"]], y, outer)
+                    tested = sorted(record["test_scores"][c])
+                    test_auc[c] = _auc(y[tested], [record["test_scores"][c][s] for s in tested])
+            record["test_auc"].update(test_auc)
+            record["inner_fold_auc"].update(inner_auc)
+            record["inner_auc"].update({c: float(np.nanmean(v)) for c, v in inner_auc.items()})
+            record["chosen"] = nested_rule(record["inner_auc"])
+            record["seconds"] += time.time() - start
             save(records)
-            log(f"{name} seed {seed} fold {fold}: {time.time() - start:.0f}s, chose {chosen}, inner "
-                + ", ".join(f"{c} {v:.2f}" for c, v in inner_mean.items()) + "; test "
-                + ", ".join(f"{c} {v:.2f}" for c, v in records[-1]["test_auc"].items())
-                + f", baseline {base['test_auc']:.2f}")
+            log(f"{name} seed {seed} fold {fold}: {time.time() - start:.0f}s, chose {record['chosen']}, inner "
+                + ", ".join(f"{c} {v:.2f}" for c, v in record["inner_auc"].items()) + "; test "
+                + ", ".join(f"{c} {v:.2f}" for c, v in record["test_auc"].items())
+                + f", baseline {record['baseline_auc']:.2f}")
     return records
 
 
@@ -601,7 +669,8 @@ def nested_summary(records: list[dict], cohort_y: dict) -> dict:
         picks = {}
         for r in rows:
             picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
-        inner = {c: float(np.mean([r["inner_auc"][c] for r in rows])) for c in rows[0]["inner_auc"]}
+        inner = {c: float(np.mean([r["inner_auc"][c] for r in rows if c in r["inner_auc"]]))
+                 for c in dict.fromkeys(c for r in rows for c in r["inner_auc"])}
         summary[cohort] = {"methods": table, "picks": picks, "inner_mean_auc": inner,
                            "seeds": sorted({r["seed"] for r in rows}), "outer_folds": len(rows)}
     return summary
@@ -629,6 +698,7 @@ def nested_main(args) -> None:
                "adhd": lambda: adhd_cohort(args.cache)}
     candidates = {name: NESTED_CANDIDATES[name] for name in args.candidates}
     outer_only = {name: NESTED_CANDIDATES[name] for name in args.outer_only if name not in candidates}
+    diagnostics = {name: DIAGNOSTICS[name] for name in args.diagnostics}
     deadline = time.time() + 60 * args.max_minutes
     done = []
     if args.resume and os.path.exists(args.out):
@@ -640,9 +710,9 @@ def nested_main(args) -> None:
 
     def save(records):
         result = {"study": "nested", "records": records, "candidates": candidates, "outer_only": outer_only,
-                  "select": SELECT, "optim": OPTIM,
+                  "diagnostics": diagnostics, "select": SELECT, "optim": OPTIM,
                   "tie": TIE, "simplicity": SIMPLICITY, "folds": args.folds, "inner_folds": args.inner_folds,
-                  "seconds": time.time() - start + sum(r["seconds"] for r in done),
+                  "seconds": sum(r["seconds"] for r in records),
                   "cohorts": {name: cohort["label"] for name, cohort in cohorts.items()},
                   "summary": nested_summary(records, {n: c["y"] for n, c in cohorts.items()})}
         temporary = f"{args.out}.tmp"
@@ -655,7 +725,7 @@ def nested_main(args) -> None:
         seeds = list(range(args.first_seed, int(cohort_seeds.get(name, args.seeds))))
         records = nested_study(cohort, name, seeds, args.folds, args.inner_folds, candidates,
                                lambda line: print(line, flush=True), records, save, outer_only, deadline,
-                               args.outer_only_seeds)
+                               args.outer_only_seeds, diagnostics)
     print(f"\n({time.time() - start:.0f}s)\n")
     print(nested_table(nested_summary(records, {n: c["y"] for n, c in cohorts.items()})))
 
@@ -753,9 +823,11 @@ def main(argv=None) -> None:
                         help="nested: the nested study of fixed budgets / paper recipe / old default (issue 18); "
                         "recipes: the earlier study of selection recipes")
     parser.add_argument("--inner_folds", type=int, default=3)
-    parser.add_argument("--candidates", nargs="+", default=["old_default", "fixed_50", "fixed_100", "fixed_200"],
+    parser.add_argument("--candidates", nargs="+", default=list(SIMPLICITY),
                         help="candidates of the nested rule (NESTED_CANDIDATES)")
-    parser.add_argument("--outer_only", nargs="*", default=["fixed_400", "paper_400"],
+    parser.add_argument("--diagnostics", nargs="*", default=list(DIAGNOSTICS),
+                        help="scored like candidates, never chosen (DIAGNOSTICS)")
+    parser.add_argument("--outer_only", nargs="*", default=[],
                         help="candidates refitted and scored on the outer folds only (not chosen from): the CPU budget")
     parser.add_argument("--first_seed", type=int, default=0,
                         help="nested: run split seeds first_seed .. seeds - 1 (to split a run over processes)")
@@ -787,7 +859,7 @@ def main(argv=None) -> None:
         args.cohorts = args.cohorts or ["adhd"]
         if args.quick:
             args.folds, args.inner_folds, args.seeds, args.cohorts = 2, 2, 1, ["adhd"]
-            args.candidates, args.outer_only = ["old_default", "fixed_100"], []
+            args.candidates, args.outer_only, args.diagnostics = ["old_default", "fixed_100"], [], list(DIAGNOSTICS)
         return nested_main(args)
     args.out = args.out or "benchmarks/results_small_cohort.json"
     args.cohorts = args.cohorts or ["demo40", "demo120", "adhd"]
