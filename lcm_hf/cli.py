@@ -114,7 +114,7 @@ def add_censored_argument(parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .console import ArgumentParser, add_console_arguments, add_header_argument
+    from .console import ArgumentParser, add_console_arguments, add_header_argument, add_threads_argument
 
     parser = ArgumentParser(prog="lcm-hf", description="Large Connectome Model (LCM) tools")
     add_console_arguments(parser)
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_censored_argument(predict)
     predict.add_argument("--windows", action="store_true", help="also each window's prediction (under 'windows')")
     predict.add_argument("--device", default=None, help="torch device (default: the first GPU, else the CPU)")
+    add_threads_argument(predict)
     predict.set_defaults(handler=_predict)
     embed = commands.add_parser("embed", help="per-subject embeddings (BEI-token states, pooled FC features)")
     embed.add_argument("--model", required=True, help="a folder (or Hub id) with the model and its processor")
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_header_argument(embed)
     add_censored_argument(embed)
     embed.add_argument("--device", default=None, help="torch device (default: cpu)")
+    add_threads_argument(embed)
     embed.set_defaults(handler=_embed)
     return parser
 
@@ -151,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str]) -> int:
     """Parse ``argv`` and run the sub-command; errors propagate (Python callers and tests)."""
     args = build_parser().parse_args(argv)
+    if args.command in ("predict", "embed"):  # the one thread rule (the demo sets its own, saying it)
+        from .training.runtime import configure_threads
+
+        configure_threads(args.num_threads, announce=False, flag="--num-threads")
     return args.handler(args)
 
 

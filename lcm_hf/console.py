@@ -145,6 +145,19 @@ HEADER_HELP = ("text files: is the first line that does not start with '#' a hea
                "codes above whole numbers are refused as ambiguous; yes: always; no: never (it is data)")
 
 
+def add_threads_argument(parser) -> None:
+    """``--num-threads N``: torch's CPU threads, by the one rule (:func:`thread_policy`) when not given; one flag for
+    `lcm-hf demo`, `lcm-hf predict` and `lcm-hf embed`."""
+    def positive_threads(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive number of threads, got {text!r}")
+        return int(text)
+
+    parser.add_argument("--num-threads", type=positive_threads, default=None,
+                        help="torch CPU threads (default: OMP_NUM_THREADS, else the CPUs available to the "
+                        "process, reduced to those a busy machine's load leaves free)")
+
+
 def add_header_argument(parser) -> None:
     """``--header auto|yes|no``: the text reader's header rule (:func:`lcm_hf.text_tables_lcm.read_text_table`),
     one flag for build_dataset.py, `lcm-hf predict` and `lcm-hf embed`."""
@@ -360,6 +373,7 @@ __all__ = [
     "WAIT_VARIABLES",
     "add_console_arguments",
     "add_header_argument",
+    "add_threads_argument",
     "available_cpus",
     "current_thread_policy",
     "debug_enabled",

@@ -581,6 +581,8 @@ CASES = [
       r"expected no censored volumes .*censored_bids/sub-02_task-rest_run-1_bold\.tsv, got 3 of 30 \(TRs 3, 4, 20; "
       r"0-based\): pass --censored-volumes drop"),
     # --- lcm-hf predict / embed -----------------------------------------------------------------------------------
+    C("predict_threads_zero", ["predict", "--model", "{pretrained}", "--timeseries", "{series}", "--num-threads", "0"],
+      r"argument --num-threads: expected a positive number of threads, got '0'"),
     C("predict_model_is_a_dataset", ["predict", "--model", "{dataset}", "--timeseries", "{series}"],
       r"--model: expected a model folder .*, got '.*dataset', which is a dataset folder \(build_dataset\.py output\)"),
     C("predict_model_is_a_file", ["predict", "--model", "{edges_dot}", "--timeseries", "{series}"],

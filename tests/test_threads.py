@@ -207,3 +207,28 @@ def test_a_training_script_keeps_the_users_settings(tmp_path):
     assert state["set"] == {} and state["wait"] == "ACTIVE"
     assert (state["threads"], state["interop"]) == (1, 1)
     assert "torch threads: 1 per process (OMP_NUM_THREADS; --num_threads N or OMP_NUM_THREADS=N to change)" in out
+
+
+def test_predict_and_embed_set_torch_threads_by_the_one_rule(tmp_path, monkeypatch):
+    """`lcm-hf predict` / `lcm-hf embed` set torch's threads (``--num-threads``, else the rule) before any work,
+    printing nothing (their output is the predictions)."""
+    import torch
+
+    from lcm_hf.cli import run
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(console, "available_cpus", lambda: 4)
+    monkeypatch.setattr(console, "machine_load", lambda: 2.9)
+    monkeypatch.setattr(console.os, "cpu_count", lambda: 4)
+    missing = str(tmp_path / "missing.tsv")
+    before = torch.get_num_threads()
+    try:
+        for argv, threads in ((["predict", "--model", "m", "--timeseries", missing, "--num-threads", "3"], 3),
+                              (["predict", "--model", "m", "--timeseries", missing], 1),  # 4 CPUs, 1.1 free
+                              (["embed", "--model", "m", "--timeseries", missing, "--output", "e.parquet",
+                                "--num-threads", "2"], 2)):
+            with pytest.raises(SystemExit, match="^error: "):  # a missing file or model, after the threads
+                run(argv)
+            assert torch.get_num_threads() == threads, argv
+    finally:
+        torch.set_num_threads(before)

@@ -8,13 +8,13 @@ import os
 
 def add_demo_command(commands) -> None:
     """Add ``demo`` to the `lcm-hf` subcommands (an ``argparse`` subparsers object)."""
+    from ..console import add_threads_argument
+
     demo = commands.add_parser("demo", help="pretrain -> finetune -> report on the simulated demo cohort")
     demo.add_argument("--output-dir", default="runs/demo")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a smoke-size run (seconds), for tests")
-    demo.add_argument("--num-threads", type=int, default=None,
-                      help="torch CPU threads (default: OMP_NUM_THREADS, else the CPUs available to the "
-                      "process, reduced to those a busy machine's load leaves free)")
+    add_threads_argument(demo)
     demo.add_argument("--pretrain-epochs", type=int, default=None)
     demo.add_argument("--finetune-epochs", type=int, default=None)
     demo.add_argument("--momentum-epochs", type=int, default=None)
