@@ -154,7 +154,7 @@ def run(argv: list[str]) -> int:
     """Parse ``argv`` and run the sub-command; errors propagate (Python callers and tests)."""
     args = build_parser().parse_args(argv)
     if args.command in ("predict", "embed"):  # the one thread rule (the demo sets its own, saying it)
-        from .training.runtime import configure_threads
+        from .console import configure_threads
 
         configure_threads(args.num_threads, announce=False, flag="--num-threads")
     return args.handler(args)

@@ -12,7 +12,7 @@ Every entry (``lcm-hf``, ``processing/build_dataset.py``, ``training/*.py``, ``m
 - Threads, one rule (:func:`thread_policy`): OpenMP's idle threads sleep instead of spinning
   (``OMP_WAIT_POLICY=PASSIVE`` unless the user set a waiting variable), set before the entry loads torch
   (:func:`prepare_thread_environment`); the count (``--num_threads``, else ``OMP_NUM_THREADS``, else the CPUs
-  available, reduced on a busy machine) is set in torch by `lcm_hf.training.runtime.configure_threads`.
+  available, reduced on a busy machine) is set in torch by :func:`configure_threads`.
 
 This module imports only the standard library, so ``--help`` and ``--version`` answer without loading torch.
 
@@ -355,6 +355,42 @@ def current_thread_policy(num_threads: int | None = None) -> ThreadPolicy:
     return thread_policy(num_threads, cpus=available_cpus(), machine_cpus=os.cpu_count(), load=load)
 
 
+def configure_threads(num_threads: int | None = None, announce: bool = True, flag: str | None = "--num_threads") -> int:
+    """Set torch's threads by the one rule, :func:`thread_policy` (intra-op: the count; interop: 1).
+
+    Parameters
+    ----------
+    num_threads : int, optional
+        Threads per process (``--num_threads``); default: ``OMP_NUM_THREADS``, else the CPUs available to the
+        process (``os.sched_getaffinity``) divided by the local world size, no more than the CPUs the machine's
+        load leaves free, at least 1.
+    announce : bool
+        Print one line saying the count and why (on the local main process only).
+    flag : str, optional
+        The entry's flag for ``num_threads``, named in that line (None: the entry has none).
+
+    Returns
+    -------
+    int
+        The torch intra-op threads set.
+    """
+    policy = current_thread_policy(num_threads)
+    for name, value in policy.env.items():  # for processes started from here (torch here has read its own)
+        os.environ.setdefault(name, value)
+    import torch
+
+    torch.set_num_threads(policy.threads)
+    try:
+        torch.set_num_interop_threads(1)  # no inter-op parallelism is used; fewer threads to wake on a busy machine
+    except RuntimeError:  # set already, or inter-op work started: keep torch's
+        pass
+    if announce and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        source = flag if flag and policy.source == "--num_threads" else policy.source
+        change = f"{flag} N or OMP_NUM_THREADS=N" if flag else "OMP_NUM_THREADS=N"
+        print(f"torch threads: {policy.threads} per process ({source}; {change} to change)", flush=True)
+    return policy.threads
+
+
 def prepare_thread_environment() -> dict:
     """Set the OpenMP waiting policy (passive unless the user chose one) while torch is not loaded yet: OpenMP
     reads it once, when torch loads. Every console entry calls it first (`lcm_hf.console.run_main`); returns the
@@ -375,6 +411,7 @@ __all__ = [
     "add_header_argument",
     "add_threads_argument",
     "available_cpus",
+    "configure_threads",
     "current_thread_policy",
     "debug_enabled",
     "error_exit",

@@ -43,8 +43,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from lcm_hf.analysis.scaling import preset_table, scaling_study, write_scaling_report
+    from lcm_hf.console import configure_threads
     from lcm_hf.demo import demo_training_data
-    from lcm_hf.training.runtime import configure_threads
 
     configure_threads(flag=None)  # the scripts' one thread rule (lcm_hf.training.runtime), said in one line
     output = Path(args.output_dir)

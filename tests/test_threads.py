@@ -11,9 +11,8 @@ import pytest
 from own_data import ROOT
 
 from lcm_hf import console
-from lcm_hf.console import thread_policy, wait_environment
+from lcm_hf.console import configure_threads, thread_policy, wait_environment
 from lcm_hf.errors_lcm import LcmInputError
-from lcm_hf.training.runtime import configure_threads
 
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 

@@ -76,9 +76,10 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
     """Run the whole demo; returns the report dict (also written as report.json)."""
     from transformers.utils import logging as hf_logging
 
+    from ..console import configure_threads
     from ..training.arguments import LcmDataArguments, LcmFinetuneArguments, LcmModelArguments
     from ..training.recipes import finetune, prepare_finetuning_data, pretrain
-    from ..training.runtime import configure_threads, quiet_libraries
+    from ..training.runtime import quiet_libraries
     from .inputs import apply_demo_defaults, demo_datasets
 
     settings = settings or DemoSettings()

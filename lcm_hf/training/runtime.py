@@ -1,6 +1,6 @@
 """The process a training script runs in: torch threads, a real (or refused) multi-process launch, flag conflicts.
 
-- :func:`configure_threads`: the one thread rule (`lcm_hf.console.thread_policy`: ``--num_threads``, else
+- torch threads: `lcm_hf.console.configure_threads` (the one thread rule: ``--num_threads``, else
   ``OMP_NUM_THREADS``, else the CPUs available to the process divided by the processes on this machine and
   reduced to the CPUs a busy machine leaves free) set in torch (one inter-op thread), said in one line.
 - :func:`check_launch`: several processes launched (``WORLD_SIZE`` > 1) that are not connected in one
@@ -21,44 +21,6 @@ CPU_LAUNCH_HINT = (
     "on CPU add --use_cpu to the script's flags: `accelerate launch --config_file "
     "training/accelerate_configs/cpu_2proc.yaml training/<script>.py --use_cpu ...`"
 )
-
-
-def configure_threads(num_threads: int | None = None, announce: bool = True, flag: str | None = "--num_threads") -> int:
-    """Set torch's threads by the one rule, `lcm_hf.console.thread_policy` (intra-op: the count; interop: 1).
-
-    Parameters
-    ----------
-    num_threads : int, optional
-        Threads per process (``--num_threads``); default: ``OMP_NUM_THREADS``, else the CPUs available to the
-        process (``os.sched_getaffinity``) divided by the local world size, no more than the CPUs the machine's
-        load leaves free, at least 1.
-    announce : bool
-        Print one line saying the count and why (on the local main process only).
-    flag : str, optional
-        The entry's flag for ``num_threads``, named in that line (None: the entry has none).
-
-    Returns
-    -------
-    int
-        The torch intra-op threads set.
-    """
-    from ..console import current_thread_policy
-
-    policy = current_thread_policy(num_threads)
-    for name, value in policy.env.items():  # for processes started from here (torch here has read its own)
-        os.environ.setdefault(name, value)
-    import torch
-
-    torch.set_num_threads(policy.threads)
-    try:
-        torch.set_num_interop_threads(1)  # no inter-op parallelism is used; fewer threads to wake on a busy machine
-    except RuntimeError:  # set already, or inter-op work started: keep torch's
-        pass
-    if announce and int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        source = flag if flag and policy.source == "--num_threads" else policy.source
-        change = f"{flag} N or OMP_NUM_THREADS=N" if flag else "OMP_NUM_THREADS=N"
-        print(f"torch threads: {policy.threads} per process ({source}; {change} to change)", flush=True)
-    return policy.threads
 
 
 def check_launch(training_args) -> None:
@@ -142,6 +104,8 @@ def prepare_run(training_args, data_args, finetune_args=None) -> int:
     check_flag_conflicts(data_args, finetune_args)
     check_run_output(training_args, data_args, finetune_args)
     check_launch(training_args)
+    from ..console import configure_threads
+
     threads = configure_threads(getattr(training_args, "num_threads", None), announce=training_args.should_log)
     quiet_libraries()
     return threads
@@ -195,7 +159,6 @@ __all__ = [
     "check_flag_conflicts",
     "check_launch",
     "check_run_output",
-    "configure_threads",
     "prepare_run",
     "quiet_libraries",
     "run_recipe",
