@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from lcm_hf.console import configure_threads
     from lcm_hf.demo import demo_training_data
 
-    configure_threads(flag=None)  # the scripts' one thread rule (lcm_hf.training.runtime), said in one line
+    configure_threads(flag=None)  # the scripts' one thread rule (lcm_hf.console), said in one line
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     table = preset_table()
