@@ -208,7 +208,7 @@ def test_a_training_script_keeps_the_users_settings(tmp_path):
     assert "torch threads: 1 per process (OMP_NUM_THREADS; --num_threads N or OMP_NUM_THREADS=N to change)" in out
 
 
-def test_predict_and_embed_set_torch_threads_by_the_one_rule(tmp_path, monkeypatch):
+def test_predict_and_embed_set_torch_threads_by_the_one_rule(tmp_path, monkeypatch, capsys):
     """`lcm-hf predict` / `lcm-hf embed` set torch's threads (``--num-threads``, else the rule) before any work,
     printing nothing (their output is the predictions)."""
     import torch
@@ -229,5 +229,6 @@ def test_predict_and_embed_set_torch_threads_by_the_one_rule(tmp_path, monkeypat
             with pytest.raises(SystemExit, match="^error: "):  # a missing file or model, after the threads
                 run(argv)
             assert torch.get_num_threads() == threads, argv
+            assert capsys.readouterr().out == ""
     finally:
         torch.set_num_threads(before)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from ..console import configure_threads
 from ..errors_lcm import LcmInputError
 
 CPU_LAUNCH_HINT = (
@@ -104,8 +105,6 @@ def prepare_run(training_args, data_args, finetune_args=None) -> int:
     check_flag_conflicts(data_args, finetune_args)
     check_run_output(training_args, data_args, finetune_args)
     check_launch(training_args)
-    from ..console import configure_threads
-
     threads = configure_threads(getattr(training_args, "num_threads", None), announce=training_args.should_log)
     quiet_libraries()
     return threads
