@@ -80,6 +80,9 @@ class PhenotypePredictionPipeline(Pipeline):
         (call argument) Add each BEI's per-window predictions under ``"windows"``.
     window_batch_size : int
         (call argument) Windows per forward pass (default 64).
+    censored_volumes, header : str
+        (call arguments) How a time-series file is read (:func:`read_input`): ``censored_volumes="drop"`` keeps a
+        file with censored volumes; ``header="yes"`` / ``"no"`` settles a first row of whole-number codes.
     """
 
     _load_processor = False
@@ -113,16 +116,18 @@ class PhenotypePredictionPipeline(Pipeline):
             inputs = np.asarray(inputs, dtype=np.float32)
         return super().__call__(inputs, **kwargs)
 
-    def _sanitize_parameters(self, return_windows=None, window_batch_size=None, censored_volumes=None, **kwargs):
+    def _sanitize_parameters(self, return_windows=None, window_batch_size=None, censored_volumes=None, header=None,
+                             **kwargs):
         if kwargs:
             raise LcmInputTypeError(f"unexpected arguments {sorted(kwargs)}; expected return_windows, window_batch_size, "
-                                    "censored_volumes")
+                                    "censored_volumes, header")
         forward = {} if window_batch_size is None else {"window_batch_size": int(window_batch_size)}
         post = {} if return_windows is None else {"return_windows": bool(return_windows)}
-        pre = {} if censored_volumes is None else {"censored_volumes": censored_volumes}
+        pre = {name: value for name, value in (("censored_volumes", censored_volumes), ("header", header))
+               if value is not None}
         return pre, forward, post
 
-    def preprocess(self, inputs, censored_volumes: str = "refuse") -> dict:
+    def preprocess(self, inputs, censored_volumes: str = "refuse", header: str = "auto") -> dict:
         processor = self.feature_extractor
         item = dict(inputs) if isinstance(inputs, Mapping) else {"timeseries": inputs}
         unknown = sorted(set(item) - set(INPUT_KEYS))
@@ -130,7 +135,7 @@ class PhenotypePredictionPipeline(Pipeline):
             raise LcmInputError(f"expected input keys among {list(INPUT_KEYS)}, got {unknown}")
         source = item.get("subject_id")
         if isinstance(item.get("timeseries"), (str, os.PathLike)):
-            read = read_input(item["timeseries"], censored_volumes)
+            read = read_input(item["timeseries"], censored_volumes, header)
             source = source or read["subject_id"]
             item = {**read, **{key: value for key, value in item.items() if key != "timeseries" and value is not None}}
         source = str(source) if source is not None else "the input"

@@ -116,7 +116,7 @@ def _reading(lines: list[str], fmt: TextFormat):
     width = len(data[0])
     if any(len(tokens) != width or not _numeric_row(tokens, fmt.decimal_comma, True) for tokens in data):
         return None
-    label = width > 1 and not _is_number(data[0][0], fmt.decimal_comma)
+    label = _label_column(data[0], fmt.decimal_comma)
     if start and len(rows[start - 1]) > 1 and len(rows[start - 1]) not in (width, width - label):
         return None  # a header row naming other columns: read_text_table refuses it
     cells = [tokens[label:] for tokens in data]
@@ -325,5 +325,5 @@ def _ends_with_delimiter(rows, headers, delimiter) -> bool:
     return not any(len(header) == width and header[-1] != "" for header in headers)
 
 
-__all__ = ["DELIMITERS", "HEADER_CHOICES", "MISSING_TOKENS", "TEXT_SUFFIXES", "TextFormat", "detect_text_format",
+__all__ = ["DELIMITER_NAMES", "DELIMITERS", "HEADER_CHOICES", "MISSING_TOKENS", "TEXT_SUFFIXES", "TextFormat", "detect_text_format",
            "is_float", "is_missing", "read_text_table"]

@@ -313,3 +313,26 @@ def test_any_array_in_any_layout_reads_back_exactly(tmp_path):
         assert labels == header
 
     check()
+
+
+def test_the_pipeline_takes_the_header_rule_of_the_command_line(tmp_path):
+    """``header=`` reaches the pipeline's file reader, as ``--header`` reaches `lcm-hf predict`: codes above whole
+    numbers, refused under "auto", are labels with "yes" and a first time point with "no"."""
+    import torch
+    from transformers import pipeline
+
+    from lcm_hf import LcmForBeiPrediction, LcmProcessor
+    from lcm_testing import TINY_BEIS, make_tiny_config
+
+    torch.manual_seed(0)
+    folder = tmp_path / "model"
+    LcmForBeiPrediction(make_tiny_config(num_rois=len(CODES))).save_pretrained(folder)
+    LcmProcessor(vocabulary=TINY_BEIS, num_rois=len(CODES), window_size=20, window_stride=20).save_pretrained(folder)
+    array = np.random.default_rng(4).integers(-9, 9, size=(39, len(CODES)))
+    path = write(tmp_path, "integers.tsv", text(array, "\t", header=CODES, integers=True))
+    predict = pipeline("phenotype-prediction", model=str(folder), device="cpu")
+    with pytest.raises(LcmInputError, match=r"ROI codes or the first time point"):
+        predict(str(path))
+    as_labels = predict(str(path), header="yes", return_windows=True)
+    as_data = predict(str(path), header="no", return_windows=True)
+    assert len(as_labels["sex"]["windows"]) == 1 and len(as_data["sex"]["windows"]) == 2  # 39 vs 40 time points

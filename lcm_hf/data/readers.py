@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors_lcm import LcmInputError
-from ..text_tables_lcm import TEXT_SUFFIXES, read_text_table
+from ..text_tables_lcm import DELIMITER_NAMES, TEXT_SUFFIXES, read_text_table
 from ..timeseries_files_lcm import TIMESERIES_SUFFIXES, looks_like_connectivity, read_array, read_timeseries
 
 BIDS_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo")
@@ -145,7 +145,6 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 """Suffixes of phenotype and edge tables: delimited text (delimiter detected from the content) or an Excel workbook."""
 XLSX_EXTRA = 'pip install "lcm-hf[xlsx]"'
 _DECIMAL_COMMA = re.compile(r"[+-]?(?:[0-9]+,[0-9]*|,[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_TABLE_DELIMITERS = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespace"}
 
 
 def table_delimiter(lines: Sequence[str], source: str = "the table") -> str | None:
@@ -169,7 +168,7 @@ def table_delimiter(lines: Sequence[str], source: str = "the table") -> str | No
     if len(fits) > 1:
         (one, n), (two, m) = fits[:2]
         raise LcmInputError(f"expected one delimiter in {source}, got two that split every line evenly: "
-                            f"{_TABLE_DELIMITERS[one]} ({n} columns) and {_TABLE_DELIMITERS[two]} ({m} columns); "
+                            f"{DELIMITER_NAMES[one]} ({n} columns) and {DELIMITER_NAMES[two]} ({m} columns); "
                             "save it with tabs (.tsv) or commas (.csv) only")
     return fits[0][0]
 
