@@ -515,6 +515,8 @@ CASES = [
       r"you mean --learning_rate"),
     P("flag_misspelt_finetune", ["--new-bies", "diagnosis"], r"unknown option --new-bies: .*did you mean --new_beis",
       command="finetune"),
+    P("flag_abbreviated", ["--num_train_epoch", "2"],
+      r"unknown option --num_train_epoch: .*did you mean --num_train_epochs"),  # never taken as a prefix
     P("stray_argument", ["extra"], r"expected options \(--name value\), got the stray argument\(s\) \['extra'\]"),
     P("label_smoothing_ignored", ["--label_smoothing_factor", "0.1"],
       r"--label_smoothing_factor: expected 0 \(the model computes its own per-BEI loss, which does not smooth "

@@ -105,6 +105,7 @@ def test_a_48_subject_set_trains_the_small_cohort_budget_by_default(tmp_path):
 @pytest.mark.parametrize("flags, steps, batch, schedule", [
     (["--num_train_epochs", "12"], -1, 16, "constant_with_warmup"),  # an epoch budget given: the user's
     (["--max_steps", "50", "--per_device_train_batch_size", "8"], 50, 8, "constant_with_warmup"),
+    (["--max-steps=50", "--per-device-train-batch-size", "8"], 50, 8, "constant_with_warmup"),  # dashes: the same
     (["--num_train_epochs", "30", "--lr_scheduler_type", "linear"], -1, 16, "linear"),  # given, though the default
     ([], 200, 16, "constant_with_warmup"),  # none given: the budget's
 ])

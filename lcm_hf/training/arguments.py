@@ -429,7 +429,7 @@ def build_parser(dataclass_types, prog: str | None = None) -> HfArgumentParser:
     """The `HfArgumentParser` of a training script: one-line usage errors, ``--version``, the ``--debug`` epilog."""
     from ..console import DEBUG_ENV, one_line_errors, package_version
 
-    parser = one_line_errors(HfArgumentParser(dataclass_types, prog=prog))
+    parser = one_line_errors(HfArgumentParser(dataclass_types, prog=prog, allow_abbrev=False))  # an abbreviation would not count as given
     parser.add_argument("--version", action="version", version=f"%(prog)s (lcm-hf) {package_version()}")
     parser.epilog = (f"A bare --debug (not followed by a value) or {DEBUG_ENV}=1 shows the full traceback of an "
                      "error instead of one line.")
@@ -445,18 +445,19 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
     parser = build_parser(dataclass_types)
     from .named_recipes import apply_training_recipe
 
+    fields = {f.name for dataclass_type in dataclass_types for f in dataclasses.fields(dataclass_type) if f.init}
+
     try:  # transformers' dataclasses check flags with plain ValueErrors: at this boundary they are the user's
         if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
             import yaml  # JSON is YAML
 
             with open(argv[0]) as handle:
                 explicit = set(yaml.safe_load(handle) or {})
-            known = {f.name for dataclass_type in dataclass_types for f in dataclasses.fields(dataclass_type) if f.init}
-            _refuse_unknown_options(sorted(explicit - known), known, f"key in {argv[0]}:", prefix="")
+            _refuse_unknown_options(sorted(explicit - fields), fields, f"key in {argv[0]}:", prefix="")
             read = parser.parse_json_file if argv[0].endswith(".json") else parser.parse_yaml_file
             parsed = read(os.path.abspath(argv[0]))
         else:
-            explicit = {token[2:].split("=", 1)[0] for token in argv if token.startswith("--")}
+            explicit = {_option_name(token, fields) for token in argv if token.startswith("--")}
             *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
             options = [token.split("=", 1)[0] for token in remaining if token.startswith("-")]
             _refuse_unknown_options(options, set(parser._option_string_actions), "option")
@@ -469,6 +470,13 @@ def parse_arguments(dataclass_types, argv: list[str] | None = None):
     for obj in parsed:  # what the user set (lcm_hf.training.small_cohort: the budget a small cohort keeps)
         obj.explicit_options = frozenset(explicit)
     return check_counts(apply_training_recipe(parsed, explicit))
+
+
+def _option_name(token: str, fields: set[str]) -> str:
+    """The field an option token sets: ``--max-steps=5`` and ``--max_steps`` set ``max_steps``; transformers'
+    ``--no_calibrate`` / ``--no-calibrate`` set ``calibrate`` (a field whose own name starts with ``no_`` stays)."""
+    name = token[2:].split("=", 1)[0].replace("-", "_")
+    return name[3:] if name.startswith("no_") and name not in fields and name[3:] in fields else name
 
 
 def _refuse_unknown_options(given: list[str], known: set[str], what: str, prefix: str = "--") -> None:
