@@ -133,15 +133,13 @@ def finetune_run(mode: str, model_dir: str, prepared, seed: int, work: str, fine
     """Finetune with `mode` on the prepared fold (the package's finetuning model + LcmTrainer); test AUC."""
     from lcm_hf.data import LcmDataCollator
     from lcm_hf.training.arguments import FinetuneTrainingArguments, LcmFinetuneArguments
-    from lcm_hf.training.recipes import guarded_finetuning_model
+    from lcm_hf.training.recipes import finetuning_arguments, guarded_finetuning_model
     from lcm_hf.training.small_cohort import apply_small_cohort_policy
     from lcm_hf.training.trainer import LcmTrainer, numpy_predictions
 
     finetune_args = LcmFinetuneArguments(model_name_or_path=model_dir, new_beis=["target"], **MODES[mode])
     settings = {**_common_training(os.path.join(work, mode), seed), **finetune_settings}
-    if finetune_args.mode == "linear_probe":
-        settings["weight_decay"] = 0.0  # as training/finetune.py: frozen embedding rows must not decay
-    training_args = FinetuneTrainingArguments(**settings)
+    training_args = finetuning_arguments(finetune_args, FinetuneTrainingArguments(**settings))
     start = time.time()
     # as recipes.finetune: the size-aware policy (too few validation subjects: no selection, train + validation)
     splits, training_args, policy = apply_small_cohort_policy(dict(prepared.splits), training_args)

@@ -45,8 +45,6 @@ def main(argv=None):
     data_args, finetune_args, training_args = parse_arguments(SCRIPT_ARGUMENTS["finetune.py"], argv)
     if finetune_args.model_name_or_path is None:
         finetune_args.model_name_or_path = "runs/pretrain"
-    if finetune_args.mode == "linear_probe":
-        training_args.weight_decay = 0.0  # frozen embedding rows must not decay
     from lcm_hf.training.recipes import finetune
     from lcm_hf.training.runtime import prepare_run, run_recipe
 

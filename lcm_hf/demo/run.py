@@ -134,7 +134,6 @@ def run_demo(settings: DemoSettings | None = None) -> dict:
             settings, os.path.join(settings.output_dir, f"finetuned-{mode}"), settings.finetune_epochs, 16
         )
         if mode == "linear_probe":
-            training_args.weight_decay = 0.0  # frozen rows must stay bit-identical
             training_args.learning_rate = settings.learning_rate * 5
         finetuned[mode] = finetune(
             None, finetune_data, args, training_args, prepared=prepared._replace(splits=copy.copy(splits))

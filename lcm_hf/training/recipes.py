@@ -406,6 +406,18 @@ def finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: di
     return model, splits, new_names, trainable
 
 
+def finetuning_arguments(finetune_args: LcmFinetuneArguments, training_args):
+    """The training arguments a finetuning mode trains with: a linear probe's without weight decay (its frozen
+    embedding rows must stay as pretrained; decay would shrink them), a copy; the others' as given."""
+    if finetune_args.mode != "linear_probe" or not training_args.weight_decay:
+        return training_args
+    import copy
+
+    training_args = copy.copy(training_args)
+    training_args.weight_decay = 0.0
+    return training_args
+
+
 def guarded_finetuning_model(finetune_args: LcmFinetuneArguments, vocabulary, splits: dict, training_args,
                              old_vocabulary=None) -> tuple:
     """:func:`finetuning_model` after the initialisation guard (:mod:`lcm_hf.training.init_guard`): the
@@ -463,6 +475,7 @@ def finetune(
     vocabulary, splits, processor = prepared or prepare_finetuning_data(
         datasets, data_args, finetune_args.model_name_or_path, finetune_args.new_beis
     )
+    training_args = finetuning_arguments(finetune_args, training_args)
     splits, training_args, policy = apply_small_cohort_policy(dict(splits), training_args)
     previous = None  # scratch: the starting model's weights (and what they saw) are not used
     overlap = None
@@ -514,6 +527,7 @@ __all__ = [
     "check_finetune_arguments",
     "finetune",
     "finetune_vocabulary",
+    "finetuning_arguments",
     "finetuning_model",
     "guarded_finetuning_model",
     "jsonable",
