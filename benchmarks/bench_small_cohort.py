@@ -900,7 +900,7 @@ def main(argv=None) -> None:
         args.cohorts = args.cohorts or ["adhd"]
         if args.quick:
             args.folds, args.inner_folds, args.seeds, args.cohorts = 2, 2, 1, ["adhd"]
-            args.candidates, args.outer_only, args.diagnostics = ["old_default", "fixed_100"], [], list(DIAGNOSTICS)
+            args.candidates, args.outer_only = ["old_default", "fixed_100"], []
         return nested_main(args)
     args.out = args.out or "benchmarks/results_small_cohort.json"
     args.cohorts = args.cohorts or ["demo40", "demo120", "adhd"]
